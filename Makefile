@@ -1,0 +1,34 @@
+# Two entry points: `make demo` (the main job) and `make test` (the suite).
+# Each creates .venv when missing and installs only what changed since last time.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+# The reference PyTorch CPU wheel lies on local disk; pointing pip at it keeps
+# pip from resolving a multi-gigabyte build from the registry.
+WHEELS := $(wildcard /opt/wheels)
+PIP_INSTALL := $(PY) -m pip install --quiet --disable-pip-version-check $(if $(WHEELS),--find-links $(WHEELS))
+
+.PHONY: demo test bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed-core: pyproject.toml | $(PY)
+	$(PIP_INSTALL) -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(PY)
+	$(PIP_INSTALL) -e ".[dev]"
+	touch $@ $(VENV)/.installed-core
+
+demo: $(VENV)/.installed-core
+	$(PY) -m deepgrad demo
+
+test: $(VENV)/.installed-dev
+	$(PY) -m pytest -q
+
+bench: $(VENV)/.installed-dev
+	$(PY) benchmarks/engine.py
+
+clean:
+	rm -rf $(VENV) build src/*.egg-info .pytest_cache

@@ -1,0 +1,152 @@
+"""Array backends and random numbers.
+
+A tensor's data is a NumPy array on the CPU (device ``'cpu'``) or a CuPy array on
+a CUDA GPU (device ``'cuda'``). Engine code never names ``numpy`` when it works on
+tensor data: it asks :func:`namespace` for the module that owns the array, so one
+code path serves both backends (the Chainer approach).
+
+Random numbers all come from one seeded source: :func:`manual_seed` resets it,
+and every layer, initializer or dropout mask draws its own generator from it with
+:func:`new_generator`, so that two runs after the same ``manual_seed`` repeat
+exactly.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+_CUPY = None  # the cupy module once imported; False when the import failed
+_DEFAULT_DEVICE = "cpu"
+_DEVICES = ("cpu", "cuda")
+
+
+def _cupy():
+    """Return the cupy module, or None when it cannot be imported (imported lazily: it is slow)."""
+    global _CUPY
+    if _CUPY is None:
+        try:
+            import cupy  # noqa: PLC0415
+
+            _CUPY = cupy
+        except Exception:  # ImportError, or a CUDA runtime error at import time
+            _CUPY = False
+    return _CUPY or None
+
+
+def cuda_available() -> bool:
+    """True when CuPy imports and sees at least one CUDA device."""
+    cupy = _cupy()
+    if cupy is None:
+        return False
+    try:
+        return cupy.cuda.runtime.getDeviceCount() > 0
+    except Exception:
+        return False
+
+
+def _require_cupy():
+    cupy = _cupy()
+    if cupy is None:
+        raise RuntimeError(
+            "device 'cuda' needs CuPy, which is not installed or cannot find CUDA. "
+            "Install it with `pip install 'deepgrad[gpu]'` (or a CUDA-specific wheel such as "
+            "`pip install cupy-cuda12x`), or use device='cpu'."
+        )
+    return cupy
+
+
+def namespace(array):
+    """Return the array module (``numpy`` or ``cupy``) that owns ``array``."""
+    if type(array) is np.ndarray or _CUPY is None or _CUPY is False:
+        return np
+    return _CUPY.get_array_module(array)
+
+
+def parse_device(device) -> str:
+    """Normalise a device name: ``'cpu'``, ``'cuda'``, ``'cuda:0'`` or ``'gpu'`` -> ``'cpu'``/``'cuda'``."""
+    if device is None:
+        return _DEFAULT_DEVICE
+    name = str(device).lower()
+    if name in ("gpu",) or name.startswith("cuda"):
+        return "cuda"
+    if name == "cpu":
+        return "cpu"
+    raise ValueError(f"unknown device {device!r}; expected one of {list(_DEVICES)} (or 'cuda:N').")
+
+
+def device_of(array) -> str:
+    """The device name of an array: ``'cpu'`` for NumPy, ``'cuda'`` for CuPy."""
+    return "cpu" if namespace(array) is np else "cuda"
+
+
+def to_device(array, device):
+    """Move (or convert) ``array`` to ``device``; returns the same array when it is already there."""
+    device = parse_device(device)
+    if device == "cpu":
+        if isinstance(array, np.ndarray):
+            return array
+        if namespace(array) is not np:
+            return array.get()
+        return np.asarray(array)
+    cupy = _require_cupy()
+    return cupy.asarray(array)
+
+
+def set_default_device(device) -> None:
+    """Set the device new tensors are created on when no ``device=`` is given."""
+    global _DEFAULT_DEVICE
+    device = parse_device(device)
+    if device == "cuda":
+        _require_cupy()
+    _DEFAULT_DEVICE = device
+
+
+def get_default_device() -> str:
+    """The device new tensors are created on when no ``device=`` is given."""
+    return _DEFAULT_DEVICE
+
+
+def xp_for(device):
+    """The array module for a device name."""
+    return np if parse_device(device) == "cpu" else _require_cupy()
+
+
+def to_numpy(array) -> np.ndarray:
+    """A NumPy array with the same values (copied from the GPU when needed)."""
+    return to_device(array, "cpu")
+
+
+# --------------------------------------------------------------------------- random numbers
+
+_SEED_SEQUENCE = np.random.SeedSequence()
+_GLOBAL_RNG = np.random.default_rng(_SEED_SEQUENCE.spawn(1)[0])
+
+
+def manual_seed(seed: int) -> None:
+    """Seed every random source deepgrad uses (initializers, dropout, shuffling, CuPy's generator).
+
+    After ``manual_seed(n)`` the same program draws the same numbers, on either backend.
+    """
+    global _SEED_SEQUENCE, _GLOBAL_RNG
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"manual_seed expects a non-negative integer, got {seed!r}.")
+    _SEED_SEQUENCE = np.random.SeedSequence(int(seed))
+    _GLOBAL_RNG = np.random.default_rng(_SEED_SEQUENCE.spawn(1)[0])
+    cupy = _cupy() if _CUPY is not None else None
+    if cupy is not None:
+        try:
+            cupy.random.seed(int(seed))
+        except Exception:  # no usable GPU: nothing to seed
+            pass
+
+
+def global_generator() -> np.random.Generator:
+    """The library-wide generator (reset by :func:`manual_seed`)."""
+    return _GLOBAL_RNG
+
+
+def new_generator(seed=None) -> np.random.Generator:
+    """A fresh generator: from ``seed`` when given, else the next independent stream of the global seed."""
+    if seed is not None:
+        return np.random.default_rng(seed)
+    return np.random.default_rng(_SEED_SEQUENCE.spawn(1)[0])

@@ -1,0 +1,150 @@
+"""Neural-network functions: softmax family and the fused, numerically stable losses.
+
+All of them subtract the maximum before exponentiating, so inputs of +-1e4 give
+finite values and gradients.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..backend import namespace
+from ..tensor import Tensor, as_tensor, make_result
+from .reduction import normalize_axis
+
+
+def _log_softmax_data(xp, data, axis):
+    shifted = data - data.max(axis=axis, keepdims=True)
+    return shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
+
+
+def softmax(x, axis=-1) -> Tensor:
+    """softmax(x)_i = e^(x_i - max x) / sum_j e^(x_j - max x).
+
+    Backward: dL/dx = s * (g - sum(g * s)) along ``axis``.
+    """
+    x = as_tensor(x)
+    xp = namespace(x.data)
+    shifted = xp.exp(x.data - x.data.max(axis=axis, keepdims=True))
+    out = shifted / shifted.sum(axis=axis, keepdims=True)
+
+    def backward(g):
+        return (out * (g - (g * out).sum(axis=axis, keepdims=True)),)
+
+    return make_result(out, (x,), backward, "softmax")
+
+
+def log_softmax(x, axis=-1) -> Tensor:
+    """log softmax(x)_i = x_i - logsumexp(x).
+
+    Backward: dL/dx = g - softmax(x) * sum(g) along ``axis``.
+    """
+    x = as_tensor(x)
+    xp = namespace(x.data)
+    out = _log_softmax_data(xp, x.data, axis)
+
+    def backward(g):
+        return (g - xp.exp(out) * g.sum(axis=axis, keepdims=True),)
+
+    return make_result(out, (x,), backward, "log_softmax")
+
+
+def logsumexp(x, axis=None, keepdims=False) -> Tensor:
+    """log sum_i e^(x_i), computed as m + log sum e^(x_i - m) with m = max x.
+
+    Backward: dL/dx = g * softmax(x).
+    """
+    x = as_tensor(x)
+    xp = namespace(x.data)
+    axes = normalize_axis(axis, x.ndim)
+    peak = x.data.max(axis=axes, keepdims=True)
+    kept = peak + xp.log(xp.exp(x.data - peak).sum(axis=axes, keepdims=True))
+    out = kept if keepdims else kept.reshape(tuple(n for i, n in enumerate(x.shape) if i not in axes))
+    x_data = x.data
+
+    def backward(g):
+        if not keepdims:
+            g = g.reshape(kept.shape)
+        return (g * xp.exp(x_data - kept),)
+
+    return make_result(out, (x,), backward, "logsumexp")
+
+
+
+
+def softmax_cross_entropy(logits, labels, axis=-1) -> Tensor:
+    """Mean cross-entropy of softmax(logits) against ``labels``, fused and stable.
+
+    L = -(1/N) sum_n sum_c y_nc log softmax(z_n)_c, for labels given either as integer
+    class ids (shape = logits.shape without ``axis``) or as probabilities/one-hot
+    rows (same shape as logits). Backward: dL/dz = (softmax(z) - y) / N.
+    """
+    logits = as_tensor(logits)
+    xp = namespace(logits.data)
+    z = logits.data
+    target = labels.data if isinstance(labels, Tensor) else xp.asarray(labels)
+    log_probs = _log_softmax_data(xp, z, axis)
+    ax = axis % z.ndim
+    count = z.size // z.shape[ax]
+    if target.shape == z.shape:
+        target = target.astype(z.dtype, copy=False)
+        out = -(target * log_probs).sum() / count
+        sparse = False
+    elif target.shape == z.shape[:ax] + z.shape[ax + 1:] and np.issubdtype(target.dtype, np.integer):
+        index = xp.expand_dims(target, ax)
+        if target.size and (target.min() < 0 or target.max() >= z.shape[ax]):
+            raise ValueError(
+                f"softmax_cross_entropy: class ids must lie in [0, {z.shape[ax]}), "
+                f"got values from {int(target.min())} to {int(target.max())}."
+            )
+        out = -xp.take_along_axis(log_probs, index, axis=ax).sum() / count
+        sparse = True
+    else:
+        raise ValueError(
+            f"softmax_cross_entropy: labels of shape {tuple(target.shape)} and dtype {target.dtype} "
+            f"do not match logits of shape {tuple(z.shape)}: give integer class ids of shape "
+            f"{z.shape[:ax] + z.shape[ax + 1:]} or one-hot/probability rows of shape {tuple(z.shape)}."
+        )
+    out = xp.asarray(out, dtype=z.dtype)
+
+    def backward(g):
+        grad = xp.exp(log_probs)
+        if sparse:
+            xp.put_along_axis(grad, index, xp.take_along_axis(grad, index, axis=ax) - 1, axis=ax)
+        else:
+            grad -= target
+        grad *= g / count
+        return (grad,)
+
+    return make_result(out, (logits,), backward, "softmax_cross_entropy")
+
+
+def sigmoid_binary_cross_entropy(logits, labels) -> Tensor:
+    """Mean binary cross-entropy of sigmoid(logits) against labels y in [0, 1], fused and stable.
+
+    L = mean(max(z, 0) - z y + log(1 + e^-|z|)), the same as
+    -mean(y log sigma(z) + (1 - y) log(1 - sigma(z))) without overflow.
+    Backward: dL/dz = (sigma(z) - y) / N.
+    """
+    logits = as_tensor(logits)
+    xp = namespace(logits.data)
+    z = logits.data
+    y = labels.data if isinstance(labels, Tensor) else xp.asarray(labels)
+    y = y.astype(z.dtype, copy=False)
+    try:
+        y = xp.broadcast_to(y, z.shape)
+    except ValueError:
+        raise ValueError(
+            f"sigmoid_binary_cross_entropy: labels of shape {tuple(y.shape)} do not match "
+            f"logits of shape {tuple(z.shape)}."
+        ) from None
+    count = z.size
+    out = xp.asarray((xp.maximum(z, 0) - z * y + xp.log1p(xp.exp(-xp.abs(z)))).sum() / count,
+                     dtype=z.dtype)
+
+    def backward(g):
+        e = xp.exp(-xp.abs(z))
+        probs = xp.where(z >= 0, 1 / (1 + e), e / (1 + e))
+        return ((probs - y) * (g / count),)
+
+    return make_result(out, (logits,), backward, "sigmoid_binary_cross_entropy")

@@ -1,0 +1,758 @@
+"""The Tensor and its define-by-run autograd.
+
+Every differentiable operation (in :mod:`deepgrad.ops`) computes its output array and
+returns it through :func:`make_result` together with a small ``backward`` function
+that maps the gradient of the output, dL/d(out), to the gradients of its inputs,
+dL/d(input), by the chain rule. Calling :meth:`Tensor.backward` on a scalar loss
+walks the recorded graph once, in reverse topological order (computed with an
+explicit stack, so graphs thousands of operations deep are fine), and accumulates
+dL/dx into ``.grad`` of every leaf tensor that has ``requires_grad=True``.
+
+After the walk the graph is released (each node drops its backward function and
+parents) unless ``retain_graph=True``, so intermediate arrays are freed as soon as
+the caller drops the loss. Backward functions capture arrays, never the output
+tensor itself, so no reference cycles form.
+"""
+
+from __future__ import annotations
+
+import functools
+import numbers
+
+import numpy as np
+
+from . import backend
+
+DEFAULT_FLOAT = np.float32
+
+
+class _GradMode:
+    enabled = True
+
+
+class no_grad:
+    """Context manager (and decorator) in which operations record no graph.
+
+    Inside ``with deepgrad.no_grad():`` results have ``requires_grad=False`` and no
+    backward function is kept, so inference costs only the arithmetic.
+    """
+
+    _enable = False
+
+    def __enter__(self):
+        self._previous = _GradMode.enabled
+        _GradMode.enabled = self._enable
+        return self
+
+    def __exit__(self, *exc):
+        _GradMode.enabled = self._previous
+        return False
+
+    def __call__(self, function):
+        @functools.wraps(function)
+        def wrapper(*args, **kwargs):
+            with self.__class__():
+                return function(*args, **kwargs)
+
+        return wrapper
+
+
+class enable_grad(no_grad):
+    """Context manager that turns graph recording back on inside a ``no_grad`` block."""
+
+    _enable = True
+
+
+def is_grad_enabled() -> bool:
+    """True when operations currently record the graph."""
+    return _GradMode.enabled
+
+
+def _is_float_dtype(dtype) -> bool:
+    return np.issubdtype(dtype, np.floating)
+
+
+def _as_array(data, dtype=None, device=None, copy=False):
+    """Convert user data to a backend array, applying deepgrad's dtype rules.
+
+    Python floats (and lists of them) become float32, Python ints int64, bools bool;
+    NumPy/CuPy arrays keep their dtype (float64 stays float64) unless ``dtype`` is given.
+    """
+    if isinstance(data, Tensor):
+        array = data.data
+    else:
+        array = data
+    is_array = isinstance(array, np.ndarray) or (
+        backend._CUPY not in (None, False) and isinstance(array, backend._CUPY.ndarray)
+    )
+    if not is_array:
+        array = np.asarray(array)
+        if dtype is None and array.dtype == np.float64:
+            array = array.astype(DEFAULT_FLOAT)
+        if array.dtype == object:
+            raise TypeError(
+                f"cannot make a tensor from {type(data).__name__} holding non-numeric or ragged data."
+            )
+        copy = False
+    if device is not None or backend.get_default_device() != "cpu":
+        target = device if device is not None else backend.get_default_device()
+        moved = backend.to_device(array, target)
+        copy = copy and moved is array
+        array = moved
+    if dtype is not None:
+        dtype = np.dtype(dtype)
+        if array.dtype != dtype:
+            array = array.astype(dtype)
+            copy = False
+    if copy:
+        array = array.copy()
+    return array
+
+
+def _graph_freed(_grad):
+    raise RuntimeError(
+        "trying to backpropagate through a graph a second time: its intermediate values were "
+        "freed by the first backward(). Pass retain_graph=True to the first backward() call "
+        "if you need to backpropagate twice."
+    )
+
+
+class Tensor:
+    """An n-dimensional array that records the operations applied to it.
+
+    Parameters
+    ----------
+    data : array_like, Tensor
+        Values. NumPy arrays are wrapped without a copy (use :func:`deepgrad.tensor`
+        for a copying constructor).
+    requires_grad : bool
+        Track operations so that :meth:`backward` fills ``.grad``. Only floating
+        point tensors can require gradients.
+    dtype, device :
+        Optional dtype and device (``'cpu'`` or ``'cuda'``).
+
+    Attributes
+    ----------
+    data : ndarray
+        The values (a NumPy or CuPy array).
+    grad : ndarray or None
+        dL/d(self), accumulated by each :meth:`backward` call until reset with
+        :meth:`zero_grad`.
+    """
+
+    __slots__ = ("data", "grad", "requires_grad", "name", "_parents", "_backward", "_op",
+                 "_grad_view", "__weakref__")
+    # Makes ``ndarray <op> Tensor`` defer to the Tensor's reflected operator.
+    __array_ufunc__ = None
+    __array_priority__ = 1000
+
+    def __init__(self, data, requires_grad=False, dtype=None, device=None, name=None):
+        self.data = _as_array(data, dtype=dtype, device=device)
+        self.grad = None
+        self.name = name
+        self._parents = ()
+        self._backward = None
+        self._op = None
+        self._grad_view = None
+        self.requires_grad = False
+        if requires_grad:
+            self.requires_grad_(True)
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def shape(self) -> tuple:
+        return self.data.shape
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def size(self) -> int:
+        return self.data.size
+
+    @property
+    def device(self) -> str:
+        return backend.device_of(self.data)
+
+    @property
+    def is_leaf(self) -> bool:
+        """True for tensors made by the user rather than by an operation that records a graph."""
+        return self._backward is None
+
+    @property
+    def grad_fn(self):
+        """Name of the operation that produced this tensor (None for leaves)."""
+        return self._op if self._backward is not None else None
+
+    @property
+    def T(self) -> "Tensor":
+        """The tensor with its axes reversed (the transpose for a matrix)."""
+        return _shape.transpose(self)
+
+    def __len__(self):
+        if self.data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.data.shape[0]
+
+    def __array__(self, dtype=None, copy=None):
+        array = backend.to_numpy(self.data)
+        if dtype is not None:
+            array = array.astype(dtype, copy=False)
+        return array
+
+    def __repr__(self) -> str:
+        body = np.array2string(backend.to_numpy(self.data), separator=", ", precision=4,
+                               threshold=50, prefix="tensor(")
+        extras = []
+        if self.data.dtype != DEFAULT_FLOAT:
+            extras.append(f"dtype={self.data.dtype}")
+        if self.device != "cpu":
+            extras.append(f"device='{self.device}'")
+        if self.grad_fn is not None:
+            extras.append(f"grad_fn=<{self.grad_fn}>")
+        elif self.requires_grad:
+            extras.append("requires_grad=True")
+        return "tensor(" + body + "".join(", " + e for e in extras) + ")"
+
+    __hash__ = object.__hash__
+
+    def __bool__(self):
+        if self.data.size != 1:
+            raise ValueError(
+                f"the truth value of a tensor with {self.data.size} elements is ambiguous; "
+                "use .any() or .all() on its .data"
+            )
+        return bool(self.data)
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __index__(self):
+        if np.issubdtype(self.data.dtype, np.integer) and self.data.size == 1:
+            return int(self.item())
+        raise TypeError("only integer tensors of one element can be used as an index")
+
+    # ------------------------------------------------------------------ conversion
+    def numpy(self) -> np.ndarray:
+        """The values as a NumPy array (shares memory on the CPU; use ``.detach()`` first if needed)."""
+        return backend.to_numpy(self.data)
+
+    def item(self):
+        """The value of a one-element tensor as a Python number."""
+        if self.data.size != 1:
+            raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
+        return self.data.reshape(()).item()
+
+    def tolist(self):
+        return backend.to_numpy(self.data).tolist()
+
+    def detach(self) -> "Tensor":
+        """A new leaf tensor sharing this tensor's data, cut from the graph."""
+        return Tensor(self.data)
+
+    def to(self, device) -> "Tensor":
+        """This tensor on ``device`` (``'cpu'`` or ``'cuda'``); a differentiable copy when it moves."""
+        device = backend.parse_device(device)
+        if device == self.device:
+            return self
+        moved = backend.to_device(self.data, device)
+        source = self.device
+
+        def backward(grad):
+            return (backend.to_device(grad, source),)
+
+        return make_result(moved, (self,), backward, "to")
+
+    def cpu(self) -> "Tensor":
+        return self.to("cpu")
+
+    def cuda(self) -> "Tensor":
+        return self.to("cuda")
+
+    def astype(self, dtype) -> "Tensor":
+        """Cast to ``dtype``; differentiable between floating point dtypes."""
+        dtype = np.dtype(dtype)
+        if dtype == self.data.dtype:
+            return self
+        source = self.data.dtype
+
+        def backward(grad):
+            return (grad.astype(source),)
+
+        result = self.data.astype(dtype)
+        if not _is_float_dtype(dtype):
+            return make_result(result, (self,), None, "astype")
+        return make_result(result, (self,), backward, "astype")
+
+    def float(self) -> "Tensor":
+        return self.astype(np.float32)
+
+    def double(self) -> "Tensor":
+        return self.astype(np.float64)
+
+    # ------------------------------------------------------------------ autograd
+    def requires_grad_(self, flag: bool = True) -> "Tensor":
+        """Set ``requires_grad`` in place; raises for integer and bool tensors."""
+        if flag and not _is_float_dtype(self.data.dtype):
+            raise TypeError(
+                f"only floating point tensors can require gradients, but this tensor has dtype "
+                f"{self.data.dtype}. Integer and bool tensors hold labels, indices and masks; "
+                "convert with .astype('float32') if you meant values."
+            )
+        self.requires_grad = bool(flag)
+        return self
+
+    def zero_grad(self) -> None:
+        """Reset ``.grad``: to None, or to zeros in place when the gradient lives in a shared buffer."""
+        if self._grad_view is not None:
+            self._grad_view.fill(0)
+            self.grad = self._grad_view
+        else:
+            self.grad = None
+
+    def backward(self, grad=None, retain_graph: bool = False) -> None:
+        """Backpropagate: accumulate dL/dx into ``.grad`` of every leaf that requires it.
+
+        ``grad`` is dL/d(self); it may be omitted only for a one-element tensor (a
+        scalar loss), where it is 1. The chain rule is applied node by node in reverse
+        topological order: grad(parent) += backward_node(grad(node)).
+        """
+        if not self.requires_grad:
+            raise RuntimeError(
+                "backward() called on a tensor that does not require grad: none of the tensors "
+                "it was computed from has requires_grad=True (or it was computed under no_grad())."
+            )
+        xp = backend.namespace(self.data)
+        if grad is None:
+            if self.data.size != 1:
+                raise RuntimeError(
+                    f"backward() without a gradient works only for a scalar (one-element) tensor, "
+                    f"but this tensor has shape {self.shape}. Reduce it first (e.g. loss.mean()) or "
+                    "pass grad= with the same shape."
+                )
+            grad = xp.ones_like(self.data)
+        else:
+            grad = _as_array(grad, dtype=self.data.dtype)
+            grad = xp.array(grad, copy=True)
+            if grad.shape != self.data.shape:
+                raise ValueError(
+                    f"backward(): grad has shape {grad.shape} but the tensor has shape {self.shape}."
+                )
+
+        order = _topological_order(self)
+        grads = {id(self): grad}
+        for node in reversed(order):
+            node_grad = grads.pop(id(node), None)
+            if node_grad is None:
+                continue
+            backward_fn = node._backward
+            if backward_fn is None:  # a leaf: accumulate into .grad
+                _accumulate_leaf(node, node_grad)
+                continue
+            parent_grads = backward_fn(node_grad)
+            for parent, parent_grad in zip(node._parents, parent_grads):
+                if parent_grad is None or not parent.requires_grad:
+                    continue
+                parent_data = parent.data
+                if parent_grad.shape != parent_data.shape:
+                    parent_grad = unbroadcast(parent_grad, parent_data.shape)
+                if parent_grad.dtype != parent_data.dtype:
+                    parent_grad = parent_grad.astype(parent_data.dtype)
+                key = id(parent)
+                previous = grads.get(key)
+                # never add in place: ``previous`` may be an array another node still holds
+                grads[key] = parent_grad if previous is None else previous + parent_grad
+            if not retain_graph:
+                node._backward = _graph_freed
+                node._parents = ()
+
+    # ------------------------------------------------------------------ operators
+    def __add__(self, other):
+        return _ew.add(self, other)
+
+    def __radd__(self, other):
+        return _ew.add(other, self)
+
+    def __sub__(self, other):
+        return _ew.sub(self, other)
+
+    def __rsub__(self, other):
+        return _ew.sub(other, self)
+
+    def __mul__(self, other):
+        return _ew.mul(self, other)
+
+    def __rmul__(self, other):
+        return _ew.mul(other, self)
+
+    def __truediv__(self, other):
+        return _ew.truediv(self, other)
+
+    def __rtruediv__(self, other):
+        return _ew.truediv(other, self)
+
+    def __pow__(self, other):
+        return _ew.pow(self, other)
+
+    def __rpow__(self, other):
+        return _ew.pow(other, self)
+
+    def __matmul__(self, other):
+        return _linalg.matmul(self, other)
+
+    def __rmatmul__(self, other):
+        return _linalg.matmul(other, self)
+
+    def __neg__(self):
+        return _ew.neg(self)
+
+    def __pos__(self):
+        return self
+
+    def __abs__(self):
+        return _ew.abs(self)
+
+    def __getitem__(self, index):
+        return _shape.getitem(self, index)
+
+    def __setitem__(self, index, value):
+        if self.requires_grad and _GradMode.enabled:
+            raise RuntimeError(
+                "in-place assignment to a tensor that requires grad would corrupt its gradient; "
+                "wrap it in `with deepgrad.no_grad():` or assign to .data."
+            )
+        self.data[_shape.plain_index(index)] = value.data if isinstance(value, Tensor) else value
+
+    # Comparisons return bool tensors that carry no gradient.
+    def _compare(self, other, ufunc):
+        other_data = other.data if isinstance(other, Tensor) else other
+        return Tensor(ufunc(self.data, other_data))
+
+    def __lt__(self, other):
+        return self._compare(other, np.less)
+
+    def __le__(self, other):
+        return self._compare(other, np.less_equal)
+
+    def __gt__(self, other):
+        return self._compare(other, np.greater)
+
+    def __ge__(self, other):
+        return self._compare(other, np.greater_equal)
+
+    def __eq__(self, other):
+        return self._compare(other, np.equal)
+
+    def __ne__(self, other):
+        return self._compare(other, np.not_equal)
+
+    # ------------------------------------------------------------------ methods mirroring ops
+    def exp(self):
+        return _ew.exp(self)
+
+    def log(self):
+        return _ew.log(self)
+
+    def log1p(self):
+        return _ew.log1p(self)
+
+    def sqrt(self):
+        return _ew.sqrt(self)
+
+    def abs(self):
+        return _ew.abs(self)
+
+    def sign(self):
+        return _ew.sign(self)
+
+    def tanh(self):
+        return _ew.tanh(self)
+
+    def sigmoid(self):
+        return _ew.sigmoid(self)
+
+    def relu(self):
+        return _ew.relu(self)
+
+    def softplus(self):
+        return _ew.softplus(self)
+
+    def clip(self, min=None, max=None):  # noqa: A002 - NumPy/PyTorch argument names
+        return _ew.clip(self, min, max)
+
+    clamp = clip
+
+    def maximum(self, other):
+        return _ew.maximum(self, other)
+
+    def minimum(self, other):
+        return _ew.minimum(self, other)
+
+    def matmul(self, other):
+        return _linalg.matmul(self, other)
+
+    def dot(self, other):
+        return _linalg.matmul(self, other)
+
+    def sum(self, axis=None, keepdims=False):
+        return _red.sum(self, axis, keepdims)
+
+    def mean(self, axis=None, keepdims=False):
+        return _red.mean(self, axis, keepdims)
+
+    def max(self, axis=None, keepdims=False):
+        return _red.max(self, axis, keepdims)
+
+    def min(self, axis=None, keepdims=False):
+        return _red.min(self, axis, keepdims)
+
+    def var(self, axis=None, keepdims=False, ddof=0):
+        return _red.var(self, axis, keepdims, ddof)
+
+    def std(self, axis=None, keepdims=False, ddof=0):
+        return _red.std(self, axis, keepdims, ddof)
+
+    def prod(self, axis=None, keepdims=False):
+        return _red.prod(self, axis, keepdims)
+
+    def argmax(self, axis=None):
+        return Tensor(self.data.argmax(axis=axis))
+
+    def argmin(self, axis=None):
+        return Tensor(self.data.argmin(axis=axis))
+
+    def reshape(self, *shape):
+        return _shape.reshape(self, *shape)
+
+    view = reshape
+
+    def flatten(self):
+        return _shape.reshape(self, -1)
+
+    def transpose(self, *axes):
+        return _shape.transpose(self, *axes)
+
+    def permute(self, *axes):
+        return _shape.transpose(self, *axes)
+
+    def broadcast_to(self, shape):
+        return _shape.broadcast_to(self, shape)
+
+    def squeeze(self, axis=None):
+        return _shape.squeeze(self, axis)
+
+    def unsqueeze(self, axis):
+        return _shape.unsqueeze(self, axis)
+
+    expand_dims = unsqueeze
+
+    def split(self, indices_or_sections, axis=0):
+        return _shape.split(self, indices_or_sections, axis)
+
+    def pad(self, pad_width, constant_values=0):
+        return _shape.pad(self, pad_width, constant_values)
+
+    def take_along_axis(self, indices, axis):
+        return _shape.take_along_axis(self, indices, axis)
+
+    def gather(self, axis, index):
+        return _shape.take_along_axis(self, index, axis)
+
+    def softmax(self, axis=-1):
+        return _nn.softmax(self, axis)
+
+    def log_softmax(self, axis=-1):
+        return _nn.log_softmax(self, axis)
+
+    def logsumexp(self, axis=None, keepdims=False):
+        return _nn.logsumexp(self, axis, keepdims)
+
+
+def _topological_order(root):
+    """Tensors reachable from ``root`` that require grad, parents before children.
+
+    Iterative depth-first post-order: an explicit stack instead of recursion, so a
+    chain of any length is fine.
+    """
+    order = []
+    visited = set()
+    stack = [(root, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)
+            continue
+        key = id(node)
+        if key in visited:
+            continue
+        visited.add(key)
+        stack.append((node, True))
+        for parent in node._parents:
+            if parent.requires_grad and id(parent) not in visited:
+                stack.append((parent, False))
+    return order
+
+
+def _accumulate_leaf(leaf, grad):
+    """leaf.grad += grad, allocating (or re-attaching the shared buffer view) on first use."""
+    if leaf.grad is None:
+        if leaf._grad_view is not None:
+            leaf.grad = leaf._grad_view
+            leaf.grad[...] = grad
+        else:
+            # a copy: ``grad`` may be shared with other tensors or be a read-only broadcast view
+            leaf.grad = grad.copy()
+    else:
+        leaf.grad += grad
+
+
+def unbroadcast(grad, shape):
+    """Sum ``grad`` down to ``shape``: the adjoint of NumPy broadcasting.
+
+    Axes that broadcasting added in front are summed away; axes where ``shape`` has 1
+    are summed with keepdims.
+    """
+    extra = grad.ndim - len(shape)
+    if extra > 0:
+        grad = grad.sum(axis=tuple(range(extra)))
+    stretched = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
+    if stretched:
+        grad = grad.sum(axis=stretched, keepdims=True)
+    return grad.reshape(shape)
+
+
+_new_tensor = object.__new__
+
+
+def make_result(data, parents, backward, op):
+    """Wrap an op's output array as a Tensor and, when needed, record how to backpropagate.
+
+    The graph node is recorded only when grad mode is on and some parent requires
+    grad; otherwise the result is a plain leaf and ``backward`` is dropped.
+    """
+    out = _new_tensor(Tensor)
+    out.data = data
+    out.grad = None
+    out.name = None
+    out._grad_view = None
+    out._op = op
+    if backward is not None and _GradMode.enabled:
+        for parent in parents:
+            if parent.requires_grad:
+                out.requires_grad = True
+                out._parents = parents
+                out._backward = backward
+                return out
+    out.requires_grad = False
+    out._parents = ()
+    out._backward = None
+    return out
+
+
+def as_tensor(value, like=None) -> Tensor:
+    """``value`` as a Tensor (no copy). Python scalars take the dtype of ``like`` when it is floating."""
+    if isinstance(value, Tensor):
+        return value
+    if like is not None and isinstance(value, numbers.Number) and not isinstance(value, bool):
+        dtype = like.data.dtype
+        if not _is_float_dtype(dtype) and isinstance(value, numbers.Integral):
+            pass
+        elif _is_float_dtype(dtype):
+            return Tensor(backend.namespace(like.data).asarray(value, dtype=dtype))
+    if like is not None and not isinstance(value, np.ndarray):
+        xp = backend.namespace(like.data)
+        if xp is not np:
+            return Tensor(xp.asarray(value))
+    return Tensor(value)
+
+
+def tensor(data, requires_grad=False, dtype=None, device=None) -> Tensor:
+    """Create a tensor holding a copy of ``data``.
+
+    Python floats become float32 (the default), ints int64, bools bool; NumPy arrays
+    keep their dtype unless ``dtype`` is given.
+    """
+    out = Tensor.__new__(Tensor)
+    Tensor.__init__(out, _as_array(data, dtype=dtype, device=device, copy=True),
+                    requires_grad=requires_grad)
+    return out
+
+
+class ParameterBuffer:
+    """Many parameter tensors stored as views into one contiguous array.
+
+    ``data`` is a flat array holding every tensor's values back to back, ``grad`` a
+    second one holding their gradients; each tensor's ``.data`` and ``.grad`` are
+    reshaped views into them. Layers keep using ordinary tensors, while an optimizer
+    can update all of them with a few passes over two flat arrays instead of a
+    Python loop over tensors.
+
+    ``slices[i]`` is the ``slice`` of the flat arrays that belongs to ``tensors[i]``.
+    """
+
+    def __init__(self, tensors, dtype=None):
+        tensors = list(tensors)
+        if not tensors:
+            raise ValueError("ParameterBuffer needs at least one tensor.")
+        devices = {t.device for t in tensors}
+        if len(devices) != 1:
+            raise ValueError(f"ParameterBuffer tensors must share one device, got {sorted(devices)}.")
+        if dtype is None:
+            dtype = np.result_type(*[t.data.dtype for t in tensors])
+        xp = backend.namespace(tensors[0].data)
+        total = sum(int(t.data.size) for t in tensors)
+        self.tensors = tensors
+        self.data = xp.empty(total, dtype=dtype)
+        self.grad = xp.zeros(total, dtype=dtype)
+        self.slices = []
+        self._data_views = []
+        offset = 0
+        for t in tensors:
+            if t._grad_view is not None:
+                raise ValueError("a tensor can belong to only one ParameterBuffer.")
+            n = int(t.data.size)
+            part = slice(offset, offset + n)
+            data_view = self.data[part].reshape(t.data.shape)
+            data_view[...] = t.data
+            t.data = data_view
+            self._data_views.append(data_view)
+            t._grad_view = self.grad[part].reshape(t.data.shape)
+            if t.grad is not None:
+                t._grad_view[...] = t.grad
+            t.grad = t._grad_view
+            self.slices.append(part)
+            offset += n
+
+    @property
+    def size(self) -> int:
+        return int(self.data.size)
+
+    def owns(self, tensors) -> bool:
+        """True when ``tensors`` are exactly this buffer's tensors, in order, still attached to it."""
+        tensors = list(tensors)
+        if len(tensors) != len(self.tensors):
+            return False
+        return all(mine is theirs and theirs.data is view
+                   for mine, theirs, view in zip(self.tensors, tensors, self._data_views))
+
+    def zero_grad(self) -> None:
+        """Set every gradient to zero in one pass."""
+        self.grad.fill(0)
+        for t in self.tensors:
+            t.grad = t._grad_view
+
+
+# The ops modules import Tensor from here; importing them last breaks the cycle.
+from .ops import elementwise as _ew  # noqa: E402
+from .ops import linalg as _linalg  # noqa: E402
+from .ops import nn as _nn  # noqa: E402
+from .ops import reduction as _red  # noqa: E402
+from .ops import shape as _shape  # noqa: E402
