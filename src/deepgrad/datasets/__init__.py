@@ -1,0 +1,79 @@
+"""Datasets: the bundled 8x8 handwritten digits and data utilities.
+
+Everything here runs offline: bundled data ships inside the package.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from ..backend import new_generator
+
+_DATA_DIR = os.path.join(os.path.dirname(__file__), "data")
+
+
+def load_digits(flatten: bool = True, normalize: bool = True):
+    """The UCI optical recognition of handwritten digits data (8x8 images, 1,797 samples).
+
+    Source: E. Alpaydin and C. Kaynak, "Optical Recognition of Handwritten Digits",
+    UCI Machine Learning Repository (1998), the test part (``optdigits.tes``; 13 writers),
+    as also distributed with scikit-learn. Licence: Creative Commons Attribution 4.0
+    International (CC BY 4.0). Each image is 32x32 bitmaps counted in 4x4 blocks, so
+    pixels are integers 0..16; 10 classes, about 180 samples each.
+
+    Returns ``(x, y)``: ``x`` float32 of shape (1797, 64) (or (1797, 8, 8) with
+    ``flatten=False``), scaled to [0, 1] when ``normalize`` (pixel / 16); ``y`` int64
+    class ids 0..9.
+    """
+    with np.load(os.path.join(_DATA_DIR, "digits.npz"), allow_pickle=False) as archive:
+        images = archive["images"]
+        target = archive["target"]
+    x = images.astype(np.float32)
+    if normalize:
+        x /= 16.0
+    if flatten:
+        x = x.reshape(len(x), -1)
+    return x, target.astype(np.int64)
+
+
+def train_test_split(*arrays, test_size=0.25, shuffle=True, random_state=None, stratify=None):
+    """Split arrays into train and test parts: ``x_train, x_test, y_train, y_test = ...``.
+
+    ``test_size`` is a fraction in (0, 1) or a count. With ``stratify`` (class labels),
+    each class keeps its proportion in both parts. Shuffling uses ``random_state`` when
+    given, else deepgrad's seeded generator.
+    """
+    if not arrays:
+        raise ValueError("train_test_split needs at least one array.")
+    n = len(arrays[0])
+    for a in arrays:
+        if len(a) != n:
+            raise ValueError(f"train_test_split: arrays have different lengths {[len(a) for a in arrays]}.")
+    n_test = int(np.ceil(test_size * n)) if isinstance(test_size, float) else int(test_size)
+    if not 0 < n_test < n:
+        raise ValueError(f"test_size={test_size!r} leaves no train or no test samples out of {n}.")
+    rng = new_generator(random_state)
+    if stratify is not None:
+        labels = np.asarray(stratify)
+        test_idx = []
+        for cls in np.unique(labels):
+            members = np.flatnonzero(labels == cls)
+            if shuffle:
+                members = rng.permutation(members)
+            test_idx.append(members[: int(round(len(members) * n_test / n))])
+        test_idx = np.concatenate(test_idx)
+        mask = np.zeros(n, dtype=bool)
+        mask[test_idx] = True
+        train_idx, test_idx = np.flatnonzero(~mask), np.flatnonzero(mask)
+        if shuffle:
+            train_idx, test_idx = rng.permutation(train_idx), rng.permutation(test_idx)
+    else:
+        order = rng.permutation(n) if shuffle else np.arange(n)
+        train_idx, test_idx = order[: n - n_test], order[n - n_test:]
+    result = []
+    for a in arrays:
+        a = np.asarray(a)
+        result.extend([a[train_idx], a[test_idx]])
+    return result
