@@ -533,12 +533,17 @@ def softmax(x, axis=-1) -> Tensor:
     return _nn.softmax(x, axis)
 
 
-@_derivative_of(softmax)
-def _softmax_derivative(z, axis=-1):
+def _np_softmax_last(z, axis):
+    """softmax(z) along ``axis``, with that axis moved last (where the Jacobian's axes go)."""
     z = np.moveaxis(z, axis, -1)
     shifted = np.exp(z - z.max(axis=-1, keepdims=True))
-    s = shifted / shifted.sum(axis=-1, keepdims=True)
-    return s[..., :, None] * (np.eye(z.shape[-1]) - s[..., None, :])
+    return shifted / shifted.sum(axis=-1, keepdims=True)
+
+
+@_derivative_of(softmax)
+def _softmax_derivative(z, axis=-1):
+    s = _np_softmax_last(z, axis)
+    return s[..., :, None] * (np.eye(s.shape[-1]) - s[..., None, :])
 
 
 def log_softmax(x, axis=-1) -> Tensor:
@@ -551,10 +556,8 @@ def log_softmax(x, axis=-1) -> Tensor:
 
 @_derivative_of(log_softmax)
 def _log_softmax_derivative(z, axis=-1):
-    z = np.moveaxis(z, axis, -1)
-    shifted = np.exp(z - z.max(axis=-1, keepdims=True))
-    s = shifted / shifted.sum(axis=-1, keepdims=True)
-    return np.eye(z.shape[-1]) - s[..., None, :]
+    s = _np_softmax_last(z, axis)
+    return np.eye(s.shape[-1]) - s[..., None, :]
 
 
 # --------------------------------------------------------------------------- lookup
