@@ -1,0 +1,1039 @@
+"""Metrics: stateful measures of a model's quality, accumulated batch by batch (Keras 3 API).
+
+Every metric follows the same life cycle as in Keras:
+
+* ``update_state(y_true, y_pred, sample_weight=None)`` folds one batch into a few running
+  sums (NumPy scalars or small arrays; no per-sample Python, no stored predictions);
+* ``result()`` reduces those sums to the value (a float, or an array for per-class results);
+* ``reset_state()`` starts over (the model calls it at the start of every epoch).
+
+The model feeds NumPy arrays of targets and predictions; CuPy arrays are copied to the host.
+Labels may be integer class ids (``sparse_*`` metrics), one-hot rows (``categorical_*``) or
+{0, 1} values (``binary_*``, precision, recall, AUC).
+
+String identifiers resolve through :func:`get` (``"mse"`` -> :class:`MeanSquaredError`);
+:func:`resolve` adds Keras' compile-time rules (``"accuracy"`` becomes binary, categorical or
+sparse categorical accuracy depending on the loss and the shapes) and keeps the name the user
+typed, so ``metrics=["accuracy"]`` is logged as ``accuracy``.
+
+>>> import numpy as np
+>>> from deepgrad import metrics
+>>> m = metrics.BinaryAccuracy()
+>>> m.update_state(np.array([1, 0, 1]), np.array([0.9, 0.2, 0.4]))
+>>> m.update_state(np.array([0]), np.array([0.7]))
+>>> m.result()
+0.5
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from .tensor import Tensor
+
+EPSILON = 1e-7  # Keras' backend.epsilon(): clipping of probabilities, F-score denominators
+
+
+# --------------------------------------------------------------------------- array helpers
+
+def _to_numpy(x) -> np.ndarray:
+    """A host NumPy array of ``x`` (CuPy arrays are copied to the host; lists are converted)."""
+    if isinstance(x, np.ndarray):
+        return x
+    if isinstance(x, Tensor):
+        x = x.data
+    if hasattr(x, "__cuda_array_interface__") and hasattr(x, "get"):
+        return x.get()
+    return np.asarray(x)
+
+
+def _same_rank(a: np.ndarray, b: np.ndarray):
+    """Squeeze or expand a trailing axis of size 1 so that ``a`` and ``b`` have the same rank.
+
+    Keras' ``squeeze_or_expand_to_same_rank``: targets shaped (N,) against predictions shaped
+    (N, 1) become (N, 1), instead of broadcasting to an (N, N) table.
+    """
+    if a.ndim == b.ndim + 1 and a.shape[-1] == 1:
+        return (a, b[..., None]) if b.ndim == 1 else (a[..., 0], b)
+    if b.ndim == a.ndim + 1 and b.shape[-1] == 1:
+        return (a[..., None], b) if a.ndim == 1 else (a, b[..., 0])
+    return a, b
+
+
+def _aligned(y_true, y_pred, what: str):
+    """``y_true`` and ``y_pred`` as float-comparable arrays of one shape, or a ValueError naming both."""
+    y_true, y_pred = _same_rank(_to_numpy(y_true), _to_numpy(y_pred))
+    if y_true.shape != y_pred.shape:
+        raise ValueError(f"{what} expects y_true and y_pred of the same shape; got y_true {y_true.shape} "
+                         f"and y_pred {y_pred.shape}. Give one target per prediction (one-hot rows for "
+                         "several classes, or use a sparse_* metric for integer class ids).")
+    return y_true, y_pred
+
+
+def _per_sample(values: np.ndarray) -> np.ndarray:
+    """Mean over the last axis for rank >= 2 (one value per sample); rank-1 values are per sample."""
+    return values.mean(axis=-1) if values.ndim >= 2 else values
+
+
+def _weights_like(sample_weight, shape, what: str) -> np.ndarray:
+    """``sample_weight`` broadcast to ``shape``: (N,) or (N, 1) weights apply to every column of a sample."""
+    weights = _to_numpy(sample_weight).astype(np.float64, copy=False)
+    while weights.ndim > len(shape) and weights.shape[-1] == 1:
+        weights = weights[..., 0]
+    weights = weights.reshape(weights.shape + (1,) * (len(shape) - weights.ndim))
+    try:
+        return np.broadcast_to(weights, shape)
+    except ValueError:
+        raise ValueError(f"{what}: sample_weight of shape {_to_numpy(sample_weight).shape} does not fit "
+                         f"the batch of shape {tuple(shape)}; give one weight per sample, shape "
+                         f"({shape[0] if shape else 1},).") from None
+
+
+def _class_ids_of_one_hot(y_true: np.ndarray, y_pred: np.ndarray, what: str) -> np.ndarray:
+    """argmax of one-hot targets, after checking they really are rows like ``y_pred``."""
+    y_true, y_pred = _same_rank(y_true, y_pred)
+    if y_true.shape != y_pred.shape:
+        raise ValueError(f"{what} expects one-hot y_true shaped like y_pred {y_pred.shape}; got y_true "
+                         f"{y_true.shape}. For integer class ids use the sparse_{what} metric.")
+    return y_true.argmax(axis=-1)
+
+
+def _sparse_class_ids(y_true: np.ndarray, y_pred: np.ndarray, what: str) -> np.ndarray:
+    """Integer class ids shaped like ``y_pred`` without its class axis ((N, 1) is squeezed to (N,))."""
+    if y_true.ndim == y_pred.ndim and y_true.shape[-1] == 1:
+        y_true = y_true[..., 0]
+    if y_true.shape != y_pred.shape[:-1]:
+        raise ValueError(f"{what} expects integer class ids of shape {y_pred.shape[:-1]} for predictions "
+                         f"{y_pred.shape}; got y_true {y_true.shape}. For one-hot targets use "
+                         f"{what.replace('sparse_', '')}.")
+    return y_true.astype(np.int64, copy=False)
+
+
+def _in_top_k(class_ids: np.ndarray, y_pred: np.ndarray, k: int) -> np.ndarray:
+    """Whether each target class scores among the ``k`` highest: score >= k-th largest score.
+
+    Ties at the boundary count as in the top k (as in Keras). One partition per batch.
+    """
+    num_classes = y_pred.shape[-1]
+    if k >= num_classes:
+        return np.ones(class_ids.shape, dtype=bool)
+    target_score = np.take_along_axis(y_pred, class_ids[..., None], axis=-1)[..., 0]
+    kth_largest = np.partition(y_pred, num_classes - k, axis=-1)[..., num_classes - k]
+    return target_score >= kth_largest
+
+
+def _log_sigmoid(z: np.ndarray) -> np.ndarray:
+    """log(sigmoid(z)) = -softplus(-z), stable for large |z|."""
+    return -(np.maximum(-z, 0.0) + np.log1p(np.exp(-np.abs(z))))
+
+
+def _log_softmax(z: np.ndarray, axis: int = -1) -> np.ndarray:
+    """log softmax(z) = z - max(z) - log sum exp(z - max(z))."""
+    shifted = z - z.max(axis=axis, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+
+
+def _divide_no_nan(numerator, denominator):
+    """numerator / denominator, with 0 where the denominator is 0 (Keras' divide_no_nan)."""
+    numerator = np.asarray(numerator, dtype=np.float64)
+    denominator = np.asarray(denominator, dtype=np.float64)
+    safe = np.where(denominator == 0, 1.0, denominator)
+    return np.where(denominator == 0, 0.0, numerator / safe)
+
+
+def _as_result(value):
+    """A Python float for scalars, the array itself for per-class results."""
+    value = np.asarray(value)
+    return float(value) if value.ndim == 0 else value
+
+
+# --------------------------------------------------------------------------- per-sample functions
+
+def accuracy(y_true, y_pred) -> np.ndarray:
+    """Exact-match accuracy per sample: mean over the last axis of [y_true == y_pred]."""
+    y_true, y_pred = _aligned(y_true, y_pred, "accuracy")
+    return _per_sample((y_true == y_pred).astype(np.float32))
+
+
+def binary_accuracy(y_true, y_pred, threshold=0.5) -> np.ndarray:
+    """Binary accuracy per sample: mean over the last axis of [y_true == (y_pred > threshold)].
+
+    Labels are {0, 1}; predictions are probabilities (threshold 0.5) or logits (threshold 0).
+    """
+    y_true, y_pred = _aligned(y_true, y_pred, "binary_accuracy")
+    return _per_sample((y_true == (y_pred > threshold)).astype(np.float32))
+
+
+def categorical_accuracy(y_true, y_pred) -> np.ndarray:
+    """Categorical accuracy per sample: [argmax(y_true) == argmax(y_pred)] for one-hot targets."""
+    y_pred = _to_numpy(y_pred)
+    class_ids = _class_ids_of_one_hot(_to_numpy(y_true), y_pred, "categorical_accuracy")
+    return (class_ids == y_pred.argmax(axis=-1)).astype(np.float32)
+
+
+def sparse_categorical_accuracy(y_true, y_pred) -> np.ndarray:
+    """Sparse categorical accuracy per sample: [y_true == argmax(y_pred)] for integer class ids."""
+    y_pred = _to_numpy(y_pred)
+    class_ids = _sparse_class_ids(_to_numpy(y_true), y_pred, "sparse_categorical_accuracy")
+    return (class_ids == y_pred.argmax(axis=-1)).astype(np.float32)
+
+
+def top_k_categorical_accuracy(y_true, y_pred, k=5) -> np.ndarray:
+    """Top-k accuracy per sample for one-hot targets: [y_pred[argmax(y_true)] is among the k largest]."""
+    y_pred = _to_numpy(y_pred)
+    class_ids = _class_ids_of_one_hot(_to_numpy(y_true), y_pred, "top_k_categorical_accuracy")
+    return _in_top_k(class_ids, y_pred, k).astype(np.float32)
+
+
+def sparse_top_k_categorical_accuracy(y_true, y_pred, k=5) -> np.ndarray:
+    """Top-k accuracy per sample for integer class ids: [y_pred[y_true] is among the k largest]."""
+    y_pred = _to_numpy(y_pred)
+    class_ids = _sparse_class_ids(_to_numpy(y_true), y_pred, "sparse_top_k_categorical_accuracy")
+    return _in_top_k(class_ids, y_pred, k).astype(np.float32)
+
+
+def mean_squared_error(y_true, y_pred) -> np.ndarray:
+    """Mean squared error per sample: mean over the last axis of (y_true - y_pred)^2."""
+    y_true, y_pred = _aligned(y_true, y_pred, "mean_squared_error")
+    return _per_sample(np.square(y_true - y_pred, dtype=np.float64))
+
+
+def mean_absolute_error(y_true, y_pred) -> np.ndarray:
+    """Mean absolute error per sample: mean over the last axis of |y_true - y_pred|."""
+    y_true, y_pred = _aligned(y_true, y_pred, "mean_absolute_error")
+    return _per_sample(np.abs(np.subtract(y_true, y_pred, dtype=np.float64)))
+
+
+def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0) -> np.ndarray:
+    """Binary cross-entropy per sample: mean over the last axis of -(y log p + (1 - y) log(1 - p)).
+
+    p is clipped to [1e-7, 1 - 1e-7]; with ``from_logits`` p = sigmoid(y_pred) computed stably.
+    Label smoothing replaces y by y (1 - s) + s / 2.
+    """
+    y_true, y_pred = _aligned(y_true, y_pred, "binary_crossentropy")
+    y_true = y_true.astype(np.float64) * (1.0 - label_smoothing) + 0.5 * label_smoothing
+    y_pred = y_pred.astype(np.float64, copy=False)
+    if from_logits:
+        log_p, log_not_p = _log_sigmoid(y_pred), _log_sigmoid(-y_pred)
+    else:
+        p = np.clip(y_pred, EPSILON, 1.0 - EPSILON)
+        log_p, log_not_p = np.log(p), np.log1p(-p)
+    return _per_sample(-(y_true * log_p + (1.0 - y_true) * log_not_p))
+
+
+def _log_probabilities(y_pred: np.ndarray, from_logits: bool) -> np.ndarray:
+    """log p over the last axis: log_softmax of logits, or log of rows normalized to sum 1 and clipped."""
+    y_pred = y_pred.astype(np.float64, copy=False)
+    if from_logits:
+        return _log_softmax(y_pred)
+    p = y_pred / y_pred.sum(axis=-1, keepdims=True)
+    return np.log(np.clip(p, EPSILON, 1.0 - EPSILON))
+
+
+def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0) -> np.ndarray:
+    """Categorical cross-entropy per sample for one-hot targets: -sum_c y_c log p_c.
+
+    Label smoothing replaces y by y (1 - s) + s / C.
+    """
+    y_pred = _to_numpy(y_pred)
+    y_true, _ = _same_rank(_to_numpy(y_true), y_pred)
+    if y_true.shape != y_pred.shape:
+        raise ValueError(f"categorical_crossentropy expects one-hot y_true shaped like y_pred {y_pred.shape}; "
+                         f"got {y_true.shape}. For integer class ids use sparse_categorical_crossentropy.")
+    y_true = y_true.astype(np.float64) * (1.0 - label_smoothing) + label_smoothing / y_pred.shape[-1]
+    return -(y_true * _log_probabilities(y_pred, from_logits)).sum(axis=-1)
+
+
+def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False) -> np.ndarray:
+    """Sparse categorical cross-entropy per sample for integer class ids: -log p[y_true]."""
+    y_pred = _to_numpy(y_pred)
+    class_ids = _sparse_class_ids(_to_numpy(y_true), y_pred, "sparse_categorical_crossentropy")
+    log_p = _log_probabilities(y_pred, from_logits)
+    return -np.take_along_axis(log_p, class_ids[..., None], axis=-1)[..., 0]
+
+
+# --------------------------------------------------------------------------- the base classes
+
+class Metric:
+    """Base class of all metrics: running state, ``update_state``, ``result``, ``reset_state``.
+
+    Subclasses set their own arguments before calling ``super().__init__``, which calls
+    ``reset_state()``. ``metric(y_true, y_pred)`` updates the state and returns the result,
+    as in Keras. ``get_config()``/``from_config()`` round-trip the constructor arguments.
+    """
+
+    default_name = None
+
+    def __init__(self, name=None, dtype=None):
+        if name is None:
+            name = self.default_name
+        if name is None:
+            from .layers.base import snake_case  # noqa: PLC0415 (metrics stay importable alone)
+
+            name = snake_case(type(self).__name__)
+        self.name = name
+        self.dtype = dtype or "float32"
+        self.reset_state()
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        """Fold one batch into the running state."""
+        raise NotImplementedError(f"{type(self).__name__} must implement update_state().")
+
+    def result(self):
+        """The metric's value from the state accumulated so far."""
+        raise NotImplementedError(f"{type(self).__name__} must implement result().")
+
+    def reset_state(self):
+        """Forget every batch seen so far."""
+        raise NotImplementedError(f"{type(self).__name__} must implement reset_state().")
+
+    def __call__(self, *args, **kwargs):
+        self.update_state(*args, **kwargs)
+        return self.result()
+
+    def get_config(self) -> dict:
+        """The constructor arguments: ``type(self).from_config(self.get_config())`` is an equal metric."""
+        return {"name": self.name, "dtype": self.dtype}
+
+    @classmethod
+    def from_config(cls, config: dict):
+        """A new metric built from :meth:`get_config`'s dict."""
+        return cls(**config)
+
+    def __repr__(self):
+        return f"<{type(self).__name__} name={self.name!r}>"
+
+
+class Mean(Metric):
+    """Weighted mean of values over every batch seen: sum(w_i v_i) / sum(w_i).
+
+    Used by the model to track the loss. Values with more axes than the weights are first
+    averaged over the extra axes (one value per sample, as Keras); without weights every
+    sample weighs 1. The result of no samples at all is 0.
+    """
+
+    default_name = "mean"
+
+    def reset_state(self):
+        self.total = 0.0
+        self.count = 0.0
+
+    def update_state(self, values, sample_weight=None):
+        """total += sum(w v), count += sum(w) over the samples of this batch."""
+        values = _to_numpy(values)
+        if sample_weight is None:
+            values = _per_sample(values) if values.ndim > 1 else values
+            self.total += float(values.sum(dtype=np.float64))
+            self.count += float(values.size)
+            return
+        weights = _to_numpy(sample_weight).astype(np.float64, copy=False)
+        values, weights = _same_rank(values, weights)
+        if values.ndim > weights.ndim:  # average the extra axes: one value per weight
+            values = values.mean(axis=tuple(range(weights.ndim, values.ndim)))
+        try:
+            weights = np.broadcast_to(weights, values.shape)
+        except ValueError:
+            raise ValueError(f"{self.name}: sample_weight of shape {weights.shape} does not fit values of shape "
+                             f"{values.shape}; give one weight per sample.") from None
+        self.total += float((values * weights).sum(dtype=np.float64))
+        self.count += float(weights.sum(dtype=np.float64))
+
+    def result(self):
+        return _as_result(_divide_no_nan(self.total, self.count))
+
+
+class MeanMetricWrapper(Mean):
+    """The weighted mean over samples of ``fn(y_true, y_pred, **kwargs)`` (one value per sample).
+
+    Wraps any per-sample function as a stateful metric; ``metrics=[my_function]`` uses it.
+    """
+
+    def __init__(self, fn, name=None, dtype=None, **kwargs):
+        self._fn = fn
+        self._fn_kwargs = kwargs
+        super().__init__(name=name or getattr(fn, "__name__", "mean_metric_wrapper"), dtype=dtype)
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        super().update_state(self._fn(y_true, y_pred, **self._fn_kwargs), sample_weight=sample_weight)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(self._fn_kwargs)
+        if type(self) is MeanMetricWrapper:
+            config["fn"] = self._fn
+        return config
+
+
+class Accuracy(MeanMetricWrapper):
+    """Fraction of predictions equal to their targets: mean of [y_true == y_pred]."""
+
+    def __init__(self, name="accuracy", dtype=None):
+        super().__init__(accuracy, name=name, dtype=dtype)
+
+
+class BinaryAccuracy(MeanMetricWrapper):
+    """Fraction of binary predictions right: mean of [y_true == (y_pred > threshold)]."""
+
+    def __init__(self, name="binary_accuracy", dtype=None, threshold=0.5):
+        super().__init__(binary_accuracy, name=name, dtype=dtype, threshold=threshold)
+
+
+class CategoricalAccuracy(MeanMetricWrapper):
+    """Fraction of samples whose argmax prediction is the one-hot target's class."""
+
+    def __init__(self, name="categorical_accuracy", dtype=None):
+        super().__init__(categorical_accuracy, name=name, dtype=dtype)
+
+
+class SparseCategoricalAccuracy(MeanMetricWrapper):
+    """Fraction of samples whose argmax prediction equals the integer class id."""
+
+    def __init__(self, name="sparse_categorical_accuracy", dtype=None):
+        super().__init__(sparse_categorical_accuracy, name=name, dtype=dtype)
+
+
+class TopKCategoricalAccuracy(MeanMetricWrapper):
+    """Fraction of samples whose one-hot target class is among the k highest scores."""
+
+    def __init__(self, k=5, name="top_k_categorical_accuracy", dtype=None):
+        super().__init__(top_k_categorical_accuracy, name=name, dtype=dtype, k=k)
+
+
+class SparseTopKCategoricalAccuracy(MeanMetricWrapper):
+    """Fraction of samples whose integer class id is among the k highest scores."""
+
+    def __init__(self, k=5, name="sparse_top_k_categorical_accuracy", dtype=None):
+        super().__init__(sparse_top_k_categorical_accuracy, name=name, dtype=dtype, k=k)
+
+
+class MeanSquaredError(MeanMetricWrapper):
+    """Mean over samples of mean_c (y_true - y_pred)^2."""
+
+    def __init__(self, name="mean_squared_error", dtype=None):
+        super().__init__(mean_squared_error, name=name, dtype=dtype)
+
+
+class MeanAbsoluteError(MeanMetricWrapper):
+    """Mean over samples of mean_c |y_true - y_pred|."""
+
+    def __init__(self, name="mean_absolute_error", dtype=None):
+        super().__init__(mean_absolute_error, name=name, dtype=dtype)
+
+
+class BinaryCrossentropy(MeanMetricWrapper):
+    """Mean over samples of -(y log p + (1 - y) log(1 - p)) (see :func:`binary_crossentropy`)."""
+
+    def __init__(self, name="binary_crossentropy", dtype=None, from_logits=False, label_smoothing=0.0):
+        super().__init__(binary_crossentropy, name=name, dtype=dtype, from_logits=from_logits,
+                         label_smoothing=label_smoothing)
+
+
+class CategoricalCrossentropy(MeanMetricWrapper):
+    """Mean over samples of -sum_c y_c log p_c for one-hot targets (see :func:`categorical_crossentropy`)."""
+
+    def __init__(self, name="categorical_crossentropy", dtype=None, from_logits=False, label_smoothing=0.0):
+        super().__init__(categorical_crossentropy, name=name, dtype=dtype, from_logits=from_logits,
+                         label_smoothing=label_smoothing)
+
+
+class SparseCategoricalCrossentropy(MeanMetricWrapper):
+    """Mean over samples of -log p[y_true] for integer class ids."""
+
+    def __init__(self, name="sparse_categorical_crossentropy", dtype=None, from_logits=False):
+        super().__init__(sparse_categorical_crossentropy, name=name, dtype=dtype, from_logits=from_logits)
+
+
+class RootMeanSquaredError(Mean):
+    """Root mean squared error over every batch: sqrt(sum_i w_i mean_c (y - p)^2 / sum_i w_i)."""
+
+    default_name = "root_mean_squared_error"
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y_true, y_pred = _aligned(y_true, y_pred, "root_mean_squared_error")
+        super().update_state(np.square(y_true - y_pred, dtype=np.float64), sample_weight=sample_weight)
+
+    def result(self):
+        return float(np.sqrt(_divide_no_nan(self.total, self.count)))
+
+
+# --------------------------------------------------------------------------- confusion counts
+
+def _confusion_counts(y_true: np.ndarray, y_pred: np.ndarray, thresholds: np.ndarray,
+                      weights: np.ndarray | None, per_label: bool = False):
+    """Weighted true/false positives and negatives at each of the sorted ``thresholds``.
+
+    A prediction p counts as positive at threshold t when p > t. Instead of comparing every
+    prediction with every threshold (N x T), each prediction is placed once with
+    ``searchsorted`` (k = how many thresholds lie below it) and the counts are the reversed
+    cumulative sums of a histogram over k: O(N log T + T) per batch.
+
+    Labels are used as weights (1 = positive, 0 = negative). Returns (tp, fp, tn, fn), each
+    shaped (T,), or (T, L) with ``per_label`` (one column per label, last axis of the inputs).
+    """
+    num_thresholds = len(thresholds)
+    labels = y_true.astype(np.float64, copy=False)
+    positive_weight = labels if weights is None else labels * weights
+    negative_weight = (1.0 - labels) if weights is None else (1.0 - labels) * weights
+    bins = np.searchsorted(thresholds, y_pred, side="left")  # int per prediction
+    num_columns = 1
+    if per_label:
+        num_columns = y_pred.shape[-1]
+        bins = bins + np.arange(num_columns) * (num_thresholds + 1)  # one block of bins per label
+    bins = bins.ravel()
+    size = num_columns * (num_thresholds + 1)
+    counts = []
+    for weight in (positive_weight, negative_weight):
+        histogram = np.bincount(bins, weights=np.broadcast_to(weight, y_pred.shape).ravel(), minlength=size)
+        histogram = histogram.reshape(num_columns, num_thresholds + 1)
+        above = np.cumsum(histogram[:, ::-1], axis=1)[:, ::-1]  # above[:, j] = sum(histogram[:, j:])
+        counts.append((above[:, 1:], above[:, :1]))  # (weight above each threshold, total weight)
+    (tp, total_positive), (fp, total_negative) = counts
+    tp, fp, tn, fn = tp, fp, total_negative - fp, total_positive - tp
+    if per_label:
+        return tp.T, fp.T, tn.T, fn.T
+    return tp[0], fp[0], tn[0], fn[0]
+
+
+def _parse_thresholds(thresholds, default) -> np.ndarray:
+    """Thresholds as a 1-D float64 array, each checked to lie in [0, 1]."""
+    if thresholds is None:
+        return np.array([default], dtype=np.float64)
+    values = np.atleast_1d(np.asarray(thresholds, dtype=np.float64))
+    if values.ndim != 1 or np.any((values < 0) | (values > 1)):
+        raise ValueError(f"Threshold values must be in [0, 1]. Received: {thresholds!r}")
+    return values
+
+
+def _filter_top_k(y_pred: np.ndarray, k: int) -> np.ndarray:
+    """y_pred with every score outside each row's k largest replaced by -inf (never positive)."""
+    if k >= y_pred.shape[-1]:
+        return y_pred
+    order = np.argsort(-y_pred, axis=-1, kind="stable")[..., :k]
+    filtered = np.full(y_pred.shape, -np.inf)
+    np.put_along_axis(filtered, order, np.take_along_axis(y_pred, order, axis=-1), axis=-1)
+    return filtered
+
+
+class _ThresholdedConfusion(Metric):
+    """Shared state of Precision and Recall: tp, fp, fn per threshold, summed over batches."""
+
+    def __init__(self, thresholds=None, top_k=None, class_id=None, name=None, dtype=None):
+        if top_k is not None and (not isinstance(top_k, (int, np.integer)) or top_k < 1):
+            raise ValueError(f"top_k must be a positive integer or None; got {top_k!r}.")
+        self.init_thresholds = thresholds
+        self.top_k = top_k
+        self.class_id = class_id
+        # With top_k and no thresholds, every top-k score is positive (Keras' NEG_INF default).
+        self.thresholds = _parse_thresholds(thresholds, 0.5) if thresholds is not None or top_k is None \
+            else np.array([-1e10])
+        self._order = np.argsort(self.thresholds, kind="stable")
+        self._sorted_thresholds = self.thresholds[self._order]
+        self._unsort = np.argsort(self._order)
+        super().__init__(name=name, dtype=dtype)
+
+    def reset_state(self):
+        size = len(self.thresholds)
+        self.true_positives = np.zeros(size)
+        self.false_positives = np.zeros(size)
+        self.false_negatives = np.zeros(size)
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        """Add this batch's weighted tp, fp, fn at each threshold (p > t counts as positive)."""
+        y_true, y_pred = _aligned(y_true, y_pred, type(self).__name__)
+        if self.top_k is not None:
+            y_pred = _filter_top_k(y_pred, self.top_k)
+        if self.class_id is not None:
+            y_true, y_pred = y_true[..., self.class_id], y_pred[..., self.class_id]
+        weights = None if sample_weight is None else _weights_like(sample_weight, y_pred.shape, self.name)
+        tp, fp, _, fn = _confusion_counts(y_true, y_pred, self._sorted_thresholds, weights)
+        self.true_positives += tp[self._unsort]
+        self.false_positives += fp[self._unsort]
+        self.false_negatives += fn[self._unsort]
+
+    def _one_or_all(self, values):
+        return float(values[0]) if len(values) == 1 else values
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(thresholds=self.init_thresholds, top_k=self.top_k, class_id=self.class_id)
+        return config
+
+
+class Precision(_ThresholdedConfusion):
+    """Precision = tp / (tp + fp): of the samples predicted positive (p > threshold), the share truly positive.
+
+    ``thresholds`` (default 0.5) may be a list: the result is then one precision per threshold.
+    ``top_k`` counts only each row's k highest scores as positive; ``class_id`` measures one
+    column of a multi-label output. No positive predictions give 0.
+    """
+
+    default_name = "precision"
+
+    def result(self):
+        return self._one_or_all(_divide_no_nan(self.true_positives, self.true_positives + self.false_positives))
+
+
+class Recall(_ThresholdedConfusion):
+    """Recall = tp / (tp + fn): of the truly positive samples, the share predicted positive (p > threshold).
+
+    Arguments as :class:`Precision`. No positive samples give 0.
+    """
+
+    default_name = "recall"
+
+    def result(self):
+        return self._one_or_all(_divide_no_nan(self.true_positives, self.true_positives + self.false_negatives))
+
+
+class FBetaScore(Metric):
+    """F-beta score per class: (1 + b^2) P R / (b^2 P + R), with P = tp / (tp + fp), R = tp / (tp + fn).
+
+    Inputs are (batch, classes): one-hot or multi-label targets and scores. A score counts as a
+    positive prediction when it exceeds ``threshold``; with ``threshold=None`` only each row's
+    highest score does. ``average``: None (one score per class), 'micro' (counts pooled over
+    classes), 'macro' (mean of the class scores) or 'weighted' (mean weighted by each class's
+    number of true samples). Epsilon 1e-7 in the denominators, as Keras.
+    """
+
+    default_name = "fbeta_score"
+    _AVERAGES = (None, "micro", "macro", "weighted")
+
+    def __init__(self, average=None, beta=1.0, threshold=None, name=None, dtype=None):
+        if average not in self._AVERAGES:
+            raise ValueError(f"Invalid `average` argument value {average!r}; expected one of {self._AVERAGES}.")
+        if not isinstance(beta, (int, float)) or beta <= 0:
+            raise ValueError(f"Invalid `beta` argument value {beta!r}; it should be a float > 0.")
+        if threshold is not None and not (isinstance(threshold, (int, float)) and 0 < threshold <= 1):
+            raise ValueError(f"Invalid `threshold` argument value {threshold!r}; it should be a float in ]0, 1].")
+        self.average = average
+        self.beta = float(beta)
+        self.threshold = threshold
+        super().__init__(name=name, dtype=dtype)
+
+    def reset_state(self):
+        self.true_positives = self.false_positives = self.false_negatives = self.true_counts = None
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        """Add this batch's weighted tp, fp, fn and true counts per class (or pooled for 'micro')."""
+        y_true, y_pred = _to_numpy(y_true), _to_numpy(y_pred)
+        if y_true.ndim != 2 or y_pred.ndim != 2 or y_true.shape != y_pred.shape:
+            raise ValueError(f"{type(self).__name__} expects 2D inputs with shape (batch_size, output_dim): "
+                             f"one-hot targets and scores; got y_true {y_true.shape} and y_pred "
+                             f"{y_pred.shape}. A single sigmoid output must be shaped (batch_size, 1) "
+                             "and used with threshold=0.5.")
+        if self.threshold is None:
+            predicted = (y_pred >= y_pred.max(axis=-1, keepdims=True)) & (np.abs(y_pred) > 1e-9)
+        else:
+            predicted = y_pred > self.threshold
+        predicted = predicted.astype(np.float64)
+        truth = y_true.astype(np.float64)
+        if sample_weight is not None:
+            weights = _weights_like(sample_weight, y_pred.shape, self.name)
+            predicted_weighted, truth_weighted = predicted * weights, truth * weights
+        else:
+            predicted_weighted, truth_weighted = predicted, truth
+        axis = None if self.average == "micro" else 0
+        batch = (np.sum(predicted_weighted * truth, axis=axis), np.sum(predicted_weighted * (1 - truth), axis=axis),
+                 np.sum((1 - predicted) * truth_weighted, axis=axis), np.sum(truth_weighted, axis=axis))
+        if self.true_positives is None:
+            self.true_positives, self.false_positives, self.false_negatives, self.true_counts = batch
+        else:
+            if np.shape(batch[0]) != np.shape(self.true_positives):
+                raise ValueError(f"{self.name}: this batch has {y_pred.shape[-1]} classes, earlier batches had "
+                                 f"{np.shape(self.true_positives)[0]}.")
+            self.true_positives = self.true_positives + batch[0]
+            self.false_positives = self.false_positives + batch[1]
+            self.false_negatives = self.false_negatives + batch[2]
+            self.true_counts = self.true_counts + batch[3]
+
+    def result(self):
+        if self.true_positives is None:
+            return 0.0
+        precision = self.true_positives / (self.true_positives + self.false_positives + EPSILON)
+        recall = self.true_positives / (self.true_positives + self.false_negatives + EPSILON)
+        beta2 = self.beta ** 2
+        score = (1 + beta2) * precision * recall / (beta2 * precision + recall + EPSILON)
+        if self.average == "weighted":
+            score = np.sum(score * self.true_counts / (np.sum(self.true_counts) + EPSILON))
+        elif self.average is not None:
+            score = np.mean(score)
+        return _as_result(score)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(average=self.average, beta=self.beta, threshold=self.threshold)
+        return config
+
+
+class F1Score(FBetaScore):
+    """F1 score per class: 2 P R / (P + R), the F-beta score with beta = 1 (see :class:`FBetaScore`)."""
+
+    default_name = "f1_score"
+
+    def __init__(self, average=None, threshold=None, name=None, dtype=None):
+        super().__init__(average=average, beta=1.0, threshold=threshold, name=name, dtype=dtype)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        del config["beta"]
+        return config
+
+
+class AUC(Metric):
+    """Area under the ROC or precision-recall curve, from confusion counts at fixed thresholds.
+
+    Thresholds: ``num_thresholds`` evenly spaced, t_i = i / (n - 1) for i = 1..n-2, plus -1e-7
+    and 1 + 1e-7 at the ends (or the given ``thresholds`` between those ends). At each threshold
+    t the predictions p > t are positive, giving tp, fp, tn, fn.
+
+    * ROC: x = FPR = fp / (fp + tn), y = TPR = tp / (tp + fn);
+    * PR: x = recall = tp / (tp + fn), y = precision = tp / (tp + fp).
+
+    ``summation_method``: 'interpolation' sums trapezoids, (x_i - x_{i+1}) (y_i + y_{i+1}) / 2
+    (for PR the Davis & Goadrich interpolation of precision between thresholds); 'minoring' and
+    'majoring' use min/max(y_i, y_{i+1}) as heights (Riemann sums below/above the curve).
+    Predictions must be probabilities in [0, 1] (``from_logits=True`` applies a sigmoid first).
+    ``multi_label=True`` keeps one curve per label (last axis) and averages their areas
+    (weighted by ``label_weights`` if given).
+    """
+
+    default_name = "auc"
+    _CURVES = ("ROC", "PR")
+    _SUMMATIONS = ("interpolation", "minoring", "majoring")
+
+    def __init__(self, num_thresholds=200, curve="ROC", summation_method="interpolation", name=None,
+                 dtype=None, thresholds=None, multi_label=False, num_labels=None, label_weights=None,
+                 from_logits=False):
+        if str(curve).upper() not in self._CURVES:
+            raise ValueError(f'Invalid AUC curve value: "{curve}". Expected one of {self._CURVES}.')
+        if str(summation_method).lower() not in self._SUMMATIONS:
+            raise ValueError(f'Invalid AUC summation method value: "{summation_method}". '
+                             f"Expected one of {self._SUMMATIONS}.")
+        if thresholds is not None:
+            inner = np.sort(_parse_thresholds(thresholds, 0.5))
+            num_thresholds = len(inner) + 2
+        else:
+            if not isinstance(num_thresholds, (int, np.integer)) or num_thresholds <= 1:
+                raise ValueError("Argument `num_thresholds` must be an integer > 1. "
+                                 f"Received: num_thresholds={num_thresholds!r}")
+            inner = np.arange(1, num_thresholds - 1, dtype=np.float64) / (num_thresholds - 1)
+        self._init_from_thresholds = thresholds is not None
+        self.num_thresholds = int(num_thresholds)
+        self.thresholds = np.concatenate([[0.0 - EPSILON], inner, [1.0 + EPSILON]])
+        self.curve = str(curve).upper()
+        self.summation_method = str(summation_method).lower()
+        self.multi_label = bool(multi_label)
+        self.num_labels = num_labels
+        self.label_weights = None if label_weights is None else np.asarray(label_weights, dtype=np.float64)
+        self.from_logits = bool(from_logits)
+        super().__init__(name=name, dtype=dtype)
+
+    def reset_state(self):
+        shape = (self.num_thresholds, self.num_labels) if self.multi_label and self.num_labels else \
+            (self.num_thresholds,)
+        self.true_positives = np.zeros(shape)
+        self.false_positives = np.zeros(shape)
+        self.true_negatives = np.zeros(shape)
+        self.false_negatives = np.zeros(shape)
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        """Add this batch's weighted confusion counts at every threshold."""
+        y_true, y_pred = _aligned(y_true, y_pred, "AUC")
+        y_pred = y_pred.astype(np.float64, copy=False)
+        if self.from_logits:
+            y_pred = np.exp(_log_sigmoid(y_pred))
+        elif y_pred.size and (y_pred.min() < 0 or y_pred.max() > 1):
+            raise ValueError(f"AUC expects probabilities in [0, 1]; got predictions in "
+                             f"[{y_pred.min():.4g}, {y_pred.max():.4g}]. For logits pass from_logits=True.")
+        weights = None if sample_weight is None else _weights_like(sample_weight, y_pred.shape, self.name)
+        if self.label_weights is not None and not self.multi_label:
+            weights = self.label_weights if weights is None else weights * self.label_weights
+            weights = np.broadcast_to(weights, y_pred.shape)
+        if self.multi_label:
+            if y_pred.ndim != 2:
+                raise ValueError(f"AUC(multi_label=True) expects inputs shaped (batch, labels); got {y_pred.shape}.")
+            if self.true_positives.ndim == 1:  # the number of labels is known from the first batch
+                self.num_labels = y_pred.shape[1]
+                self.reset_state()
+            elif self.true_positives.shape[1] != y_pred.shape[1]:
+                raise ValueError(f"AUC: {y_pred.shape[1]} labels in this batch, {self.true_positives.shape[1]} "
+                                 "before (num_labels).")
+        counts = _confusion_counts(y_true, y_pred, self.thresholds, weights, per_label=self.multi_label)
+        self.true_positives += counts[0]
+        self.false_positives += counts[1]
+        self.true_negatives += counts[2]
+        self.false_negatives += counts[3]
+
+    def _interpolated_pr_area(self):
+        """Davis & Goadrich PR area: precision interpolated linearly in the number of positives between thresholds."""
+        tp, fp, fn = self.true_positives, self.false_positives, self.false_negatives
+        dtp = tp[:-1] - tp[1:]
+        predicted = tp + fp
+        dp = predicted[:-1] - predicted[1:]
+        slope = _divide_no_nan(dtp, np.maximum(dp, 0))
+        intercept = tp[1:] - slope * predicted[1:]
+        both_positive = (predicted[:-1] > 0) & (predicted[1:] > 0)
+        ratio = np.where(both_positive, _divide_no_nan(predicted[:-1], np.maximum(predicted[1:], 0)), 1.0)
+        with np.errstate(divide="ignore"):
+            log_ratio = np.log(np.where(ratio > 0, ratio, 1.0))
+        return _divide_no_nan(slope * (dtp + intercept * log_ratio), np.maximum(tp[1:] + fn[1:], 0)).sum(axis=0)
+
+    def result(self):
+        if self.curve == "PR" and self.summation_method == "interpolation":
+            areas = self._interpolated_pr_area()
+        else:
+            tp, fp, tn, fn = self.true_positives, self.false_positives, self.true_negatives, self.false_negatives
+            recall = _divide_no_nan(tp, tp + fn)
+            if self.curve == "ROC":
+                x, y = _divide_no_nan(fp, fp + tn), recall
+            else:
+                x, y = recall, _divide_no_nan(tp, tp + fp)
+            if self.summation_method == "interpolation":
+                heights = (y[:-1] + y[1:]) / 2.0
+            elif self.summation_method == "minoring":
+                heights = np.minimum(y[:-1], y[1:])
+            else:
+                heights = np.maximum(y[:-1], y[1:])
+            areas = ((x[:-1] - x[1:]) * heights).sum(axis=0)
+        if self.multi_label:
+            if self.label_weights is None:
+                return float(np.mean(areas))
+            return float(_divide_no_nan(np.sum(areas * self.label_weights), np.sum(self.label_weights)))
+        return float(areas)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(num_thresholds=self.num_thresholds, curve=self.curve,
+                      summation_method=self.summation_method, multi_label=self.multi_label,
+                      num_labels=self.num_labels, from_logits=self.from_logits,
+                      label_weights=None if self.label_weights is None else self.label_weights.tolist(),
+                      thresholds=self.thresholds[1:-1].tolist() if self._init_from_thresholds else None)
+        return config
+
+
+class R2Score(Metric):
+    """Coefficient of determination per output: R^2 = 1 - SS_res / SS_tot.
+
+    SS_res = sum_i w_i (y_i - p_i)^2 and SS_tot = sum_i w_i (y_i - mean_w(y))^2 are accumulated
+    as sum(w y), sum(w y^2), sum(w (y - p)^2) and sum(w) (SS_tot = sum(w y^2) - sum(w y)^2 / sum(w)).
+    ``class_aggregation``: 'uniform_average' (mean over outputs), 'variance_weighted_average'
+    (weighted by SS_tot) or None (one score per output). ``num_regressors`` p > 0 gives the
+    adjusted R^2 = 1 - (1 - R^2)(n - 1)/(n - p - 1). A constant target (SS_tot = 0) scores 0.
+    """
+
+    default_name = "r2_score"
+    _AGGREGATIONS = (None, "uniform_average", "variance_weighted_average")
+
+    def __init__(self, class_aggregation="uniform_average", num_regressors=0, name=None, dtype=None):
+        if class_aggregation not in self._AGGREGATIONS:
+            raise ValueError(f"Invalid value for argument `class_aggregation`: {class_aggregation!r}; "
+                             f"expected one of {self._AGGREGATIONS}.")
+        if not isinstance(num_regressors, (int, np.integer)) or num_regressors < 0:
+            raise ValueError(f"Invalid value for argument `num_regressors`: {num_regressors!r}; expected an integer >= 0.")
+        self.class_aggregation = class_aggregation
+        self.num_regressors = int(num_regressors)
+        super().__init__(name=name, dtype=dtype)
+
+    def reset_state(self):
+        self.sum = self.squared_sum = self.total_mse = self.count = None
+        self.num_samples = 0
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        """Add sum(w y), sum(w y^2), sum(w (y - p)^2) and sum(w) per output column."""
+        y_true, y_pred = _aligned(y_true, y_pred, "R2Score")
+        if y_true.ndim == 1:
+            y_true, y_pred = y_true[:, None], y_pred[:, None]
+        if y_true.ndim != 2:
+            raise ValueError(f"R2Score expects 2D inputs with shape (batch_size, output_dim); got {y_true.shape}.")
+        y_true = y_true.astype(np.float64, copy=False)
+        weights = np.ones_like(y_true) if sample_weight is None else \
+            _weights_like(sample_weight, y_true.shape, self.name)
+        batch = ((weights * y_true).sum(axis=0), (weights * y_true * y_true).sum(axis=0),
+                 (weights * np.square(y_true - y_pred)).sum(axis=0), weights.sum(axis=0))
+        if self.sum is None:
+            self.sum, self.squared_sum, self.total_mse, self.count = batch
+        else:
+            if batch[0].shape != self.sum.shape:
+                raise ValueError(f"R2Score: {batch[0].shape[0]} outputs in this batch, {self.sum.shape[0]} before.")
+            self.sum = self.sum + batch[0]
+            self.squared_sum = self.squared_sum + batch[1]
+            self.total_mse = self.total_mse + batch[2]
+            self.count = self.count + batch[3]
+        self.num_samples += y_true.shape[0]
+
+    def result(self):
+        if self.sum is None:
+            return 0.0
+        total = self.squared_sum - self.sum * _divide_no_nan(self.sum, self.count)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            raw_scores = 1.0 - self.total_mse / total
+        raw_scores = np.where(np.isinf(raw_scores), 0.0, raw_scores)
+        if self.class_aggregation == "uniform_average":
+            score = np.mean(raw_scores)
+        elif self.class_aggregation == "variance_weighted_average":
+            score = np.sum(total * raw_scores) / np.sum(total)
+        else:
+            score = raw_scores
+        n, p = self.num_samples, self.num_regressors
+        if p:
+            if p >= n - 1:
+                warnings.warn(f"More independent predictors ({p}) than datapoints ({n}) allow for an adjusted "
+                              "R^2; returning the plain R^2. Consider using `num_regressors=0`.", stacklevel=2)
+            else:
+                score = 1.0 - (1.0 - score) * (n - 1) / (n - p - 1)
+        return _as_result(score)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(class_aggregation=self.class_aggregation, num_regressors=self.num_regressors)
+        return config
+
+
+# --------------------------------------------------------------------------- identifiers
+
+_CLASSES = (Mean, Accuracy, BinaryAccuracy, CategoricalAccuracy, SparseCategoricalAccuracy,
+            TopKCategoricalAccuracy, SparseTopKCategoricalAccuracy, Precision, Recall, FBetaScore, F1Score,
+            AUC, MeanSquaredError, MeanAbsoluteError, RootMeanSquaredError, R2Score, BinaryCrossentropy,
+            CategoricalCrossentropy, SparseCategoricalCrossentropy)
+
+_BY_NAME = {cls.__name__: cls for cls in _CLASSES}
+_BY_NAME.update({cls().name: cls for cls in _CLASSES})
+_BY_NAME.update({"acc": Accuracy, "mse": MeanSquaredError, "MSE": MeanSquaredError, "mae": MeanAbsoluteError,
+                 "MAE": MeanAbsoluteError, "rmse": RootMeanSquaredError, "bce": BinaryCrossentropy,
+                 "BCE": BinaryCrossentropy, "f1": F1Score})
+
+_ACCURACY_NAMES = ("accuracy", "acc")
+_CROSSENTROPY_NAMES = ("crossentropy", "ce")
+
+
+def names() -> list:
+    """Every string :func:`get` and :func:`resolve` accept."""
+    return sorted(set(_BY_NAME) | set(_CROSSENTROPY_NAMES), key=str.lower)
+
+
+def get(identifier):
+    """A metric object for ``identifier``.
+
+    A name ('mse', 'precision', 'AUC', ...) gives a new metric of that class with its default
+    arguments; a Metric is returned as is; a Metric class is instantiated; a dict
+    ``{'class_name': ..., 'config': {...}}`` is deserialized; any other callable
+    ``fn(y_true, y_pred)`` returning per-sample values is wrapped in a
+    :class:`MeanMetricWrapper` named after the function. None gives None. Unknown names raise
+    ValueError listing the valid ones. Note: 'accuracy' here is exact-match
+    :class:`Accuracy`, as in Keras; :func:`resolve` applies the compile-time meaning.
+    """
+    if identifier is None:
+        return None
+    if isinstance(identifier, Metric):
+        return identifier
+    if isinstance(identifier, dict):
+        return deserialize(identifier)
+    if isinstance(identifier, str):
+        cls = _BY_NAME.get(identifier) or _BY_NAME.get(identifier.lower())
+        if cls is None:
+            raise ValueError(f"Could not interpret metric identifier: {identifier!r}. Valid names: "
+                             f"{', '.join(names())}; or pass a Metric object or a function "
+                             "fn(y_true, y_pred) returning one value per sample.")
+        return cls()
+    if isinstance(identifier, type) and issubclass(identifier, Metric):
+        return identifier()
+    if callable(identifier):
+        return MeanMetricWrapper(identifier)
+    raise ValueError(f"Could not interpret metric identifier: {identifier!r} (a {type(identifier).__name__}); "
+                     "expected a name, a Metric or a function fn(y_true, y_pred).")
+
+
+def serialize(metric) -> dict:
+    """``{'class_name': ..., 'config': metric.get_config()}`` (JSON-able for built-in metrics)."""
+    metric = get(metric)
+    return {"class_name": type(metric).__name__, "config": metric.get_config()}
+
+
+def deserialize(config: dict):
+    """The metric described by :func:`serialize`'s dict."""
+    class_name = config.get("class_name")
+    cls = _BY_NAME.get(class_name) if isinstance(class_name, str) else None
+    if cls is None:
+        raise ValueError(f"Unknown metric class {class_name!r} in {config!r}; known classes: "
+                         f"{', '.join(sorted(c.__name__ for c in _CLASSES))}.")
+    return cls.from_config(config.get("config", {}))
+
+
+def _loss_name(loss) -> str:
+    """A lower-case name for a loss given as a string, a loss object or a function ('' if none)."""
+    if loss is None:
+        return ""
+    if isinstance(loss, str):
+        name = loss
+    else:
+        name = getattr(loss, "name", None) or getattr(loss, "__name__", None) or type(loss).__name__
+        if not isinstance(name, str):
+            name = type(loss).__name__
+    name = name.lower().replace("_", "")
+    return {"bce": "binarycrossentropy", "cce": "categoricalcrossentropy",
+            "scce": "sparsecategoricalcrossentropy"}.get(name, name)
+
+
+def _classification_kind(loss, output_shape, target_shape, identifier) -> str:
+    """'binary', 'categorical' or 'sparse_categorical' for 'accuracy'/'crossentropy' (Keras' compile rules).
+
+    1. From the loss: binary_crossentropy -> binary; sparse_categorical_crossentropy -> sparse;
+       categorical_crossentropy -> categorical (focal variants alike).
+    2. Otherwise from the shapes: an output whose last axis is 1 (or a 1-D output) -> binary;
+       else integer targets (one axis fewer than the output, or a last axis of 1) -> sparse;
+       else (one-hot targets, or targets not known) -> categorical.
+    """
+    name = _loss_name(loss)
+    if "sparsecategorical" in name:
+        return "sparse_categorical"
+    if "categorical" in name:
+        return "categorical"
+    if "binary" in name:
+        return "binary"
+    if output_shape is None:
+        raise ValueError(f"cannot tell which {identifier!r} to use: the loss {loss!r} is not a cross-entropy "
+                         "and no output_shape was given. Pass output_shape (and target_shape), or name the "
+                         "metric: 'binary_accuracy', 'categorical_accuracy' or 'sparse_categorical_accuracy'.")
+    output_shape = tuple(output_shape)
+    if len(output_shape) <= 1 or output_shape[-1] == 1:
+        return "binary"
+    if target_shape is not None:
+        target_shape = tuple(target_shape)
+        if len(target_shape) < len(output_shape) or target_shape[-1] == 1:
+            return "sparse_categorical"
+    return "categorical"
+
+
+def resolve(identifier, loss=None, output_shape=None, target_shape=None):
+    """The metric object ``model.compile(metrics=[identifier])`` means, named as the user typed it.
+
+    'accuracy'/'acc' and 'crossentropy'/'ce' depend on the task (see ``_classification_kind``):
+    binary -> BinaryAccuracy / BinaryCrossentropy, categorical -> CategoricalAccuracy /
+    CategoricalCrossentropy, sparse -> SparseCategoricalAccuracy / SparseCategoricalCrossentropy.
+    ``loss`` is the compiled loss (name, object or function); ``output_shape`` and
+    ``target_shape`` are shapes of one output and its targets (batch axis included or not, only
+    the ranks and last axes matter). A loss object with ``from_logits=True`` gives the
+    cross-entropy metric ``from_logits=True`` and binary accuracy threshold 0 (sigmoid(z) > 0.5
+    exactly when z > 0). Any other identifier goes through :func:`get`.
+
+    A string identifier becomes the metric's name: ``metrics=['acc']`` is logged as 'acc',
+    ``metrics=['mse']`` as 'mse' (Keras 3 behaviour).
+    """
+    if isinstance(identifier, str) and identifier.lower() in _ACCURACY_NAMES + _CROSSENTROPY_NAMES:
+        kind = _classification_kind(loss, output_shape, target_shape, identifier)
+        from_logits = bool(getattr(loss, "from_logits", False))
+        if identifier.lower() in _ACCURACY_NAMES:
+            cls = {"binary": BinaryAccuracy, "categorical": CategoricalAccuracy,
+                   "sparse_categorical": SparseCategoricalAccuracy}[kind]
+            kwargs = {"threshold": 0.0} if kind == "binary" and from_logits else {}
+        else:
+            cls = {"binary": BinaryCrossentropy, "categorical": CategoricalCrossentropy,
+                   "sparse_categorical": SparseCategoricalCrossentropy}[kind]
+            kwargs = {"from_logits": from_logits}
+        return cls(name=identifier, **kwargs)
+    metric = get(identifier)
+    if isinstance(identifier, str):
+        metric.name = identifier
+    return metric
