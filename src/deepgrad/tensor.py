@@ -347,32 +347,50 @@ class Tensor:
                     f"backward(): grad has shape {grad.shape} but the tensor has shape {self.shape}."
                 )
 
-        order = _topological_order(self)
-        grads = {id(self): grad}
-        for node in reversed(order):
-            node_grad = grads.pop(id(node), None)
-            if node_grad is None:
+        # Tensors hash by identity (``__eq__`` is elementwise but set and dict lookups of
+        # distinct live objects never reach it), so nodes key the dict directly.
+        # grads[node] = (dL/d(node), owned): ``owned`` marks an array that only this walk
+        # references, so it may be added into in place or become a leaf's .grad without a
+        # copy (copying a fresh 784x256 weight gradient costs more than its bias add).
+        grads = {self: (grad, True)}
+        pop_grad = grads.pop
+        for node in reversed(_topological_order(self)):
+            entry = pop_grad(node, None)
+            if entry is None:
                 continue
+            node_grad = entry[0]
             backward_fn = node._backward
             if backward_fn is None:  # a leaf: accumulate into .grad
-                _accumulate_leaf(node, node_grad)
+                _accumulate_leaf(node, node_grad, entry[1])
                 continue
             parent_grads = backward_fn(node_grad)
-            for parent, parent_grad in zip(node._parents, parent_grads):
+            parents = node._parents
+            if not retain_graph:
+                node._backward = _graph_freed
+                node._parents = ()
+            for parent, parent_grad in zip(parents, parent_grads):
                 if parent_grad is None or not parent.requires_grad:
                     continue
                 parent_data = parent.data
                 if parent_grad.shape != parent_data.shape:
                     parent_grad = unbroadcast(parent_grad, parent_data.shape)
-                if parent_grad.dtype != parent_data.dtype:
+                    owned = True
+                elif parent_grad.base is not None or parent_grad is node_grad:
+                    owned = False  # g itself or a view: shared with other nodes
+                elif len(parent_grads) == 1:
+                    owned = True  # fresh (see make_result)
+                else:  # fresh, unless the same array was returned for two parents
+                    owned = sum(q is parent_grad for q in parent_grads) == 1
+                if parent_grad.dtype is not parent_data.dtype and parent_grad.dtype != parent_data.dtype:
                     parent_grad = parent_grad.astype(parent_data.dtype)
-                key = id(parent)
-                previous = grads.get(key)
-                # never add in place: ``previous`` may be an array another node still holds
-                grads[key] = parent_grad if previous is None else previous + parent_grad
-            if not retain_graph:
-                node._backward = _graph_freed
-                node._parents = ()
+                    owned = True
+                previous = grads.get(parent)
+                if previous is None:
+                    grads[parent] = (parent_grad, owned)
+                elif previous[1]:
+                    previous[0].__iadd__(parent_grad)  # ours alone: add in place
+                else:
+                    grads[parent] = (previous[0] + parent_grad, True)
 
     # ------------------------------------------------------------------ operators
     def __add__(self, other):
@@ -580,36 +598,42 @@ def _topological_order(root):
     """Tensors reachable from ``root`` that require grad, parents before children.
 
     Iterative depth-first post-order: an explicit stack instead of recursion, so a
-    chain of any length is fine.
+    chain of any length is fine. A node is pushed again under a ``None`` marker when
+    it is expanded; popping the marker means all its parents are done.
     """
     order = []
     visited = set()
-    stack = [(root, False)]
+    stack = [root]
+    push, pop, visit, emit = stack.append, stack.pop, visited.add, order.append
     while stack:
-        node, expanded = stack.pop()
-        if expanded:
-            order.append(node)
+        node = pop()
+        if node is None:
+            emit(pop())
             continue
-        key = id(node)
-        if key in visited:
+        if node in visited:
             continue
-        visited.add(key)
-        stack.append((node, True))
+        visit(node)
+        push(node)
+        push(None)
         for parent in node._parents:
-            if parent.requires_grad and id(parent) not in visited:
-                stack.append((parent, False))
+            if parent.requires_grad and parent not in visited:
+                push(parent)
     return order
 
 
-def _accumulate_leaf(leaf, grad):
-    """leaf.grad += grad, allocating (or re-attaching the shared buffer view) on first use."""
+def _accumulate_leaf(leaf, grad, owned):
+    """leaf.grad += grad, allocating (or re-attaching the shared buffer view) on first use.
+
+    An ``owned`` gradient (a fresh array nothing else references) becomes ``.grad``
+    as it is; any other is copied, since it may be shared with other tensors or be a
+    read-only broadcast view.
+    """
     if leaf.grad is None:
         if leaf._grad_view is not None:
             leaf.grad = leaf._grad_view
             leaf.grad[...] = grad
         else:
-            # a copy: ``grad`` may be shared with other tensors or be a read-only broadcast view
-            leaf.grad = grad.copy()
+            leaf.grad = grad if owned else grad.copy()
     else:
         leaf.grad += grad
 
@@ -617,16 +641,14 @@ def _accumulate_leaf(leaf, grad):
 def unbroadcast(grad, shape):
     """Sum ``grad`` down to ``shape``: the adjoint of NumPy broadcasting.
 
-    Axes that broadcasting added in front are summed away; axes where ``shape`` has 1
-    are summed with keepdims.
+    Axes that broadcasting added in front and axes where ``shape`` has 1 are summed
+    in one reduction. Always returns a new array.
     """
     extra = grad.ndim - len(shape)
-    if extra > 0:
-        grad = grad.sum(axis=tuple(range(extra)))
-    stretched = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
-    if stretched:
-        grad = grad.sum(axis=stretched, keepdims=True)
-    return grad.reshape(shape)
+    axes = tuple(range(extra)) + tuple(
+        extra + i for i, n in enumerate(shape) if n == 1 and grad.shape[extra + i] != 1)
+    summed = grad.sum(axis=axes)
+    return summed if summed.shape == shape else summed.reshape(shape)
 
 
 _new_tensor = object.__new__
@@ -637,6 +659,13 @@ def make_result(data, parents, backward, op):
 
     The graph node is recorded only when grad mode is on and some parent requires
     grad; otherwise the result is a plain leaf and ``backward`` is dropped.
+
+    ``backward(g)`` receives dL/d(out) and returns one gradient per parent (None for a
+    parent that needs none). Each must be ``g`` itself, a view of ``g``, or a freshly
+    allocated array, never an array saved from the forward pass: the engine adds into
+    fresh arrays in place and hands them to leaves as their ``.grad``. It must not
+    modify ``g`` in place (``g`` may be shared). Shapes may be broadcast versions of
+    the parents' shapes; the engine sums them back (:func:`unbroadcast`).
     """
     out = _new_tensor(Tensor)
     out.data = data

@@ -3,76 +3,130 @@
 Binary operations broadcast like NumPy; the engine sums each input's gradient back
 to the input's shape (:func:`deepgrad.tensor.unbroadcast`). ``g`` below is always
 dL/d(out), the gradient arriving from above.
+
+A Python number beside a tensor (``t * 2``, ``1 - t``) is not wrapped in a tensor:
+it enters NumPy as a "weak" scalar, so ``float32 * 2.0`` stays float32 and
+``float64 * 2.0`` stays float64, and the node records the tensor as its only parent.
 """
 
 from __future__ import annotations
+
+import operator
 
 from ..backend import namespace
 from ..tensor import Tensor, as_tensor, make_result
 
 
-def _operands(a, b, op):
+def is_scalar(value) -> bool:
+    """True for a plain Python int or float, which ops keep as a weak scalar.
+
+    NumPy scalars are not weak (``float32 * np.float64(2)`` is float64), so they go
+    through :func:`as_tensor` and take the dtype of the tensor beside them.
+    """
+    return type(value) is float or type(value) is int
+
+
+def _operands(a, b):
     """Both operands as tensors; a Python scalar takes the dtype of the tensor beside it."""
     if not isinstance(a, Tensor):
-        a = as_tensor(a, like=b)
+        a = as_tensor(a, like=b if isinstance(b, Tensor) else None)
     if not isinstance(b, Tensor):
         b = as_tensor(b, like=a)
     return a, b
 
 
 def _broadcast_error(op, a, b, err):
+    shape_a = tuple(a.shape) if hasattr(a, "shape") else ()
+    shape_b = tuple(b.shape) if hasattr(b, "shape") else ()
     return ValueError(
-        f"{op}: operands of shapes {tuple(a.shape)} and {tuple(b.shape)} cannot be broadcast "
-        f"together (trailing dimensions must be equal or 1). Reshape one of them, e.g. with "
-        f".reshape() or .unsqueeze(). ({err})"
+        f"{op}: operands of shapes {shape_a} and {shape_b} cannot be broadcast together "
+        f"(trailing dimensions must be equal or 1). Reshape one of them, e.g. with .reshape() "
+        f"or .unsqueeze(). ({err})"
     )
 
 
-def _binary(op, a, b, forward):
-    a, b = _operands(a, b, op)
+def _apply(forward, op, a, b):
+    """forward(a, b) on arrays, with a broadcasting failure reported in terms of the op."""
     try:
-        out = forward(a.data, b.data)
+        return forward(a, b)
     except ValueError as err:
         raise _broadcast_error(op, a, b, err) from None
-    return a, b, out
+
+
+def _pass_both(g):
+    return g, g
+
+
+def _pass_one(g):
+    return (g,)
+
+
+def _negate(g):
+    return (-g,)
 
 
 def add(a, b) -> Tensor:
     """a + b.   d/da = 1, d/db = 1."""
-    a, b, out = _binary("add", a, b, lambda x, y: x + y)
-
-    def backward(g):
-        return g, g
-
-    return make_result(out, (a, b), backward, "add")
+    if is_scalar(b) and isinstance(a, Tensor):
+        return make_result(_apply(operator.add, "add", a.data, b), (a,), _pass_one, "add")
+    if is_scalar(a) and isinstance(b, Tensor):
+        return make_result(_apply(operator.add, "add", a, b.data), (b,), _pass_one, "add")
+    a, b = _operands(a, b)
+    return make_result(_apply(operator.add, "add", a.data, b.data), (a, b), _pass_both, "add")
 
 
 def sub(a, b) -> Tensor:
     """a - b.   d/da = 1, d/db = -1."""
-    a, b, out = _binary("sub", a, b, lambda x, y: x - y)
+    if is_scalar(b) and isinstance(a, Tensor):
+        return make_result(_apply(operator.sub, "sub", a.data, b), (a,), _pass_one, "sub")
+    if is_scalar(a) and isinstance(b, Tensor):
+        return make_result(_apply(operator.sub, "sub", a, b.data), (b,), _negate, "sub")
+    a, b = _operands(a, b)
 
     def backward(g):
         return g, (-g if b.requires_grad else None)
 
-    return make_result(out, (a, b), backward, "sub")
+    return make_result(_apply(operator.sub, "sub", a.data, b.data), (a, b), backward, "sub")
 
 
 def mul(a, b) -> Tensor:
     """a * b.   d/da = b, d/db = a."""
-    a, b, out = _binary("mul", a, b, lambda x, y: x * y)
+    if is_scalar(a) and isinstance(b, Tensor):
+        a, b = b, a
+    if is_scalar(b) and isinstance(a, Tensor):
+        def backward_scalar(g):
+            return (g * b,)
+
+        return make_result(_apply(operator.mul, "mul", a.data, b), (a,), backward_scalar, "mul")
+    a, b = _operands(a, b)
     a_data, b_data = a.data, b.data
 
     def backward(g):
         return (g * b_data if a.requires_grad else None,
                 g * a_data if b.requires_grad else None)
 
-    return make_result(out, (a, b), backward, "mul")
+    return make_result(_apply(operator.mul, "mul", a_data, b_data), (a, b), backward, "mul")
 
 
 def truediv(a, b) -> Tensor:
     """a / b.   d/da = 1/b, d/db = -a/b^2 = -out/b."""
-    a, b, out = _binary("truediv", a, b, lambda x, y: x / y)
+    if is_scalar(b) and isinstance(a, Tensor):
+        def backward_by_scalar(g):
+            return (g / b,)
+
+        return make_result(_apply(operator.truediv, "truediv", a.data, b), (a,),
+                           backward_by_scalar, "truediv")
+    if is_scalar(a) and isinstance(b, Tensor):
+        b_data = b.data
+        out = _apply(operator.truediv, "truediv", a, b_data)
+
+        def backward_of_scalar(g):
+            return (-g * out / b_data,)
+
+        return make_result(out, (b,), backward_of_scalar, "truediv")
+    a, b = _operands(a, b)
     b_data = b.data
+    out = _apply(operator.truediv, "truediv", a.data, b_data)
 
     def backward(g):
         grad_a = g / b_data if a.requires_grad else None
@@ -85,30 +139,46 @@ def truediv(a, b) -> Tensor:
 def neg(x) -> Tensor:
     """-x.   d/dx = -1."""
     x = as_tensor(x)
+    return make_result(-x.data, (x,), _negate, "neg")
 
-    def backward(g):
-        return (-g,)
 
-    return make_result(-x.data, (x,), backward, "neg")
+class _quiet:
+    """Silence NumPy's floating point warnings where the result is handled explicitly."""
+
+    def __init__(self, xp):
+        self._state = xp.errstate(all="ignore") if hasattr(xp, "errstate") else None
+
+    def __enter__(self):
+        if self._state is not None:
+            self._state.__enter__()
+
+    def __exit__(self, *exc):
+        if self._state is not None:
+            self._state.__exit__(*exc)
+        return False
 
 
 def pow(x, exponent) -> Tensor:  # noqa: A001 - the operator's name
     """x ** p.   d/dx = p x^(p-1);  d/dp = x^p ln x (taken as 0 where x = 0, like PyTorch)."""
-    if isinstance(exponent, (int, float)) and not isinstance(x, (int, float)):
-        x = as_tensor(x)
+    if is_scalar(exponent) and isinstance(x, Tensor):
         p = exponent
         x_data = x.data
         out = x_data ** p
 
         def backward_scalar(g):
+            if p == 0:
+                return (namespace(g).zeros_like(g),)
+            if p == 1:
+                return (g,)
             if p == 2:
-                return (g * 2 * x_data,)
-            return (g * p * x_data ** (p - 1),)
+                return (g * (2 * x_data),)
+            return (g * (p * x_data ** (p - 1)),)
 
         return make_result(out, (x,), backward_scalar, "pow")
 
-    x, e, out = _binary("pow", x, exponent, lambda u, v: u ** v)
+    x, e = _operands(x, exponent)
     x_data, e_data = x.data, e.data
+    out = _apply(operator.pow, "pow", x_data, e_data)
 
     def backward(g):
         xp = namespace(g)
@@ -123,100 +193,143 @@ def pow(x, exponent) -> Tensor:  # noqa: A001 - the operator's name
     return make_result(out, (x, e), backward, "pow")
 
 
-class _quiet:
-    """Silence NumPy's floating point warnings where the result is handled explicitly."""
-
-    def __init__(self, xp):
-        self._xp = xp
-
-    def __enter__(self):
-        if hasattr(self._xp, "errstate"):
-            self._state = self._xp.errstate(all="ignore")
-            self._state.__enter__()
-
-    def __exit__(self, *exc):
-        if hasattr(self._xp, "errstate"):
-            self._state.__exit__(*exc)
-        return False
-
-
-def _unary(x, op, forward, backward_factory):
-    x = as_tensor(x)
-    out = forward(namespace(x.data), x.data)
-    return make_result(out, (x,), backward_factory(x.data, out), op)
-
-
 def exp(x) -> Tensor:
     """e^x.   d/dx = e^x."""
-    return _unary(x, "exp", lambda xp, v: xp.exp(v), lambda v, out: lambda g: (g * out,))
+    x = as_tensor(x)
+    out = namespace(x.data).exp(x.data)
+
+    def backward(g):
+        return (g * out,)
+
+    return make_result(out, (x,), backward, "exp")
 
 
 def log(x) -> Tensor:
     """ln x.   d/dx = 1/x."""
-    return _unary(x, "log", lambda xp, v: xp.log(v), lambda v, out: lambda g: (g / v,))
+    x = as_tensor(x)
+    v = x.data
+
+    def backward(g):
+        return (g / v,)
+
+    return make_result(namespace(v).log(v), (x,), backward, "log")
 
 
 def log1p(x) -> Tensor:
     """ln(1 + x), accurate for small x.   d/dx = 1/(1 + x)."""
-    return _unary(x, "log1p", lambda xp, v: xp.log1p(v), lambda v, out: lambda g: (g / (1 + v),))
+    x = as_tensor(x)
+    v = x.data
+
+    def backward(g):
+        return (g / (1 + v),)
+
+    return make_result(namespace(v).log1p(v), (x,), backward, "log1p")
 
 
 def sqrt(x) -> Tensor:
     """sqrt(x).   d/dx = 1/(2 sqrt(x))."""
-    return _unary(x, "sqrt", lambda xp, v: xp.sqrt(v), lambda v, out: lambda g: (g / (2 * out),))
+    x = as_tensor(x)
+    out = namespace(x.data).sqrt(x.data)
+
+    def backward(g):
+        return (g / (2 * out),)
+
+    return make_result(out, (x,), backward, "sqrt")
 
 
 def abs(x) -> Tensor:  # noqa: A001
     """|x|.   d/dx = sign(x) (0 at x = 0)."""
-    return _unary(x, "abs", lambda xp, v: xp.abs(v),
-                  lambda v, out: lambda g: (g * namespace(v).sign(v),))
+    x = as_tensor(x)
+    v = x.data
+    xp = namespace(v)
+
+    def backward(g):
+        return (g * xp.sign(v),)
+
+    return make_result(xp.abs(v), (x,), backward, "abs")
 
 
 def sign(x) -> Tensor:
     """sign(x) in {-1, 0, 1}.   d/dx = 0 (almost everywhere)."""
-    return _unary(x, "sign", lambda xp, v: xp.sign(v),
-                  lambda v, out: lambda g: (namespace(g).zeros_like(g),))
+    x = as_tensor(x)
+
+    def backward(g):
+        return (namespace(g).zeros_like(g),)
+
+    return make_result(namespace(x.data).sign(x.data), (x,), backward, "sign")
 
 
 def tanh(x) -> Tensor:
     """tanh(x) = (e^x - e^-x)/(e^x + e^-x), range (-1, 1).   d/dx = 1 - tanh(x)^2."""
-    return _unary(x, "tanh", lambda xp, v: xp.tanh(v), lambda v, out: lambda g: (g * (1 - out * out),))
+    x = as_tensor(x)
+    out = namespace(x.data).tanh(x.data)
+
+    def backward(g):
+        return (g * (1 - out * out),)
+
+    return make_result(out, (x,), backward, "tanh")
 
 
-def _stable_sigmoid(xp, v):
-    # e^-|x| never overflows; both branches are exact where they are used
-    e = xp.exp(-xp.abs(v))
-    return xp.where(v >= 0, 1 / (1 + e), e / (1 + e))
+def sigmoid_data(v):
+    """1/(1 + e^-x) on an array, for any x.
+
+    For x << 0, e^-x overflows to inf and the quotient is the correct limit 0;
+    elsewhere the quotient is accurate to rounding (no cancellation), so the only
+    thing to handle is the overflow warning.
+    """
+    xp = namespace(v)
+    with _quiet(xp):
+        return 1 / (1 + xp.exp(-v))
 
 
 def sigmoid(x) -> Tensor:
     """sigma(x) = 1/(1 + e^-x), range (0, 1), stable for large |x|.   d/dx = sigma(x)(1 - sigma(x))."""
-    return _unary(x, "sigmoid", _stable_sigmoid, lambda v, out: lambda g: (g * out * (1 - out),))
+    x = as_tensor(x)
+    out = sigmoid_data(x.data)
+
+    def backward(g):
+        return (g * (out * (1 - out)),)
+
+    return make_result(out, (x,), backward, "sigmoid")
 
 
 def relu(x) -> Tensor:
     """max(0, x), range [0, inf).   d/dx = 1 for x > 0 else 0."""
-    return _unary(x, "relu", lambda xp, v: xp.maximum(v, 0), lambda v, out: lambda g: (g * (v > 0),))
+    x = as_tensor(x)
+    out = namespace(x.data).maximum(x.data, 0)
+
+    def backward(g):
+        # one comparison and one product: the cheapest form on both backends (np.where
+        # over a random mask is ~10x slower on the CPU)
+        return (g * (out > 0),)
+
+    return make_result(out, (x,), backward, "relu")
 
 
 def softplus(x) -> Tensor:
     """ln(1 + e^x) computed as max(x, 0) + ln(1 + e^-|x|) (no overflow).   d/dx = sigma(x)."""
-    return _unary(
-        x, "softplus",
-        lambda xp, v: xp.maximum(v, 0) + xp.log1p(xp.exp(-xp.abs(v))),
-        lambda v, out: lambda g: (g * _stable_sigmoid(namespace(v), v),),
-    )
+    x = as_tensor(x)
+    v = x.data
+    xp = namespace(v)
+    out = xp.maximum(v, 0) + xp.log1p(xp.exp(-xp.abs(v)))
+
+    def backward(g):
+        return (g * sigmoid_data(v),)
+
+    return make_result(out, (x,), backward, "softplus")
 
 
 def maximum(a, b) -> Tensor:
     """Elementwise max(a, b). The gradient goes to the larger input (split evenly on ties)."""
-    a, b, out = _binary("maximum", a, b, lambda x, y: namespace(x).maximum(x, y))
+    a, b = _operands(a, b)
+    out = _apply(namespace(a.data).maximum, "maximum", a.data, b.data)
     return _select_backward(a, b, out, "maximum", greater=True)
 
 
 def minimum(a, b) -> Tensor:
     """Elementwise min(a, b). The gradient goes to the smaller input (split evenly on ties)."""
-    a, b, out = _binary("minimum", a, b, lambda x, y: namespace(x).minimum(x, y))
+    a, b = _operands(a, b)
+    out = _apply(namespace(a.data).minimum, "minimum", a.data, b.data)
     return _select_backward(a, b, out, "minimum", greater=False)
 
 
@@ -225,8 +338,7 @@ def _select_backward(a, b, out, op, greater):
 
     def backward(g):
         wins = (a_data > b_data) if greater else (a_data < b_data)
-        ties = a_data == b_data
-        share_a = wins + 0.5 * ties
+        share_a = wins + 0.5 * (a_data == b_data)
         grad_a = g * share_a if a.requires_grad else None
         grad_b = g * (1 - share_a) if b.requires_grad else None
         return grad_a, grad_b
@@ -237,18 +349,21 @@ def _select_backward(a, b, out, op, greater):
 def where(condition, a, b) -> Tensor:
     """``a`` where ``condition`` else ``b``.   d/da = condition, d/db = not condition."""
     condition = condition.data if isinstance(condition, Tensor) else condition
-    a, b = _operands(a, b, "where")
+    a, b = _operands(a, b)
     xp = namespace(a.data)
     condition = xp.asarray(condition, dtype=bool)
     try:
         out = xp.where(condition, a.data, b.data)
     except ValueError as err:
-        raise _broadcast_error("where", a, b, err) from None
+        raise ValueError(
+            f"where: condition of shape {tuple(condition.shape)} and operands of shapes "
+            f"{tuple(a.shape)} and {tuple(b.shape)} cannot be broadcast together. ({err})"
+        ) from None
 
     def backward(g):
-        zero = g.dtype.type(0)
-        return (xp.where(condition, g, zero) if a.requires_grad else None,
-                xp.where(condition, zero, g) if b.requires_grad else None)
+        # masks by multiplication: exact for finite g, and far faster than xp.where
+        return (g * condition if a.requires_grad else None,
+                g * ~condition if b.requires_grad else None)
 
     return make_result(out, (a, b), backward, "where")
 
@@ -259,15 +374,16 @@ def clip(x, min=None, max=None) -> Tensor:  # noqa: A002 - NumPy/PyTorch names
     if min is None and max is None:
         raise ValueError("clip needs at least one of min and max.")
     xp = namespace(x.data)
-    out = xp.clip(x.data, min, max)
     x_data = x.data
+    out = xp.clip(x_data, min, max)
 
     def backward(g):
-        inside = xp.ones(x_data.shape, dtype=bool)
-        if min is not None:
-            inside &= x_data >= min
-        if max is not None:
-            inside &= x_data <= max
+        if min is None:
+            inside = x_data <= max
+        elif max is None:
+            inside = x_data >= min
+        else:
+            inside = (x_data >= min) & (x_data <= max)
         return (g * inside,)
 
     return make_result(out, (x,), backward, "clip")

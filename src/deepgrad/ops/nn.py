@@ -11,6 +11,7 @@ import numpy as np
 from ..backend import namespace
 from ..tensor import Tensor, as_tensor, make_result
 from .reduction import normalize_axis
+from .shape import along_axis_index
 
 
 def _log_softmax_data(xp, data, axis):
@@ -77,28 +78,32 @@ def softmax_cross_entropy(logits, labels, axis=-1) -> Tensor:
 
     L = -(1/N) sum_n sum_c y_nc log softmax(z_n)_c, for labels given either as integer
     class ids (shape = logits.shape without ``axis``) or as probabilities/one-hot
-    rows (same shape as logits). Backward: dL/dz = (softmax(z) - y) / N.
+    rows (same shape as logits). With s = z - max(z) and S = sum_c e^s_c,
+    log softmax(z)_c = s_c - log S. Backward: dL/dz = (softmax(z) - y) / N.
     """
     logits = as_tensor(logits)
     xp = namespace(logits.data)
     z = logits.data
     target = labels.data if isinstance(labels, Tensor) else xp.asarray(labels)
-    log_probs = _log_softmax_data(xp, z, axis)
     ax = axis % z.ndim
     count = z.size // z.shape[ax]
+    shifted = z - z.max(axis=ax, keepdims=True)
+    exps = xp.exp(shifted)  # kept for the backward pass: softmax = exps / sums
+    sums = exps.sum(axis=ax, keepdims=True)
     if target.shape == z.shape:
         target = target.astype(z.dtype, copy=False)
-        out = -(target * log_probs).sum() / count
-        sparse = False
+        out = -(target * (shifted - xp.log(sums))).sum() / count
+        index = None
     elif target.shape == z.shape[:ax] + z.shape[ax + 1:] and np.issubdtype(target.dtype, np.integer):
-        index = xp.expand_dims(target, ax)
         if target.size and (target.min() < 0 or target.max() >= z.shape[ax]):
             raise ValueError(
                 f"softmax_cross_entropy: class ids must lie in [0, {z.shape[ax]}), "
                 f"got values from {int(target.min())} to {int(target.max())}."
             )
-        out = -xp.take_along_axis(log_probs, index, axis=ax).sum() / count
-        sparse = True
+        # picks z[n, labels[n]] along ``axis`` by plain fancy indexing (numpy's
+        # take_along_axis costs more in Python than the arithmetic here)
+        index = along_axis_index(xp.expand_dims(target, ax), ax)
+        out = (xp.log(sums).sum() - shifted[index].sum()) / count
     else:
         raise ValueError(
             f"softmax_cross_entropy: labels of shape {tuple(target.shape)} and dtype {target.dtype} "
@@ -108,11 +113,11 @@ def softmax_cross_entropy(logits, labels, axis=-1) -> Tensor:
     out = xp.asarray(out, dtype=z.dtype)
 
     def backward(g):
-        grad = xp.exp(log_probs)
-        if sparse:
-            xp.put_along_axis(grad, index, xp.take_along_axis(grad, index, axis=ax) - 1, axis=ax)
-        else:
+        grad = exps / sums  # fresh: updated in place below
+        if index is None:
             grad -= target
+        else:
+            grad[index] -= 1
         grad *= g / count
         return (grad,)
 

@@ -223,7 +223,7 @@ def pad(x, pad_width, constant_values=0) -> Tensor:
     return make_result(out, (x,), backward, "pad")
 
 
-def _along_axis_index(indices, axis):
+def along_axis_index(indices, axis):
     """A full fancy index selecting ``indices`` along ``axis`` and every position elsewhere."""
     xp = namespace(indices)
     index = []
@@ -253,7 +253,7 @@ def take_along_axis(x, indices, axis) -> Tensor:
     def backward(g):
         xp = namespace(g)
         grad = xp.zeros(shape, dtype=dtype)
-        xp.add.at(grad, _along_axis_index(indices, ax), g)
+        xp.add.at(grad, along_axis_index(indices, ax), g)
         return (grad,)
 
     return make_result(out, (x,), backward, "take_along_axis")
