@@ -22,4 +22,6 @@ from .ops import (abs, add, broadcast_to, clip, concatenate, exp, expand_dims, g
 from .tensor import (ParameterBuffer, Tensor, enable_grad, is_grad_enabled, no_grad, tensor)
 from .factories import arange, eye, full, ones, ones_like, rand, randn, zeros, zeros_like
 
+from . import optimizers  # noqa: E402
+
 __version__ = "0.1.0"
