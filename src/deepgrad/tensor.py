@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import numbers
+import operator
 
 import numpy as np
 
@@ -325,6 +326,11 @@ class Tensor:
         scalar loss), where it is 1. The chain rule is applied node by node in reverse
         topological order: grad(parent) += backward_node(grad(node)).
         """
+        if not _is_float_dtype(self.data.dtype):
+            raise TypeError(
+                f"backward() called on a tensor of dtype {self.data.dtype}: integer and bool "
+                "tensors are never differentiable. Compute the loss in floating point."
+            )
         if not self.requires_grad:
             raise RuntimeError(
                 "backward() called on a tensor that does not require grad: none of the tensors "
@@ -449,28 +455,28 @@ class Tensor:
             )
         self.data[_shape.plain_index(index)] = value.data if isinstance(value, Tensor) else value
 
-    # Comparisons return bool tensors that carry no gradient.
-    def _compare(self, other, ufunc):
+    # Comparisons return bool tensors that carry no gradient (on the tensor's backend).
+    def _compare(self, other, compare):
         other_data = other.data if isinstance(other, Tensor) else other
-        return Tensor(ufunc(self.data, other_data))
+        return Tensor(compare(self.data, other_data))
 
     def __lt__(self, other):
-        return self._compare(other, np.less)
+        return self._compare(other, operator.lt)
 
     def __le__(self, other):
-        return self._compare(other, np.less_equal)
+        return self._compare(other, operator.le)
 
     def __gt__(self, other):
-        return self._compare(other, np.greater)
+        return self._compare(other, operator.gt)
 
     def __ge__(self, other):
-        return self._compare(other, np.greater_equal)
+        return self._compare(other, operator.ge)
 
     def __eq__(self, other):
-        return self._compare(other, np.equal)
+        return self._compare(other, operator.eq)
 
     def __ne__(self, other):
-        return self._compare(other, np.not_equal)
+        return self._compare(other, operator.ne)
 
     # ------------------------------------------------------------------ methods mirroring ops
     def exp(self):

@@ -11,6 +11,7 @@ import numpy as np
 from ..backend import namespace
 from ..tensor import Tensor, as_tensor, make_result
 from .reduction import normalize_axis
+from .elementwise import sigmoid_data
 from .shape import along_axis_index
 
 
@@ -69,8 +70,6 @@ def logsumexp(x, axis=None, keepdims=False) -> Tensor:
         return (g * xp.exp(x_data - kept),)
 
     return make_result(out, (x,), backward, "logsumexp")
-
-
 
 
 def softmax_cross_entropy(logits, labels, axis=-1) -> Tensor:
@@ -148,8 +147,6 @@ def sigmoid_binary_cross_entropy(logits, labels) -> Tensor:
                      dtype=z.dtype)
 
     def backward(g):
-        e = xp.exp(-xp.abs(z))
-        probs = xp.where(z >= 0, 1 / (1 + e), e / (1 + e))
-        return ((probs - y) * (g / count),)
+        return ((sigmoid_data(z) - y) * (g / count),)
 
     return make_result(out, (logits,), backward, "sigmoid_binary_cross_entropy")
