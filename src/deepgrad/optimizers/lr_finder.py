@@ -10,7 +10,7 @@ record the loss after each step, smooth it with a bias-corrected exponential mov
 average, and stop once it diverges. The loss first stays flat (eta too small), then falls
 (good rates), then explodes (too large). A good rate lies where the loss falls fastest:
 the suggested rate is the one with the steepest downward slope of the smoothed loss
-against log(eta), taken before the minimum. Weights and optimizer state are restored
+against log(eta) (over a window of points), taken before the minimum. Weights and optimizer state are restored
 afterwards, so the test costs only time.
 
 Two things can be tested:
@@ -39,8 +39,8 @@ class LearningRateRangeTest:
     """What :func:`find_learning_rate` measured.
 
     Attributes: ``learning_rates`` and ``losses`` (smoothed) and ``raw_losses`` per step (NumPy
-    arrays of equal length), ``suggested_learning_rate`` (steepest descent of the smoothed
-    loss), ``minimum_learning_rate`` (the rate of the lowest smoothed loss) and ``diverged``
+    arrays of equal length), ``suggested_learning_rate`` (middle of the steepest descent of
+    the smoothed loss), ``minimum_learning_rate`` (the rate of the lowest smoothed loss) and ``diverged``
     (True when the test stopped early because the loss exploded).
     """
 
@@ -55,12 +55,20 @@ class LearningRateRangeTest:
         self.suggested_learning_rate = self._steepest(lowest)
 
     def _steepest(self, lowest: int) -> float:
-        """eta at the most negative d(smoothed loss)/d(log eta) up to the minimum (min/10 when too few points)."""
-        if lowest < 2:
+        """eta in the middle of the steepest descent of the smoothed loss before its minimum.
+
+        The slope d(loss)/d(log eta) is measured across a window of about a tenth of the
+        points (a single-step difference would mostly measure batch noise); the window with
+        the most negative slope wins. With too few points, the rate of the minimum / 10.
+        """
+        width = max(1, (lowest + 1) // 10)
+        if lowest < 2 * width or lowest < 4:
             return self.minimum_learning_rate / 10.0
         log_rates = np.log(self.learning_rates[: lowest + 1])
-        slopes = np.gradient(self.losses[: lowest + 1], log_rates)
-        return float(self.learning_rates[int(np.argmin(slopes))])
+        losses = self.losses[: lowest + 1]
+        slopes = (losses[width:] - losses[:-width]) / (log_rates[width:] - log_rates[:-width])
+        best = int(np.argmin(slopes))
+        return float(np.exp(0.5 * (log_rates[best] + log_rates[best + width])))
 
     def plot(self, ax=None):
         """Smoothed loss against the learning rate on a log axis (needs matplotlib)."""
