@@ -83,6 +83,8 @@ def _as_array(data, dtype=None, device=None, copy=False):
         array = data.data
     else:
         array = data
+    if isinstance(array, np.generic):  # a NumPy scalar keeps its dtype, like an array
+        array = np.asarray(array)
     is_array = isinstance(array, np.ndarray) or (
         backend._CUPY not in (None, False) and isinstance(array, backend._CUPY.ndarray)
     )
@@ -381,6 +383,11 @@ class Tensor:
                 if parent_grad.shape != parent_data.shape:
                     parent_grad = unbroadcast(parent_grad, parent_data.shape)
                     owned = True
+                elif not parent_data.shape:
+                    # 0-d: NumPy returns scalars from 0-d arithmetic; a fresh 0-d array
+                    # can be added into in place (and costs nothing to make)
+                    parent_grad = backend.namespace(parent_data).array(parent_grad)
+                    owned = True
                 elif parent_grad.base is not None or parent_grad is node_grad:
                     owned = False  # g itself or a view: shared with other nodes
                 elif len(parent_grads) == 1:
@@ -653,7 +660,7 @@ def unbroadcast(grad, shape):
     extra = grad.ndim - len(shape)
     axes = tuple(range(extra)) + tuple(
         extra + i for i, n in enumerate(shape) if n == 1 and grad.shape[extra + i] != 1)
-    summed = grad.sum(axis=axes)
+    summed = grad.sum(axis=axes, keepdims=True)  # keepdims: an array even for shape ()
     return summed if summed.shape == shape else summed.reshape(shape)
 
 
@@ -673,6 +680,8 @@ def make_result(data, parents, backward, op):
     modify ``g`` in place (``g`` may be shared). Shapes may be broadcast versions of
     the parents' shapes; the engine sums them back (:func:`unbroadcast`).
     """
+    if type(data) is not np.ndarray and isinstance(data, np.generic):
+        data = np.asarray(data)  # NumPy gives scalars for 0-d results; tensors hold arrays
     out = _new_tensor(Tensor)
     out.data = data
     out.grad = None

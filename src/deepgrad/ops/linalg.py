@@ -46,19 +46,20 @@ def matmul(a, b) -> Tensor:
         return make_result(out, (a, b), backward, "matmul")
 
     def backward_general(g):
+        # put back the length-1 axes that numpy.matmul drops for 1-D operands: the column
+        # of a 1-D right operand first, then the row of a 1-D left one (so a 0-d g works)
         xp = namespace(g)
         a2 = a_data[None, :] if a_data.ndim == 1 else a_data
         b2 = b_data[:, None] if b_data.ndim == 1 else b_data
         g2 = g
-        if a_data.ndim == 1:
-            g2 = xp.expand_dims(g2, -2)
         if b_data.ndim == 1:
             g2 = xp.expand_dims(g2, -1)
+        if a_data.ndim == 1:
+            g2 = xp.expand_dims(g2, -2)
         grad_a = grad_b = None
         if a.requires_grad:
             grad_a = g2 @ xp.swapaxes(b2, -1, -2)
-            if a_data.ndim == 1:
-                grad_a = grad_a.reshape(grad_a.shape[:-2] + (grad_a.shape[-1],))
+            if a_data.ndim == 1:  # rows of every batch add up into the one vector
                 grad_a = grad_a.reshape(-1, a_data.shape[0]).sum(axis=0)
         if b.requires_grad:
             grad_b = xp.swapaxes(a2, -1, -2) @ g2
