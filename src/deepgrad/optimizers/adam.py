@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 
 from .. import backend
+from . import fused
 from .base import Optimizer
 from .sgd import _check_unit_interval
 
@@ -62,18 +63,32 @@ class Adam(Optimizer):
     def _update_step(self, group, gradient, learning_rate):
         xp = backend.namespace(gradient)
         t = self._local_step
+        alpha = learning_rate * math.sqrt(1.0 - self.beta_2 ** t) / (1.0 - self.beta_1 ** t)
+        if not self.amsgrad and self._fused_update(group, gradient, alpha):
+            return
         m, v, s, w = group.slots["momentum"], group.slots["velocity"], group.scratch(0), group.value
         _update_moments(xp, m, v, gradient, self.beta_1, self.beta_2, s)
         if self.amsgrad:
             v_max = group.slots["velocity_hat"]
             xp.maximum(v_max, v, out=v_max)              # v_max <- max(v_max, v)
             v = v_max
-        alpha = learning_rate * math.sqrt(1.0 - self.beta_2 ** t) / (1.0 - self.beta_1 ** t)
         xp.sqrt(v, out=s)
         s += self.epsilon
         xp.divide(m, s, out=s)
         s *= alpha
         w -= s                                           # w <- w - alpha m / (sqrt(v) + eps)
+
+    def _fused_update(self, group, gradient, alpha) -> bool:
+        """The same equations in one compiled pass (see :mod:`.fused`); False when unavailable."""
+        kernel = fused.kernel("adam")
+        if kernel is None:
+            return False
+        arrays = fused.flat_arrays(group.value, gradient, group.slots["momentum"], group.slots["velocity"])
+        if arrays is None:
+            return False
+        cast = arrays[0].dtype.type
+        kernel(*arrays, cast(1.0 - self.beta_1), cast(1.0 - self.beta_2), cast(self.epsilon), cast(alpha))
+        return True
 
     def get_config(self):
         config = super().get_config()
