@@ -23,5 +23,6 @@ from .tensor import (ParameterBuffer, Tensor, enable_grad, is_grad_enabled, no_g
 from .factories import arange, eye, full, ones, ones_like, rand, randn, zeros, zeros_like
 
 from . import optimizers  # noqa: E402
+from . import callbacks, metrics  # noqa: E402
 
 __version__ = "0.1.0"
