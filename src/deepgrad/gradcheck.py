@@ -81,7 +81,7 @@ def gradcheck(fn, *inputs, eps=1e-6, atol=1e-5, rtol=1e-4, seed=0) -> bool:
                                      numeric.shape)
             raise GradcheckError(
                 f"gradcheck failed for input {i} (shape {numeric.shape}): at element {tuple(int(w) for w in worst)} "
-                f"the analytic gradient is {analytic[worst]!r} but finite differences give "
-                f"{numeric[worst]!r} (atol={atol}, rtol={rtol}, eps={eps})."
+                f"the analytic gradient is {float(analytic[worst])!r} but finite differences give "
+                f"{float(numeric[worst])!r} (atol={atol}, rtol={rtol}, eps={eps})."
             )
     return True

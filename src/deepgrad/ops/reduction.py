@@ -19,7 +19,8 @@ def normalize_axis(axis, ndim):
     for ax in axes:
         if not -ndim <= ax < (ndim if ndim > 0 else 1):
             raise ValueError(f"axis {ax} is out of bounds for a tensor with {ndim} dimensions.")
-        normalized.append(ax % ndim if ndim else 0)
+        if ndim:  # a 0-d tensor accepts axis 0 or -1 (as PyTorch does) and reduces nothing
+            normalized.append(ax % ndim)
     return tuple(sorted(set(normalized)))
 
 
@@ -108,7 +109,10 @@ def var(x, axis=None, keepdims=False, ddof=0) -> Tensor:
 
 
 def std(x, axis=None, keepdims=False, ddof=0) -> Tensor:
-    """Standard deviation sqrt(var).   d/dx_i = (x_i - mean) / ((N - ddof) std)."""
+    """Standard deviation sqrt(var).   d/dx_i = (x_i - mean) / ((N - ddof) std).
+
+    Where std = 0 (all values equal) the gradient is taken as 0, as PyTorch does.
+    """
     x = as_tensor(x)
     axes = normalize_axis(axis, x.ndim)
     x_data = x.data
@@ -118,7 +122,10 @@ def std(x, axis=None, keepdims=False, ddof=0) -> Tensor:
     out = kept if keepdims else kept.reshape(tuple(n for i, n in enumerate(x.shape) if i not in axes))
 
     def backward(g):
-        return (_expand(g, axes, keepdims, x_data.shape) * centered / (dof * kept),)
+        xp = namespace(g)
+        # 1 / ((N - ddof) std), 0 where std = 0; the reduced array is small
+        scale = xp.divide(1.0, dof * kept, out=xp.zeros_like(kept), where=kept != 0)
+        return (_expand(g, axes, keepdims, x_data.shape) * centered * scale,)
 
     return make_result(out, (x,), backward, "std")
 
