@@ -35,6 +35,7 @@ import numbers
 import numpy as np
 
 from . import backend
+from .configurable import Configurable
 
 # The standard deviation of a unit normal truncated to [-2, 2]: VarianceScaling divides by it
 # so that the truncated draw still has the intended variance.
@@ -85,7 +86,7 @@ def _check_seed(seed):
     return None if seed is None else int(seed)
 
 
-class Initializer:
+class Initializer(Configurable):
     """Base class: ``initializer(shape, dtype=None)`` returns a NumPy array of ``shape``.
 
     Subclasses implement ``__call__`` and ``get_config``; ``from_config(config)`` rebuilds them.
@@ -93,17 +94,6 @@ class Initializer:
 
     def __call__(self, shape, dtype=None):
         raise NotImplementedError(f"{type(self).__name__} must implement __call__(shape, dtype=None).")
-
-    def get_config(self) -> dict:
-        return {}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-    def __repr__(self):
-        settings = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({settings})"
 
 
 class Zeros(Initializer):

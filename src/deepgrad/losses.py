@@ -37,6 +37,7 @@ import re
 import numpy as np
 
 from .backend import namespace
+from .configurable import Configurable
 from .ops import elementwise as _ew
 from .ops import nn as _nn
 from .ops import reduction as _red
@@ -187,10 +188,11 @@ def cosine_similarity(y_true, y_pred, axis=-1) -> Tensor:
     vector: norms are floored at 1e-7).
     """
     y_true, y_pred = _pair(y_true, y_pred, "cosine_similarity")
-    return -_red.sum(_l2_normalize(y_true, axis) * _l2_normalize(y_pred, axis), axis=axis)
+    return -_red.sum(l2_normalize(y_true, axis) * l2_normalize(y_pred, axis), axis=axis)
 
 
-def _l2_normalize(x, axis):
+def l2_normalize(x, axis=-1) -> Tensor:
+    """x / max(||x||, 1e-7) along ``axis``: unit vectors (a zero vector stays zero)."""
     # sqrt(max(s, eps^2)) rather than max(sqrt(s), eps): the gradient of sqrt at 0 is infinite
     squares = _red.sum(x * x, axis=axis, keepdims=True)
     return x / _ew.sqrt(_ew.maximum(squares, EPSILON * EPSILON))
@@ -435,7 +437,7 @@ def _snake_case(name):
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
-class Loss:
+class Loss(Configurable):
     """Base class of losses: ``loss(y_true, y_pred, sample_weight=None)`` -> reduced loss tensor.
 
     Subclasses implement ``call(y_true, y_pred)`` returning per-sample losses; the base
@@ -471,14 +473,6 @@ class Loss:
 
     def get_config(self) -> dict:
         return {"name": self.name, "reduction": self.reduction}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-    def __repr__(self):
-        settings = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({settings})"
 
 
 class LossFunctionWrapper(Loss):
