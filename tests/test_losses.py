@@ -430,7 +430,7 @@ def test_function_serialization_and_wrapper_round_trip():
     np.testing.assert_allclose(again(REAL_TRUE, REAL_PRED).item(), wrapped(REAL_TRUE, REAL_PRED).item())
     with pytest.raises(ValueError, match="cannot serialize"):
         losses.serialize(lambda y, p: p)
-    with pytest.raises(ValueError, match="unknown loss class"):
+    with pytest.raises(ValueError, match="unknown loss config"):
         losses.deserialize({"class_name": "Nope", "config": {}})
 
 

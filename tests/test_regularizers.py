@@ -134,5 +134,5 @@ def test_config_round_trip(name):
 
 
 def test_deserialize_rejects_unknown_classes():
-    with pytest.raises(ValueError, match="cannot read a regularizer"):
+    with pytest.raises(ValueError, match="unknown regularizer config"):
         regularizers.deserialize({"class_name": "l1_l2", "config": {}})

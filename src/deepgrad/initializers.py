@@ -28,14 +28,13 @@ whole run repeat.
 
 from __future__ import annotations
 
-import inspect
 import math
 import numbers
 
 import numpy as np
 
 from . import backend
-from .configurable import Configurable
+from .configurable import Configurable, Registry
 
 # The standard deviation of a unit normal truncated to [-2, 2]: VarianceScaling divides by it
 # so that the truncated draw still has the intended variance.
@@ -369,8 +368,8 @@ IdentityInitializer = Identity
 _CLASSES = (Zeros, Ones, Constant, RandomNormal, RandomUniform, TruncatedNormal, VarianceScaling,
             GlorotNormal, GlorotUniform, HeNormal, HeUniform, LecunNormal, LecunUniform, Orthogonal,
             Identity)
-_BY_NAME = {cls.__name__: cls for cls in _CLASSES}
-_BY_NAME.update({
+_REGISTRY = Registry("initializer", Initializer, {
+    **{cls.__name__: cls for cls in _CLASSES},
     "zeros": Zeros, "zero": Zeros, "ones": Ones, "one": Ones, "constant": Constant,
     "random_normal": RandomNormal, "normal": RandomNormal,
     "random_uniform": RandomUniform, "uniform": RandomUniform,
@@ -382,12 +381,12 @@ _BY_NAME.update({
     "lecun_normal": LecunNormal, "lecun_uniform": LecunUniform,
     "orthogonal": Orthogonal, "OrthogonalInitializer": Orthogonal,
     "identity": Identity, "IdentityInitializer": Identity,
-})
+}, hint="or pass a callable init(shape, dtype)")
 
 
 def names() -> list:
     """Every string identifier :func:`get` accepts, sorted."""
-    return sorted(_BY_NAME)
+    return _REGISTRY.names()
 
 
 def get(identifier):
@@ -396,39 +395,14 @@ def get(identifier):
     Names give an instance with the default arguments (``'he_normal'`` -> HeNormal()).
     Unknown names raise ValueError listing the valid ones.
     """
-    if identifier is None:
-        return None
-    if isinstance(identifier, dict):
-        return deserialize(identifier)
-    if isinstance(identifier, str):
-        cls = _BY_NAME.get(identifier)
-        if cls is None:
-            raise ValueError(f"unknown initializer {identifier!r}. Valid names: {', '.join(names())}; "
-                             "or pass a callable init(shape, dtype).")
-        return cls()
-    if inspect.isclass(identifier) and issubclass(identifier, Initializer):
-        return identifier()
-    if callable(identifier):
-        return identifier
-    raise TypeError(f"an initializer must be a name, a dict, an Initializer or a callable, "
-                    f"got {type(identifier).__name__}.")
+    return _REGISTRY.get(identifier)
 
 
 def serialize(initializer) -> dict:
     """{'class_name': ..., 'config': get_config()} of an initializer."""
-    initializer = get(initializer)
-    if not isinstance(initializer, Initializer):
-        raise ValueError(f"cannot serialize {initializer!r}: only Initializer instances have a config.")
-    return {"class_name": type(initializer).__name__, "config": initializer.get_config()}
+    return _REGISTRY.serialize(get(initializer))
 
 
 def deserialize(config):
     """The initializer described by :func:`serialize`'s output (or a name)."""
-    if isinstance(config, str):
-        return get(config)
-    cls = _BY_NAME.get(config.get("class_name")) if isinstance(config, dict) else None
-    if cls is None:
-        raise ValueError(f"cannot read an initializer from {config!r}: expected "
-                         "{'class_name': <one of " + ", ".join(c.__name__ for c in _CLASSES)
-                         + ">, 'config': {...}}.")
-    return cls.from_config(dict(config.get("config") or {}))
+    return _REGISTRY.deserialize(config)

@@ -37,7 +37,7 @@ import re
 import numpy as np
 
 from .backend import namespace
-from .configurable import Configurable
+from .configurable import Configurable, Registry
 from .ops import elementwise as _ew
 from .ops import nn as _nn
 from .ops import reduction as _red
@@ -732,8 +732,8 @@ _CLASSES = (
     BinaryFocalCrossentropy, CategoricalCrossentropy, SparseCategoricalCrossentropy, KLDivergence,
     Poisson, Hinge, SquaredHinge, CategoricalHinge,
 )
-_BY_NAME = {obj.__name__: obj for obj in _FUNCTIONS + _CLASSES}
-_BY_NAME.update({
+_REGISTRY = Registry("loss", Loss, {
+    **{obj.__name__: obj for obj in _FUNCTIONS + _CLASSES},
     "mse": mean_squared_error, "MSE": mean_squared_error,
     "mae": mean_absolute_error, "MAE": mean_absolute_error,
     "mape": mean_absolute_percentage_error, "MAPE": mean_absolute_percentage_error,
@@ -741,12 +741,12 @@ _BY_NAME.update({
     "bce": binary_crossentropy, "BCE": binary_crossentropy,
     "kld": kl_divergence, "KLD": kl_divergence, "kullback_leibler_divergence": kl_divergence,
     "logcosh": log_cosh, "pinball": quantile, "Pinball": Quantile,
-})
+}, hint="or pass a callable loss(y_true, y_pred)")
 
 
 def names() -> list:
     """Every string identifier :func:`get` accepts, sorted."""
-    return sorted(name for name in _BY_NAME if name not in ("Loss", "LossFunctionWrapper"))
+    return [name for name in _REGISTRY.names() if name != "LossFunctionWrapper"]
 
 
 def get(identifier):
@@ -756,52 +756,19 @@ def get(identifier):
     function; class names (``'MeanSquaredError'``) an instance with the default settings.
     Unknown names raise ValueError listing the valid ones.
     """
-    if identifier is None:
-        return None
-    if isinstance(identifier, dict):
-        return deserialize(identifier)
-    if isinstance(identifier, str):
-        obj = _BY_NAME.get(identifier)
-        if obj is None or obj in (Loss, LossFunctionWrapper):
-            raise ValueError(f"unknown loss {identifier!r}. Valid names: {', '.join(names())}; "
-                             "or pass a callable loss(y_true, y_pred).")
-        return obj() if inspect.isclass(obj) else obj
-    if inspect.isclass(identifier) and issubclass(identifier, Loss):
-        return identifier()
-    if callable(identifier):
-        return identifier
-    raise TypeError(f"a loss must be a name, a dict, a Loss or a callable, got {type(identifier).__name__}.")
+    if identifier == "LossFunctionWrapper":
+        raise ValueError("LossFunctionWrapper needs a loss function: use LossFunctionWrapper(fn, ...).")
+    return _REGISTRY.get(identifier)
 
 
 def serialize(loss):
     """A loss function -> its name; a Loss instance -> {'class_name': ..., 'config': get_config()}."""
-    if isinstance(loss, Loss):
-        return {"class_name": type(loss).__name__, "config": loss.get_config()}
-    for fn in _FUNCTIONS:
-        if fn is loss:
-            return fn.__name__
-    name = getattr(loss, "__name__", None)
-    if not callable(loss) or name is None or name == "<lambda>":
-        raise ValueError(f"cannot serialize the loss {loss!r}: use a named function, a Loss "
-                         "subclass with get_config(), or one of " + ", ".join(names()) + ".")
-    return name
+    return _REGISTRY.serialize(loss)
 
 
 def deserialize(config):
     """The loss described by :func:`serialize`'s output (a name or a class_name/config dict)."""
-    if isinstance(config, str):
-        return get(config)
-    if not isinstance(config, dict) or "class_name" not in config:
-        raise ValueError(f"cannot read a loss from {config!r}: expected a name or "
-                         "{'class_name': ..., 'config': {...}}.")
-    class_name, settings = config["class_name"], dict(config.get("config") or {})
-    if class_name == "function":
-        return get(config.get("config"))
-    cls = _BY_NAME.get(class_name)
-    if not (inspect.isclass(cls) and issubclass(cls, Loss)) or cls is Loss:
-        raise ValueError(f"unknown loss class {class_name!r}. Valid classes: "
-                         + ", ".join(c.__name__ for c in _CLASSES[2:]) + ".")
-    return cls.from_config(settings)
+    return _REGISTRY.deserialize(config)
 
 
 def as_loss(identifier) -> Loss:

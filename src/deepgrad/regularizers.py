@@ -23,14 +23,13 @@ Penalties are built from engine ops, so their gradients join the loss's in backw
 
 from __future__ import annotations
 
-import inspect
 import math
 import numbers
 
 import numpy as np
 
 from .backend import namespace
-from .configurable import Configurable
+from .configurable import Configurable, Registry
 from .losses import l2_normalize
 from .ops import elementwise as _ew
 from .ops import reduction as _red
@@ -157,15 +156,15 @@ l1 = L1
 l2 = L2
 orthogonal_regularizer = OrthogonalRegularizer
 
-_CLASSES = (L1, L2, L1L2, OrthogonalRegularizer)
-_BY_NAME = {cls.__name__: cls for cls in _CLASSES}
-_BY_NAME.update({"l1": L1, "l2": L2, "l1_l2": l1_l2, "orthogonal_regularizer": OrthogonalRegularizer,
-                 "elastic_net": l1_l2})
+_REGISTRY = Registry("regularizer", Regularizer, {
+    "L1": L1, "L2": L2, "L1L2": L1L2, "OrthogonalRegularizer": OrthogonalRegularizer,
+    "l1": L1, "l2": L2, "l1_l2": l1_l2, "elastic_net": l1_l2, "orthogonal_regularizer": OrthogonalRegularizer,
+}, hint="or pass a callable mapping a weight tensor to a scalar penalty", call_functions=True)
 
 
 def names() -> list:
     """Every string identifier :func:`get` accepts, sorted."""
-    return sorted(_BY_NAME)
+    return _REGISTRY.names()
 
 
 def get(identifier):
@@ -174,39 +173,14 @@ def get(identifier):
     ``'l1'`` and ``'l2'`` use factor 0.01, ``'l1_l2'`` l1 = l2 = 0.01. Unknown names raise
     ValueError listing the valid ones.
     """
-    if identifier is None:
-        return None
-    if isinstance(identifier, dict):
-        return deserialize(identifier)
-    if isinstance(identifier, str):
-        factory = _BY_NAME.get(identifier)
-        if factory is None:
-            raise ValueError(f"unknown regularizer {identifier!r}. Valid names: {', '.join(names())}; "
-                             "or pass a callable mapping a weight tensor to a scalar penalty.")
-        return factory()
-    if inspect.isclass(identifier) and issubclass(identifier, Regularizer):
-        return identifier()
-    if callable(identifier):
-        return identifier
-    raise TypeError(f"a regularizer must be a name, a dict, a Regularizer or a callable, "
-                    f"got {type(identifier).__name__}.")
+    return _REGISTRY.get(identifier)
 
 
 def serialize(regularizer) -> dict:
     """{'class_name': ..., 'config': get_config()} of a regularizer."""
-    regularizer = get(regularizer)
-    if not isinstance(regularizer, Regularizer):
-        raise ValueError(f"cannot serialize {regularizer!r}: only Regularizer instances have a config.")
-    return {"class_name": type(regularizer).__name__, "config": regularizer.get_config()}
+    return _REGISTRY.serialize(get(regularizer))
 
 
 def deserialize(config):
     """The regularizer described by :func:`serialize`'s output (or a name)."""
-    if isinstance(config, str):
-        return get(config)
-    cls = _BY_NAME.get(config.get("class_name")) if isinstance(config, dict) else None
-    if not (inspect.isclass(cls) and issubclass(cls, Regularizer)):
-        raise ValueError(f"cannot read a regularizer from {config!r}: expected "
-                         "{'class_name': <one of " + ", ".join(c.__name__ for c in _CLASSES)
-                         + ">, 'config': {...}}.")
-    return cls.from_config(dict(config.get("config") or {}))
+    return _REGISTRY.deserialize(config)
