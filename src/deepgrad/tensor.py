@@ -70,7 +70,7 @@ def is_grad_enabled() -> bool:
 
 
 def _is_float_dtype(dtype) -> bool:
-    return np.issubdtype(dtype, np.floating)
+    return np.dtype(dtype).kind == "f"  # ~20x cheaper than np.issubdtype (called per backward)
 
 
 def _as_array(data, dtype=None, device=None, copy=False):
@@ -150,7 +150,11 @@ class Tensor:
     __array_priority__ = 1000
 
     def __init__(self, data, requires_grad=False, dtype=None, device=None, name=None):
-        self.data = _as_array(data, dtype=dtype, device=device)
+        if type(data) is np.ndarray and dtype is None and device is None \
+                and backend._DEFAULT_DEVICE == "cpu":
+            self.data = data  # the common case (wrapping a batch), without the checks below
+        else:
+            self.data = _as_array(data, dtype=dtype, device=device)
         self.grad = None
         self.name = name
         self._parents = ()

@@ -6,7 +6,6 @@ finite values and gradients.
 
 from __future__ import annotations
 
-import numpy as np
 
 from ..backend import namespace
 from ..tensor import Tensor, as_tensor, make_result
@@ -93,16 +92,20 @@ def softmax_cross_entropy(logits, labels, axis=-1) -> Tensor:
         target = target.astype(z.dtype, copy=False)
         out = -(target * (shifted - xp.log(sums))).sum() / count
         index = None
-    elif target.shape == z.shape[:ax] + z.shape[ax + 1:] and np.issubdtype(target.dtype, np.integer):
-        if target.size and (target.min() < 0 or target.max() >= z.shape[ax]):
+    elif target.shape == z.shape[:ax] + z.shape[ax + 1:] and target.dtype.kind in "iu":
+        # picks z[n, labels[n]] along ``axis`` by plain fancy indexing (numpy's
+        # take_along_axis costs more in Python than the arithmetic here)
+        index = along_axis_index(target.reshape(target.shape[:ax] + (1,) + target.shape[ax:]), ax)
+        try:
+            if target.size and target.min() < 0:  # negative ids would silently wrap around
+                raise IndexError
+            picked = shifted[index]
+        except IndexError:
             raise ValueError(
                 f"softmax_cross_entropy: class ids must lie in [0, {z.shape[ax]}), "
                 f"got values from {int(target.min())} to {int(target.max())}."
-            )
-        # picks z[n, labels[n]] along ``axis`` by plain fancy indexing (numpy's
-        # take_along_axis costs more in Python than the arithmetic here)
-        index = along_axis_index(xp.expand_dims(target, ax), ax)
-        out = (xp.log(sums).sum() - shifted[index].sum()) / count
+            ) from None
+        out = (xp.log(sums).sum() - picked.sum()) / count
     else:
         raise ValueError(
             f"softmax_cross_entropy: labels of shape {tuple(target.shape)} and dtype {target.dtype} "
