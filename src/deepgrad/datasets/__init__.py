@@ -77,3 +77,52 @@ def train_test_split(*arrays, test_size=0.25, shuffle=True, random_state=None, s
         a = np.asarray(a)
         result.extend([a[train_idx], a[test_idx]])
     return result
+
+
+class Standardizer:
+    """Feature scaling z = (x - mean) / std, with mean and std learned from training data.
+
+    Constant features (std 0) are left centred but unscaled. ``fit`` learns the
+    statistics, ``transform`` applies them (to any data: fit on the training set only,
+    so no information leaks from the test set), ``inverse_transform`` undoes them.
+    """
+
+    def __init__(self, axis=0):
+        self.axis = axis
+        self.mean_ = None
+        self.scale_ = None
+
+    def fit(self, x):
+        x = np.asarray(x, dtype=np.float64)
+        self.mean_ = x.mean(axis=self.axis)
+        scale = x.std(axis=self.axis)
+        self.scale_ = np.where(scale == 0, 1.0, scale)
+        return self
+
+    def _check(self):
+        if self.mean_ is None:
+            raise RuntimeError("this Standardizer is not fitted yet: call fit(x_train) first.")
+
+    def transform(self, x):
+        self._check()
+        x = np.asarray(x)
+        dtype = x.dtype if np.issubdtype(x.dtype, np.floating) else np.float32
+        return ((x - self.mean_) / self.scale_).astype(dtype)
+
+    def fit_transform(self, x):
+        return self.fit(x).transform(x)
+
+    def inverse_transform(self, z):
+        self._check()
+        z = np.asarray(z)
+        return (z * self.scale_ + self.mean_).astype(z.dtype if np.issubdtype(z.dtype, np.floating) else np.float32)
+
+
+def standardize(x_train, *others):
+    """Standardize ``x_train`` feature-wise and apply the same scaling to ``others`` (e.g. the test set).
+
+    Returns the scaled arrays in the order given (a single array when only one is given).
+    """
+    scaler = Standardizer().fit(x_train)
+    scaled = [scaler.transform(x_train)] + [scaler.transform(o) for o in others]
+    return scaled[0] if not others else scaled

@@ -1,0 +1,15 @@
+"""Layers: the building blocks of models (Keras 3 names and arguments)."""
+
+from .activations import APL, ELU, LeakyReLU, PReLU, ReLU, Softmax, SoftExponential
+from .base import KerasTensor, Layer
+from .core import (Activation, AlphaDropout, Dense, Dropout, Flatten, GaussianNoise, Input, InputLayer,
+                   Lambda, Reshape)
+from .merging import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
+from .normalization import BatchNormalization, LayerNormalization
+
+__all__ = [
+    "APL", "ELU", "LeakyReLU", "PReLU", "ReLU", "Softmax", "SoftExponential",
+    "KerasTensor", "Layer", "Activation", "AlphaDropout", "Dense", "Dropout", "Flatten", "GaussianNoise",
+    "Input", "InputLayer", "Lambda", "Reshape", "Add", "Average", "Concatenate", "Maximum", "Minimum",
+    "Multiply", "Subtract", "BatchNormalization", "LayerNormalization",
+]

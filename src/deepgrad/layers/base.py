@@ -1,0 +1,362 @@
+"""The Layer base class and the symbolic tensors of the functional API.
+
+A layer owns weight tensors (created in :meth:`Layer.build` from the shape of its
+first input, so sizes never need to be given twice) and computes its output in
+:meth:`Layer.call` from engine operations; the engine derives every gradient.
+
+Called on a :class:`KerasTensor` (from :func:`Input`), a layer records a node of a
+functional graph instead of computing: the output's shape is found by running the
+layer once on a dummy batch of one sample.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+
+import numpy as np
+
+from .. import backend
+from ..tensor import DEFAULT_FLOAT, Tensor, no_grad
+
+
+def snake_case(name: str) -> str:
+    """``BatchNormalization`` -> ``batch_normalization`` (Keras' automatic layer names)."""
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()
+
+
+def normalize_shape(shape, what="input_shape"):
+    """A shape given as an int or a sequence, as a tuple of ints (None allowed)."""
+    if shape is None:
+        return None
+    if isinstance(shape, (int, np.integer)):
+        return (int(shape),)
+    try:
+        return tuple(None if s is None else int(s) for s in shape)
+    except TypeError:
+        raise TypeError(f"{what} must be an int or a tuple of ints, got {shape!r}.") from None
+
+
+class Node:
+    """One call of a layer in a functional graph: its input and output KerasTensors."""
+
+    def __init__(self, layer, inputs, list_input):
+        self.layer = layer
+        self.inputs = tuple(inputs)
+        self.list_input = list_input  # the layer was called on a list (merge layers)
+        self.outputs = ()
+
+
+class KerasTensor:
+    """A symbolic tensor of the functional API: a shape (batch axis None) and the node that makes it."""
+
+    def __init__(self, shape, dtype="float32", layer=None, node=None, name=None):
+        self.shape = tuple(shape)
+        self.dtype = dtype
+        self.layer = layer  # the layer that produced it
+        self.node = node    # the call that produced it (None for an Input)
+        self.name = name
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def __repr__(self):
+        return f"<KerasTensor shape={self.shape}, dtype={self.dtype}, name={self.name}>"
+
+
+def _flatten(structure):
+    if isinstance(structure, (list, tuple)):
+        return [item for sub in structure for item in _flatten(sub)]
+    return [structure]
+
+
+class Layer:
+    """Base class of all layers.
+
+    Subclasses create weights in ``build(input_shape)`` with :meth:`add_weight` and
+    compute outputs in ``call(inputs, training=False)`` with tensor operations.
+
+    Parameters
+    ----------
+    trainable : bool
+        Whether the layer's weights are updated by training (``layer.trainable = False``
+        freezes it, e.g. for transfer learning).
+    name : str
+        Unique name; Keras-style automatic names (``dense``, ``dense_1``, ...) by default.
+    input_shape / batch_input_shape / input_dim :
+        Shape of one sample (without the batch axis), to build the layer at once.
+    """
+
+    def __init__(self, trainable=True, name=None, dtype=None, input_shape=None,
+                 batch_input_shape=None, input_dim=None, activity_regularizer=None, **kwargs):
+        if kwargs:
+            raise TypeError(
+                f"{type(self).__name__} got unexpected keyword argument(s) {sorted(kwargs)}."
+            )
+        self.name = name or backend.unique_name(snake_case(type(self).__name__))
+        self._trainable = bool(trainable)
+        self.dtype = np.dtype(dtype or DEFAULT_FLOAT)
+        self.built = False
+        self._weights = []            # every weight tensor, in creation order
+        self._weight_trainable = []   # per weight: trainable by design (moving statistics are not)
+        self._regularizers = []       # (weight tensor, regularizer) pairs
+        self._constraints = []        # (weight tensor, constraint) pairs
+        self._activity_losses = []    # activity penalties of the last forward pass
+        self.activity_regularizer = _get_regularizer(activity_regularizer)
+        if input_dim is not None and input_shape is None:
+            input_shape = (input_dim,)
+        if batch_input_shape is not None:
+            input_shape = tuple(batch_input_shape)[1:]
+        self._input_shape_arg = normalize_shape(input_shape)
+        self.input_shape_built = None  # (None, ...) once built
+        self._inbound = []             # functional-API calls (Node objects)
+        self.last_output_shape = None  # shape of the last output, batch axis None (for summary())
+
+    # ------------------------------------------------------------------ weights
+    def add_weight(self, shape=None, initializer="glorot_uniform", dtype=None, trainable=True,
+                   regularizer=None, constraint=None, name=None):
+        """Create a weight tensor of ``shape`` drawn from ``initializer`` (Keras signature)."""
+        from .. import initializers  # noqa: PLC0415 - layers may be imported before initializers
+
+        shape = normalize_shape(shape or (), "shape")
+        init = initializers.get(initializer)
+        values = np.asarray(init(shape, dtype=np.dtype(dtype or self.dtype)), dtype=dtype or self.dtype)
+        weight = Tensor(values, requires_grad=bool(trainable and self._trainable))
+        weight.name = name or f"weight_{len(self._weights)}"
+        self._weights.append(weight)
+        self._weight_trainable.append(bool(trainable))
+        regularizer = _get_regularizer(regularizer)
+        if regularizer is not None:
+            self._regularizers.append((weight, regularizer))
+        if constraint is not None:
+            self._constraints.append((weight, _get_constraint(constraint)))
+        return weight
+
+    @property
+    def trainable(self) -> bool:
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value: bool):
+        self._trainable = bool(value)
+        for weight, by_design in zip(self._weights, self._weight_trainable):
+            weight.requires_grad = bool(by_design and self._trainable)
+        for layer in self._sublayers():
+            layer.trainable = value
+
+    def _sublayers(self):
+        return []
+
+    @property
+    def weights(self) -> list:
+        """All weight tensors (trainable first within each layer, as Keras lists them)."""
+        return self.trainable_weights + self.non_trainable_weights
+
+    @property
+    def trainable_weights(self) -> list:
+        own = [w for w, t in zip(self._weights, self._weight_trainable) if t] if self._trainable else []
+        return own + [w for layer in self._sublayers() for w in layer.trainable_weights]
+
+    @property
+    def non_trainable_weights(self) -> list:
+        if self._trainable:
+            own = [w for w, t in zip(self._weights, self._weight_trainable) if not t]
+        else:
+            own = list(self._weights)
+        return own + [w for layer in self._sublayers() for w in layer.non_trainable_weights]
+
+    trainable_variables = trainable_weights
+    variables = weights
+
+    def get_weights(self) -> list:
+        """The weights as NumPy arrays (for Dense: kernel (in, out), then bias)."""
+        return [backend.to_numpy(w.data).copy() for w in self.weights]
+
+    def set_weights(self, weights) -> None:
+        """Set the weights from NumPy arrays given in :meth:`get_weights` order."""
+        mine = self.weights
+        weights = list(weights)
+        if len(weights) != len(mine):
+            raise ValueError(
+                f"layer {self.name!r} expects {len(mine)} weight arrays, got {len(weights)}."
+            )
+        for w, value in zip(mine, weights):
+            value = np.asarray(value)
+            if value.shape != w.shape:
+                raise ValueError(
+                    f"layer {self.name!r}: weight {w.name!r} has shape {w.shape}, "
+                    f"got an array of shape {value.shape}."
+                )
+            w.data[...] = backend.to_device(value.astype(w.data.dtype, copy=False), w.device)
+
+    def count_params(self) -> int:
+        """Number of scalars in all weights."""
+        return int(sum(w.size for w in self.weights))
+
+    @property
+    def losses(self) -> list:
+        """Regularization penalties (scalar tensors): weight penalties plus the last activity penalties."""
+        penalties = [reg(w) for w, reg in self._regularizers]
+        penalties += self._activity_losses
+        for layer in self._sublayers():
+            penalties += layer.losses
+        return penalties
+
+    def apply_constraints(self) -> None:
+        """Project constrained weights after an update (kernel_constraint / bias_constraint)."""
+        for weight, constraint in self._constraints:
+            with no_grad():
+                projected = constraint(weight)
+            weight.data[...] = projected.data if isinstance(projected, Tensor) else projected
+
+    # ------------------------------------------------------------------ building and calling
+    def build(self, input_shape) -> None:
+        """Create the weights for inputs of ``input_shape`` (batch axis None). Layers without weights need nothing."""
+
+    def call(self, inputs, training=False):
+        raise NotImplementedError(f"{type(self).__name__} must implement call().")
+
+    def compute_output_shape(self, input_shape):
+        """Output shape for an input shape, found by running the layer on a dummy one-sample batch."""
+        dummy = _dummy_inputs(input_shape, self.dtype)
+        with no_grad():
+            out = self(dummy, training=False)
+        if isinstance(out, (list, tuple)):
+            return [(None,) + tuple(o.shape[1:]) for o in out]
+        return (None,) + tuple(out.shape[1:])
+
+    def _maybe_build(self, inputs):
+        if self.built:
+            return
+        shapes = [(None,) + tuple(t.shape[1:]) for t in _flatten(inputs)]
+        input_shape = shapes[0] if not isinstance(inputs, (list, tuple)) else shapes
+        self.build(input_shape)
+        self.input_shape_built = input_shape
+        self.built = True
+
+    def build_from_shape(self, input_shape) -> None:
+        """Build for a sample shape given without (or with a None) batch axis."""
+        if not self.built:
+            shape = tuple(input_shape)
+            if not shape or shape[0] is not None:
+                shape = (None,) + shape
+            self.build(shape)
+            self.input_shape_built = shape
+            self.built = True
+
+    _CALL_TAKES_TRAINING: dict = {}
+
+    def _call_accepts_training(self) -> bool:
+        cls = type(self)
+        known = Layer._CALL_TAKES_TRAINING.get(cls)
+        if known is None:
+            params = inspect.signature(cls.call).parameters
+            known = "training" in params or any(p.kind == p.VAR_KEYWORD for p in params.values())
+            Layer._CALL_TAKES_TRAINING[cls] = known
+        return known
+
+    def __call__(self, inputs, training=None, **kwargs):
+        if any(isinstance(t, KerasTensor) for t in _flatten(inputs)):
+            return self._call_symbolic(inputs, **kwargs)
+        inputs = _to_tensors(inputs)
+        self._maybe_build(inputs)
+        if self._call_accepts_training():
+            outputs = self.call(inputs, training=bool(training), **kwargs)
+        else:
+            outputs = self.call(inputs, **kwargs)
+        if self.activity_regularizer is not None:
+            self._activity_losses = [self.activity_regularizer(o) for o in _flatten(outputs)]
+        first = outputs[0] if isinstance(outputs, (list, tuple)) else outputs
+        self.last_output_shape = (None,) + first.shape[1:]
+        return outputs
+
+    def _call_symbolic(self, inputs, **kwargs):
+        symbols = _flatten(inputs)
+        dummy = [_dummy_inputs(s.shape, self.dtype) for s in symbols]
+        dummy = dummy if isinstance(inputs, (list, tuple)) else dummy[0]
+        with no_grad():
+            out = self(dummy, training=False, **kwargs)
+        outs = out if isinstance(out, (list, tuple)) else [out]
+        node = Node(self, symbols, isinstance(inputs, (list, tuple)))
+        node.outputs = tuple(KerasTensor((None,) + tuple(o.shape[1:]), str(o.dtype), self, node,
+                                         name=f"{self.name}_output_{i}" if len(outs) > 1 else self.name)
+                             for i, o in enumerate(outs))
+        self._inbound.append(node)
+        return list(node.outputs) if isinstance(out, (list, tuple)) else node.outputs[0]
+
+    @property
+    def output_shape(self):
+        if self._inbound:
+            outs = self._inbound[0].outputs
+            return outs[0].shape if len(outs) == 1 else [o.shape for o in outs]
+        if self.input_shape_built is None:
+            raise AttributeError(f"layer {self.name!r} has not been built yet, so its output shape is unknown.")
+        return self.compute_output_shape(self.input_shape_built)
+
+    # ------------------------------------------------------------------ configuration
+    def get_config(self) -> dict:
+        """Constructor arguments as JSON-able values (``from_config(get_config())`` rebuilds the layer)."""
+        config = {"name": self.name, "trainable": self.trainable, "dtype": str(self.dtype)}
+        if self._input_shape_arg is not None:
+            config["batch_input_shape"] = [None, *self._input_shape_arg]
+        if self.activity_regularizer is not None:
+            config["activity_regularizer"] = _serialize(self.activity_regularizer)
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict):
+        return cls(**config)
+
+    def __repr__(self):
+        return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+def _dummy_inputs(shape, dtype):
+    shape = tuple(1 if s is None else s for s in shape)
+    return Tensor(np.zeros(shape, dtype=dtype))
+
+
+def _to_tensors(inputs):
+    if isinstance(inputs, Tensor):
+        return inputs
+    if isinstance(inputs, (list, tuple)):
+        return type(inputs)(_to_tensors(t) for t in inputs)
+    array = np.asarray(inputs)
+    if array.dtype == np.float64:
+        array = array.astype(DEFAULT_FLOAT)
+    return Tensor(array)
+
+
+def _get_regularizer(identifier):
+    if identifier is None:
+        return None
+    from .. import regularizers  # noqa: PLC0415
+
+    return regularizers.get(identifier)
+
+
+def _get_constraint(identifier):
+    if callable(identifier):
+        return identifier
+    raise ValueError(f"constraints must be callables mapping a weight tensor to its projection, got {identifier!r}.")
+
+
+def _serialize(obj):
+    """A JSON-able description of an activation/initializer/regularizer/... object."""
+    if obj is None:
+        return None
+    if isinstance(obj, str):
+        return obj
+    module = type(obj).__module__ if not inspect.isfunction(obj) else obj.__module__
+    if module.endswith(".activations"):
+        from .. import activations  # noqa: PLC0415
+
+        return activations.serialize(obj)
+    if hasattr(obj, "get_config"):
+        return {"class_name": type(obj).__name__, "config": obj.get_config()}
+    name = getattr(obj, "__name__", None)
+    if name:
+        return name
+    raise TypeError(f"cannot serialize {obj!r}: give it a get_config() or use a registered name.")

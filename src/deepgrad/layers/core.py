@@ -1,0 +1,351 @@
+"""Core layers: Input, Dense, Activation, Dropout and noise, Flatten, Reshape, Lambda."""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+
+from .. import backend
+from ..tensor import Tensor
+from .base import KerasTensor, Layer, _serialize, normalize_shape
+
+
+def get_activation(identifier):
+    """The activation function for ``identifier`` (a Keras name, a callable or None = linear)."""
+    from .. import activations  # noqa: PLC0415
+
+    return activations.get(identifier)
+
+
+_TAKES_TRAINING = {}
+
+
+def apply_activation(function, z, training):
+    """``function(z)``, passing ``training`` to activations that behave differently in training (rrelu)."""
+    takes = _TAKES_TRAINING.get(function)
+    if takes is None:
+        try:
+            takes = "training" in inspect.signature(function).parameters
+        except (TypeError, ValueError):
+            takes = False
+        _TAKES_TRAINING[function] = takes
+    return function(z, training=training) if takes else function(z)
+
+
+class InputLayer(Layer):
+    """The entry point of a model: holds the shape of one sample (the batch axis is None)."""
+
+    def __init__(self, shape=None, batch_size=None, dtype=None, batch_shape=None, name=None,
+                 input_shape=None, **kwargs):
+        if batch_shape is not None:
+            shape = tuple(batch_shape)[1:]
+            batch_size = tuple(batch_shape)[0]
+        if shape is None:
+            shape = input_shape
+        if shape is None:
+            raise ValueError("InputLayer needs shape=(...) (the shape of one sample, without the batch axis).")
+        super().__init__(name=name or backend.unique_name("input_layer"), dtype=dtype, **kwargs)
+        self.shape = normalize_shape(shape, "shape")
+        self.batch_size = batch_size
+        self.built = True
+        self.input_shape_built = (None,) + self.shape
+        self.output = KerasTensor((None,) + self.shape, str(self.dtype), self, None, name=self.name)
+
+    def call(self, inputs, training=False):
+        return inputs
+
+    def get_config(self):
+        return {"batch_shape": [self.batch_size, *self.shape], "dtype": str(self.dtype), "name": self.name}
+
+
+def Input(shape=None, batch_size=None, dtype=None, sparse=None, batch_shape=None, name=None, tensor=None):  # noqa: N802
+    """A symbolic input of the functional API: ``x = Input(shape=(4,))``.
+
+    Returns a :class:`KerasTensor` of shape ``(None, *shape)``; layers called on it
+    build a graph that :class:`deepgrad.models.Model` turns into a model.
+    """
+    if sparse:
+        raise ValueError("deepgrad has no sparse tensors; pass dense arrays.")
+    layer = InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, batch_shape=batch_shape, name=name)
+    return layer.output
+
+
+class Dense(Layer):
+    """A fully connected layer: ``a = activation(x W + b)``.
+
+    ``x`` has shape (batch, ..., in), the kernel W (in, units), the bias b (units,).
+    The pre-activation z = x W + b is what each neuron of the course computes
+    (weighted sum plus bias); the activation is applied to it elementwise.
+    """
+
+    def __init__(self, units=None, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
+                 activity_regularizer=None, kernel_constraint=None, bias_constraint=None,
+                 output_dim=None, **kwargs):
+        if units is None:  # ``output_dim`` is the Keras 1 spelling some course code still uses
+            units = output_dim
+        if not isinstance(units, (int, np.integer)) or isinstance(units, bool) or units <= 0:
+            raise ValueError(f"Dense: units must be a positive integer, got {units!r}.")
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
+        self.units = int(units)
+        self.activation = get_activation(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = kernel_initializer
+        self.bias_initializer = bias_initializer
+        self.kernel_regularizer = kernel_regularizer
+        self.bias_regularizer = bias_regularizer
+        self.kernel_constraint = kernel_constraint
+        self.bias_constraint = bias_constraint
+        self.kernel = None
+        self.bias = None
+        if self._input_shape_arg is not None:
+            self.build_from_shape(self._input_shape_arg)
+
+    def build(self, input_shape):
+        fan_in = input_shape[-1]
+        if fan_in is None:
+            raise ValueError(f"Dense layer {self.name!r} needs a known last input dimension, got {input_shape}.")
+        self.kernel = self.add_weight((fan_in, self.units), self.kernel_initializer,
+                                      regularizer=self.kernel_regularizer,
+                                      constraint=self.kernel_constraint, name="kernel")
+        if self.use_bias:
+            self.bias = self.add_weight((self.units,), self.bias_initializer,
+                                        regularizer=self.bias_regularizer,
+                                        constraint=self.bias_constraint, name="bias")
+
+    def pre_activation(self, inputs, training=False):
+        """z = x W + b, the input of the activation."""
+        if inputs.shape[-1] != self.kernel.shape[0]:
+            raise ValueError(
+                f"Dense layer {self.name!r} expects inputs whose last axis has {self.kernel.shape[0]} "
+                f"features, got shape {tuple(inputs.shape)}."
+            )
+        z = inputs @ self.kernel
+        return z + self.bias if self.use_bias else z
+
+    def call(self, inputs, training=False):
+        return apply_activation(self.activation, self.pre_activation(inputs), training)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({
+            "units": self.units,
+            "activation": _serialize(self.activation),
+            "use_bias": self.use_bias,
+            "kernel_initializer": _serialize(self.kernel_initializer),
+            "bias_initializer": _serialize(self.bias_initializer),
+            "kernel_regularizer": _serialize(self.kernel_regularizer),
+            "bias_regularizer": _serialize(self.bias_regularizer),
+            "kernel_constraint": _serialize(self.kernel_constraint),
+            "bias_constraint": _serialize(self.bias_constraint),
+        })
+        return config
+
+
+class Activation(Layer):
+    """Applies an activation function: ``a = activation(x)``."""
+
+    def __init__(self, activation, **kwargs):
+        super().__init__(**kwargs)
+        self.activation = get_activation(activation)
+        if self._input_shape_arg is not None:
+            self.build_from_shape(self._input_shape_arg)
+
+    def pre_activation(self, inputs, training=False):
+        return inputs
+
+    def call(self, inputs, training=False):
+        return apply_activation(self.activation, inputs, training)
+
+    def get_config(self):
+        config = super().get_config()
+        config["activation"] = _serialize(self.activation)
+        return config
+
+
+class _RandomLayer(Layer):
+    """A layer that draws random numbers from its own seeded generator."""
+
+    def __init__(self, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.seed = seed
+        self._rng = backend.new_generator(seed)
+        if self._input_shape_arg is not None:
+            self.build_from_shape(self._input_shape_arg)
+
+    def _uniform(self, shape, like):
+        xp = backend.namespace(like)
+        sample = self._rng.random(shape, dtype=np.float32)
+        return sample if xp is np else xp.asarray(sample)
+
+    def _normal(self, shape, like):
+        xp = backend.namespace(like)
+        sample = self._rng.standard_normal(shape, dtype=np.float32)
+        return sample if xp is np else xp.asarray(sample)
+
+    def get_config(self):
+        config = super().get_config()
+        config["seed"] = self.seed
+        return config
+
+
+def _check_rate(rate, layer):
+    if not 0 <= rate < 1:
+        raise ValueError(f"{layer}: rate must be in [0, 1), got {rate!r}.")
+    return float(rate)
+
+
+class Dropout(_RandomLayer):
+    """Inverted dropout: while training, each unit is zeroed with probability ``rate``.
+
+    out = x * m / (1 - rate) with m ~ Bernoulli(1 - rate), so the expected activation
+    is unchanged and inference (where the layer is the identity) needs no rescaling.
+    """
+
+    def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
+        super().__init__(seed=seed, **kwargs)
+        self.rate = _check_rate(rate, "Dropout")
+        self.noise_shape = None if noise_shape is None else tuple(noise_shape)
+
+    def _mask_shape(self, shape):
+        if self.noise_shape is None:
+            return shape
+        return tuple(s if n is None else n for s, n in zip(shape, self.noise_shape))
+
+    def call(self, inputs, training=False):
+        if not training or self.rate == 0:
+            return inputs
+        keep = 1.0 - self.rate
+        # one uniform draw and one comparison per unit; the scale is folded into the mask
+        mask = (self._uniform(self._mask_shape(inputs.shape), inputs.data) < keep).astype(inputs.dtype)
+        mask *= 1.0 / keep
+        return inputs * Tensor(mask)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"rate": self.rate, "noise_shape": self.noise_shape})
+        return config
+
+
+class AlphaDropout(_RandomLayer):
+    """Dropout that keeps SELU's self-normalizing mean 0 and variance 1.
+
+    Dropped units are set to alpha' = -lambda * alpha (SELU's negative saturation),
+    then out = a (x m + alpha' (1 - m)) + b with a = ((1 - rate)(1 + rate alpha'^2))^(-1/2)
+    and b = -a alpha' rate.
+    """
+
+    _ALPHA_PRIME = -1.6732632423543772 * 1.0507009873554805
+
+    def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
+        super().__init__(seed=seed, **kwargs)
+        self.rate = _check_rate(rate, "AlphaDropout")
+        self.noise_shape = None if noise_shape is None else tuple(noise_shape)
+
+    def call(self, inputs, training=False):
+        if not training or self.rate == 0:
+            return inputs
+        rate, alpha_p = self.rate, self._ALPHA_PRIME
+        shape = inputs.shape if self.noise_shape is None else tuple(
+            s if n is None else n for s, n in zip(inputs.shape, self.noise_shape))
+        keep = (self._uniform(shape, inputs.data) >= rate).astype(inputs.dtype)
+        a = ((1 - rate) * (1 + rate * alpha_p ** 2)) ** -0.5
+        b = -a * alpha_p * rate
+        return inputs * Tensor(a * keep) + Tensor((a * alpha_p * (1 - keep) + b).astype(inputs.dtype))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"rate": self.rate, "noise_shape": self.noise_shape})
+        return config
+
+
+class GaussianNoise(_RandomLayer):
+    """Adds zero-mean Gaussian noise while training: out = x + eps, eps ~ N(0, stddev^2)."""
+
+    def __init__(self, stddev, seed=None, **kwargs):
+        super().__init__(seed=seed, **kwargs)
+        if stddev < 0:
+            raise ValueError(f"GaussianNoise: stddev must be >= 0, got {stddev!r}.")
+        self.stddev = float(stddev)
+
+    def call(self, inputs, training=False):
+        if not training or self.stddev == 0:
+            return inputs
+        noise = self._normal(inputs.shape, inputs.data) * np.float32(self.stddev)
+        return inputs + Tensor(noise.astype(inputs.dtype, copy=False))
+
+    def get_config(self):
+        config = super().get_config()
+        config["stddev"] = self.stddev
+        return config
+
+
+class Flatten(Layer):
+    """Flattens each sample: (batch, d1, d2, ...) -> (batch, d1 * d2 * ...)."""
+
+    def __init__(self, data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        self.data_format = data_format
+        if self._input_shape_arg is not None:
+            self.build_from_shape(self._input_shape_arg)
+
+    def call(self, inputs, training=False):
+        return inputs.reshape(inputs.shape[0], -1)
+
+    def get_config(self):
+        config = super().get_config()
+        config["data_format"] = self.data_format
+        return config
+
+
+class Reshape(Layer):
+    """Reshapes each sample to ``target_shape`` (one entry may be -1)."""
+
+    def __init__(self, target_shape, **kwargs):
+        super().__init__(**kwargs)
+        self.target_shape = normalize_shape(target_shape, "target_shape")
+        if self._input_shape_arg is not None:
+            self.build_from_shape(self._input_shape_arg)
+
+    def call(self, inputs, training=False):
+        return inputs.reshape((inputs.shape[0],) + self.target_shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config["target_shape"] = list(self.target_shape)
+        return config
+
+
+class Lambda(Layer):
+    """Wraps a function of tensors as a layer: out = function(x, **arguments).
+
+    Functions are not serialized as code (no pickle, no eval): a saved model that
+    contains a Lambda layer is loaded by passing the function in ``custom_objects``
+    under its ``__name__``.
+    """
+
+    def __init__(self, function, output_shape=None, mask=None, arguments=None, **kwargs):
+        super().__init__(**kwargs)
+        if not callable(function):
+            raise TypeError(f"Lambda needs a callable, got {function!r}.")
+        self.function = function
+        self.arguments = dict(arguments or {})
+        self._output_shape = output_shape
+        if self._input_shape_arg is not None:
+            self.build_from_shape(self._input_shape_arg)
+
+    def call(self, inputs, training=False):
+        return self.function(inputs, **self.arguments)
+
+    def get_config(self):
+        config = super().get_config()
+        name = getattr(self.function, "__name__", None)
+        if not name or name == "<lambda>":
+            raise ValueError(
+                f"Lambda layer {self.name!r} wraps an anonymous function, which cannot be saved "
+                "(deepgrad never stores code). Use a named function and pass it to load_model() "
+                "in custom_objects."
+            )
+        config.update({"function": name, "arguments": self.arguments})
+        return config

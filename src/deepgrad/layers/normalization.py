@@ -1,0 +1,181 @@
+"""Normalization layers: BatchNormalization and LayerNormalization."""
+
+from __future__ import annotations
+
+from .. import backend
+from ..tensor import Tensor
+from .base import Layer, _serialize
+
+
+def _normalized_axes(axis, ndim):
+    axes = [axis] if isinstance(axis, int) else list(axis)
+    return sorted(a % ndim for a in axes)
+
+
+class BatchNormalization(Layer):
+    """Normalizes each feature over the batch, then scales and shifts it.
+
+    Training:  x_hat = (x - mu_B) / sqrt(var_B + epsilon),  y = gamma * x_hat + beta,
+    with mu_B, var_B the mean and (biased) variance over the batch (every axis except
+    ``axis``), and the moving statistics updated as
+    moving = momentum * moving + (1 - momentum) * batch_statistic.
+    Inference: the moving mean and variance replace the batch statistics.
+
+    gamma and beta are trainable; moving_mean and moving_variance are not (they count
+    as non-trainable parameters in ``summary()``).
+    """
+
+    def __init__(self, axis=-1, momentum=0.99, epsilon=0.001, center=True, scale=True,
+                 beta_initializer="zeros", gamma_initializer="ones",
+                 moving_mean_initializer="zeros", moving_variance_initializer="ones",
+                 beta_regularizer=None, gamma_regularizer=None, beta_constraint=None,
+                 gamma_constraint=None, synchronized=False, **kwargs):
+        super().__init__(**kwargs)
+        self.axis = axis
+        self.momentum = float(momentum)
+        self.epsilon = float(epsilon)
+        self.center = bool(center)
+        self.scale = bool(scale)
+        self.beta_initializer = beta_initializer
+        self.gamma_initializer = gamma_initializer
+        self.moving_mean_initializer = moving_mean_initializer
+        self.moving_variance_initializer = moving_variance_initializer
+        self.beta_regularizer = beta_regularizer
+        self.gamma_regularizer = gamma_regularizer
+        self.beta_constraint = beta_constraint
+        self.gamma_constraint = gamma_constraint
+        self.synchronized = synchronized
+        self.gamma = self.beta = None
+        if self._input_shape_arg is not None:
+            self.build_from_shape(self._input_shape_arg)
+
+    def build(self, input_shape):
+        ndim = len(input_shape)
+        self._axes = _normalized_axes(self.axis, ndim)
+        shape = tuple(input_shape[a] for a in self._axes)
+        if any(s is None for s in shape):
+            raise ValueError(f"BatchNormalization {self.name!r}: axis {self.axis} of {input_shape} must be known.")
+        # statistics broadcast against inputs: size 1 on the reduced axes
+        self._broadcast = tuple(input_shape[a] if a in self._axes else 1 for a in range(ndim))[1:]
+        self._reduce = tuple(a for a in range(ndim) if a not in self._axes)
+        if self.scale:
+            self.gamma = self.add_weight(shape, self.gamma_initializer, regularizer=self.gamma_regularizer,
+                                         constraint=self.gamma_constraint, name="gamma")
+        if self.center:
+            self.beta = self.add_weight(shape, self.beta_initializer, regularizer=self.beta_regularizer,
+                                        constraint=self.beta_constraint, name="beta")
+        self.moving_mean = self.add_weight(shape, self.moving_mean_initializer, trainable=False,
+                                           name="moving_mean")
+        self.moving_variance = self.add_weight(shape, self.moving_variance_initializer, trainable=False,
+                                               name="moving_variance")
+
+    def _shaped(self, t):
+        return t.reshape((1,) + self._broadcast)
+
+    def call(self, inputs, training=False):
+        if training:
+            mean = inputs.mean(axis=self._reduce, keepdims=True)
+            centered = inputs - mean
+            variance = (centered * centered).mean(axis=self._reduce, keepdims=True)
+            # moving statistics: plain array arithmetic, no graph
+            m = self.momentum
+            batch_mean = mean.data.reshape(self.moving_mean.shape)
+            batch_var = variance.data.reshape(self.moving_variance.shape)
+            self.moving_mean.data *= m
+            self.moving_mean.data += (1 - m) * batch_mean
+            self.moving_variance.data *= m
+            self.moving_variance.data += (1 - m) * batch_var
+            normalized = centered / (variance + self.epsilon).sqrt()
+        else:
+            xp = backend.namespace(inputs.data)
+            shape = (1,) + self._broadcast
+            inv_std = (1.0 / xp.sqrt(self.moving_variance.data + self.epsilon)).reshape(shape)
+            normalized = (inputs - Tensor(self.moving_mean.data.reshape(shape))) * Tensor(inv_std)
+        if self.scale:
+            normalized = normalized * self._shaped(self.gamma)
+        if self.center:
+            normalized = normalized + self._shaped(self.beta)
+        return normalized
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({
+            "axis": self.axis, "momentum": self.momentum, "epsilon": self.epsilon,
+            "center": self.center, "scale": self.scale,
+            "beta_initializer": _serialize(self.beta_initializer),
+            "gamma_initializer": _serialize(self.gamma_initializer),
+            "moving_mean_initializer": _serialize(self.moving_mean_initializer),
+            "moving_variance_initializer": _serialize(self.moving_variance_initializer),
+            "beta_regularizer": _serialize(self.beta_regularizer),
+            "gamma_regularizer": _serialize(self.gamma_regularizer),
+            "beta_constraint": _serialize(self.beta_constraint),
+            "gamma_constraint": _serialize(self.gamma_constraint),
+            "synchronized": self.synchronized,
+        })
+        return config
+
+
+class LayerNormalization(Layer):
+    """Normalizes each sample over ``axis`` (the features), then scales and shifts it.
+
+    y = gamma * (x - mu) / sqrt(var + epsilon) + beta, with mu and var computed per
+    sample over ``axis``; the same in training and inference.
+    """
+
+    def __init__(self, axis=-1, epsilon=0.001, center=True, scale=True, rms_scaling=False,
+                 beta_initializer="zeros", gamma_initializer="ones", beta_regularizer=None,
+                 gamma_regularizer=None, beta_constraint=None, gamma_constraint=None, **kwargs):
+        super().__init__(**kwargs)
+        self.axis = axis
+        self.epsilon = float(epsilon)
+        self.center = bool(center)
+        self.scale = bool(scale)
+        self.rms_scaling = bool(rms_scaling)
+        self.beta_initializer = beta_initializer
+        self.gamma_initializer = gamma_initializer
+        self.beta_regularizer = beta_regularizer
+        self.gamma_regularizer = gamma_regularizer
+        self.beta_constraint = beta_constraint
+        self.gamma_constraint = gamma_constraint
+        self.gamma = self.beta = None
+        if self._input_shape_arg is not None:
+            self.build_from_shape(self._input_shape_arg)
+
+    def build(self, input_shape):
+        ndim = len(input_shape)
+        self._axes = tuple(_normalized_axes(self.axis, ndim))
+        shape = tuple(input_shape[a] for a in self._axes)
+        self._broadcast = tuple(input_shape[a] if a in self._axes else 1 for a in range(ndim))[1:]
+        if self.scale:
+            self.gamma = self.add_weight(shape, self.gamma_initializer, regularizer=self.gamma_regularizer,
+                                         constraint=self.gamma_constraint, name="gamma")
+        if self.center and not self.rms_scaling:
+            self.beta = self.add_weight(shape, self.beta_initializer, regularizer=self.beta_regularizer,
+                                        constraint=self.beta_constraint, name="beta")
+
+    def call(self, inputs, training=False):
+        if self.rms_scaling:
+            normalized = inputs / ((inputs * inputs).mean(axis=self._axes, keepdims=True) + self.epsilon).sqrt()
+        else:
+            centered = inputs - inputs.mean(axis=self._axes, keepdims=True)
+            variance = (centered * centered).mean(axis=self._axes, keepdims=True)
+            normalized = centered / (variance + self.epsilon).sqrt()
+        if self.gamma is not None:
+            normalized = normalized * self.gamma.reshape((1,) + self._broadcast)
+        if self.beta is not None:
+            normalized = normalized + self.beta.reshape((1,) + self._broadcast)
+        return normalized
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({
+            "axis": self.axis, "epsilon": self.epsilon, "center": self.center, "scale": self.scale,
+            "rms_scaling": self.rms_scaling,
+            "beta_initializer": _serialize(self.beta_initializer),
+            "gamma_initializer": _serialize(self.gamma_initializer),
+            "beta_regularizer": _serialize(self.beta_regularizer),
+            "gamma_regularizer": _serialize(self.gamma_regularizer),
+            "beta_constraint": _serialize(self.beta_constraint),
+            "gamma_constraint": _serialize(self.gamma_constraint),
+        })
+        return config

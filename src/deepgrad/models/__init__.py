@@ -1,0 +1,8 @@
+"""Models: ``Sequential``, functional ``Model(inputs, outputs)``, subclassed ``Model``, and saving."""
+
+from .functional import Functional
+from .model import Model
+from .saving import load_model, save_model
+from .sequential import Sequential
+
+__all__ = ["Functional", "Model", "Sequential", "load_model", "save_model"]

@@ -1,0 +1,369 @@
+"""The Model: layers plus compile/fit/evaluate/predict (Keras 3's training API).
+
+``Model(inputs, outputs)`` builds a functional model; subclassing ``Model`` with a
+``call(self, x, training=False)`` method gives a model of any shape; ``Sequential``
+stacks layers. All three share the training loop here.
+
+The training step is short (DESIGN.md): one gather per batch, forward with the
+graph, the loss (fused from logits for softmax/sigmoid outputs with a
+cross-entropy), backward, one optimizer pass over the flat parameter buffer.
+"""
+
+from __future__ import annotations
+
+
+import numpy as np
+
+from .. import backend
+from ..layers.base import KerasTensor, Layer, _flatten, _to_tensors
+from ..tensor import ParameterBuffer, Tensor, no_grad
+from . import training as _training
+
+
+class Model(Layer):
+    """A trainable stack or graph of layers with Keras' ``compile``/``fit``/``evaluate``/``predict``.
+
+    Three ways to build one, as in Keras:
+
+    * functional: ``Model(inputs=Input(shape=(4,)), outputs=Dense(1)(...))``;
+    * subclassing: define ``call(self, inputs, training=False)`` and create layers in
+      ``__init__`` (they are tracked automatically);
+    * :class:`deepgrad.models.Sequential`.
+    """
+
+    def __new__(cls, *args, **kwargs):
+        if cls is Model and ("inputs" in kwargs or (args and _is_symbolic(args[0]))):
+            from .functional import Functional  # noqa: PLC0415
+
+            return Functional.__new__(Functional)
+        return super().__new__(cls)
+
+    def __init__(self, *args, **kwargs):
+        if args:
+            raise TypeError(
+                "Model() takes (inputs, outputs) from Input() and layer calls for a functional model; "
+                f"got positional arguments {args!r}."
+            )
+        name = kwargs.pop("name", None)
+        trainable = kwargs.pop("trainable", True)
+        super().__init__(name=name or backend.unique_name(_model_base_name(type(self))),
+                         trainable=trainable, **kwargs)
+        self._init_training_state()
+
+    def _init_training_state(self):
+        object.__setattr__(self, "_tracked_layers", [])
+        self.optimizer = None
+        self.compiled = False
+        self.stop_training = False
+        self.history = None
+        self._loss_spec = None
+        self._metric_spec = None
+        self._compiled_state = None
+        self._buffer = None
+        self._initial_epoch_override = None
+
+    # ------------------------------------------------------------------ layer tracking
+    def __setattr__(self, name, value):
+        tracked = self.__dict__.get("_tracked_layers")
+        if tracked is not None and isinstance(value, Layer) and value is not self and value not in tracked:
+            tracked.append(value)
+        elif tracked is not None and isinstance(value, (list, tuple)):
+            for item in value:
+                if isinstance(item, Layer) and item not in tracked:
+                    tracked.append(item)
+        object.__setattr__(self, name, value)
+
+    @property
+    def layers(self) -> list:
+        """The model's layers in order (Keras' ``model.layers``)."""
+        return list(self._tracked_layers)
+
+    def _sublayers(self):
+        return self.layers
+
+    def get_layer(self, name=None, index=None):
+        """A layer by name or by index."""
+        if index is not None:
+            return self.layers[index]
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise ValueError(f"no layer named {name!r}; layers are {[l.name for l in self.layers]}.")
+
+    def _unique_weights(self, weights):
+        seen, unique = set(), []
+        for w in weights:
+            if id(w) not in seen:
+                seen.add(id(w))
+                unique.append(w)
+        return unique
+
+    @property
+    def trainable_weights(self) -> list:
+        if not self.trainable:
+            return []
+        return self._unique_weights(w for layer in self._sublayers() for w in layer.trainable_weights)
+
+    @property
+    def non_trainable_weights(self) -> list:
+        if not self.trainable:
+            return self._unique_weights(w for layer in self._sublayers() for w in layer.weights)
+        return self._unique_weights(w for layer in self._sublayers() for w in layer.non_trainable_weights)
+
+    @property
+    def weights(self) -> list:
+        """Every weight, layer by layer in Keras order (for Dense: kernel, bias)."""
+        return self._unique_weights(w for layer in self._sublayers() for w in layer.weights)
+
+    trainable_variables = trainable_weights
+    variables = weights
+
+    def get_weights(self) -> list:
+        """The weights as NumPy arrays, layer by layer: kernel (in, out) then bias for Dense."""
+        return [backend.to_numpy(w.data).copy() for w in self.weights]
+
+    def set_weights(self, weights) -> None:
+        """Set every weight from NumPy arrays in :meth:`get_weights` order (shapes are checked)."""
+        mine = self.weights
+        weights = list(weights)
+        if len(weights) != len(mine):
+            raise ValueError(
+                f"model {self.name!r} has {len(mine)} weight arrays, but {len(weights)} were given. "
+                "Pass arrays in model.get_weights() order."
+            )
+        for i, (w, value) in enumerate(zip(mine, weights)):
+            value = np.asarray(value)
+            if value.shape != w.shape:
+                raise ValueError(
+                    f"weight {i} ({w.name}) of model {self.name!r} has shape {w.shape}, got {value.shape}."
+                )
+            w.data[...] = backend.to_device(value.astype(w.data.dtype, copy=False), w.device)
+
+    @property
+    def losses(self) -> list:
+        return [p for layer in self._sublayers() for p in layer.losses]
+
+    # ------------------------------------------------------------------ forward
+    def __call__(self, inputs, training=None, **kwargs):
+        if any(isinstance(t, KerasTensor) for t in _flatten(inputs)):
+            return self._call_symbolic(inputs, **kwargs)
+        inputs = _to_tensors(inputs)
+        if not self.built:
+            self._maybe_build(inputs)
+        if self._call_accepts_training():
+            outputs = self.call(inputs, training=bool(training), **kwargs)
+        else:
+            outputs = self.call(inputs, **kwargs)
+        first = outputs[0] if isinstance(outputs, (list, tuple)) else outputs
+        self.last_output_shape = (None,) + tuple(first.shape[1:])
+        return outputs
+
+    def build(self, input_shape):
+        """Build every layer for ``input_shape`` by running a dummy batch through the model."""
+        from ..layers.base import _dummy_inputs  # noqa: PLC0415
+
+        shapes = input_shape if isinstance(input_shape, list) else [input_shape]
+        dummy = [_dummy_inputs(s, self.dtype) for s in shapes]
+        self.built = True
+        self.input_shape_built = input_shape
+        with no_grad():
+            self.call(dummy if isinstance(input_shape, list) else dummy[0], training=False)
+
+    def call(self, inputs, training=False):
+        raise NotImplementedError(
+            f"{type(self).__name__} must define call(self, inputs, training=False), or build the model "
+            "with Model(inputs, outputs) or Sequential([...])."
+        )
+
+    def forward_logits(self, inputs, training=False):
+        """Outputs with the final softmax/sigmoid left out, for fused losses (see :meth:`output_layers`)."""
+        raise NotImplementedError
+
+    def output_layers(self):
+        """The layers producing the outputs, when the model knows them (None for subclassed models)."""
+        return None
+
+    def _constrained_layers(self):
+        return [layer for layer in self._sublayers() if layer._constraints]
+
+    # ------------------------------------------------------------------ compile
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None,
+                weighted_metrics=None, run_eagerly=None, steps_per_execution=1,
+                jit_compile="auto", auto_scale_loss=True):
+        """Configure training: the optimizer, the loss(es) and the metrics (Keras 3 arguments).
+
+        ``optimizer`` is a name ('rmsprop', 'adam', 'sgd', ...) or an optimizer object;
+        ``loss`` a name, a function ``loss(y_true, y_pred)`` or a Loss object (one per
+        output for multi-output models: list or dict by output name); ``metrics`` a
+        list of names ('accuracy', 'mae', ...) or Metric objects. ``run_eagerly``,
+        ``jit_compile`` and ``steps_per_execution`` are accepted for compatibility;
+        deepgrad always runs eagerly.
+        """
+        from .. import optimizers  # noqa: PLC0415
+
+        self.optimizer = optimizers.get(optimizer)
+        self._loss_spec = loss
+        self._loss_weights = loss_weights
+        self._metric_spec = metrics
+        self._weighted_metric_spec = weighted_metrics
+        self.compiled = True
+        self._compiled_state = None  # resolved on first use, once output shapes are known
+
+    @property
+    def metrics_names(self) -> list:
+        state = self._compiled_state
+        if state is None:
+            return ["loss"]
+        return ["loss"] + state.metric_names()
+
+    def _require_compiled(self, what):
+        if not self.compiled or self.optimizer is None and what != "evaluate":
+            raise RuntimeError(
+                f"you must compile the model before {what}: call model.compile(optimizer=..., loss=...)."
+            )
+
+    def _state(self, y_arrays):
+        if self._compiled_state is None:
+            self._compiled_state = _training.CompiledState(self, self._loss_spec, self._loss_weights,
+                                                           self._metric_spec, y_arrays)
+        return self._compiled_state
+
+    # ------------------------------------------------------------------ parameter buffer
+    def _parameter_buffer(self):
+        """The flat buffer holding every trainable weight (rebuilt when the trainable set changes)."""
+        trainable = self.trainable_weights
+        buffer = self._buffer
+        if buffer is not None and buffer.owns(trainable):
+            return buffer
+        if buffer is not None:
+            _release_buffer(buffer)
+        self._buffer = ParameterBuffer(trainable) if trainable else None
+        return self._buffer
+
+    # ------------------------------------------------------------------ training API
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
+            validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
+            sample_weight=None, initial_epoch=0, steps_per_epoch=None, validation_steps=None,
+            validation_batch_size=None, validation_freq=1):
+        """Train for ``epochs`` passes over ``(x, y)``; returns a ``History``.
+
+        Mini-batch gradient descent with ``batch_size`` samples per step (32 by
+        default): ``batch_size=len(x)`` is batch gradient descent, ``batch_size=1``
+        stochastic gradient descent. ``validation_split`` holds out the *last*
+        fraction of the data (before shuffling), as Keras does.
+        """
+        return _training.fit(self, x, y, batch_size=batch_size, epochs=epochs, verbose=verbose,
+                             callbacks=callbacks, validation_split=validation_split,
+                             validation_data=validation_data, shuffle=shuffle,
+                             class_weight=class_weight, sample_weight=sample_weight,
+                             initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch,
+                             validation_batch_size=validation_batch_size,
+                             validation_freq=validation_freq)
+
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
+                 steps=None, callbacks=None, return_dict=False):
+        """Loss and metrics on ``(x, y)``: a scalar without metrics, else ``[loss, *metrics]`` (or a dict)."""
+        return _training.evaluate(self, x, y, batch_size=batch_size, verbose=verbose,
+                                  sample_weight=sample_weight, steps=steps, callbacks=callbacks,
+                                  return_dict=return_dict)
+
+    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
+        """Outputs for ``x`` as NumPy arrays, in batches of ``batch_size`` (32), with no graph recorded.
+
+        Unlike Keras, ``verbose='auto'`` shows no progress bar (pass ``verbose=1``),
+        so predicting on a single sample costs little more than the matrix products.
+        """
+        return _training.predict(self, x, batch_size=batch_size, verbose=verbose, steps=steps,
+                                 callbacks=callbacks)
+
+    def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False,
+                       reset_metrics=True):
+        """One gradient step on one batch; returns its loss (and metrics)."""
+        return _training.train_on_batch(self, x, y, sample_weight=sample_weight,
+                                        class_weight=class_weight, return_dict=return_dict,
+                                        reset_metrics=reset_metrics)
+
+    def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
+        """Loss (and metrics) on one batch, without updating the weights."""
+        return _training.evaluate(self, x, y, batch_size=None, verbose=0, sample_weight=sample_weight,
+                                  return_dict=return_dict, single_batch=True)
+
+    def predict_on_batch(self, x):
+        """Outputs for one batch as NumPy arrays."""
+        return _training.predict(self, x, batch_size=None, verbose=0, single_batch=True)
+
+    def reset_metrics(self) -> None:
+        """Reset the state of every compiled metric."""
+        if self._compiled_state is not None:
+            self._compiled_state.reset()
+
+    # ------------------------------------------------------------------ summary, config, saving
+    def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False,
+                show_trainable=False, layer_range=None):
+        """Print the Keras 3 summary table: layers, output shapes, parameter counts and totals."""
+        from .summary import print_summary  # noqa: PLC0415
+
+        return print_summary(self, line_length=line_length, positions=positions, print_fn=print_fn,
+                             show_trainable=show_trainable)
+
+    def count_params(self) -> int:
+        if not self.built:
+            raise ValueError(
+                f"model {self.name!r} has not been built yet: call it on data, fit it, or give the "
+                "first layer input_shape=/input_dim= (or start with an Input)."
+            )
+        return int(sum(w.size for w in self.weights))
+
+    def save(self, filepath, overwrite=True, **kwargs):
+        """Save architecture, weights, compile settings and optimizer state to one zip file."""
+        from .saving import save_model  # noqa: PLC0415
+
+        save_model(self, filepath, overwrite=overwrite)
+
+    def save_weights(self, filepath, overwrite=True):
+        """Save only the weights (``.npz``-style zip of arrays, no pickle)."""
+        from .saving import save_weights  # noqa: PLC0415
+
+        save_weights(self, filepath, overwrite=overwrite)
+
+    def load_weights(self, filepath, skip_mismatch=False):
+        """Load weights saved by :meth:`save_weights` or :meth:`save` (names and shapes validated)."""
+        from .saving import load_weights  # noqa: PLC0415
+
+        load_weights(self, filepath, skip_mismatch=skip_mismatch)
+
+    def get_config(self) -> dict:
+        config = {"name": self.name, "trainable": self.trainable}
+        return config
+
+    def get_compile_config(self):
+        """The compile arguments as JSON-able values (saved with the model)."""
+        if not self.compiled:
+            return None
+        from .saving import serialize_compile  # noqa: PLC0415
+
+        return serialize_compile(self)
+
+
+def _release_buffer(buffer):
+    """Give each tensor of a retired buffer its own arrays again."""
+    for t in buffer.tensors:
+        t.data = t.data.copy()
+        t.grad = None
+        t._grad_view = None
+
+
+def _is_symbolic(value) -> bool:
+    return any(isinstance(t, KerasTensor) for t in _flatten(value)) if value is not None else False
+
+
+def _model_base_name(cls) -> str:
+    from ..layers.base import snake_case  # noqa: PLC0415
+
+    if cls.__name__ in ("Model", "Functional"):
+        return "functional"
+    return snake_case(cls.__name__)
+
+
+__all__ = ["Model"]
+
