@@ -6,11 +6,10 @@ finite values and gradients.
 
 from __future__ import annotations
 
-
 from ..backend import namespace
 from ..tensor import Tensor, as_tensor, make_result
-from .reduction import normalize_axis
 from .elementwise import sigmoid_data
+from .reduction import normalize_axis
 from .shape import along_axis_index
 
 
