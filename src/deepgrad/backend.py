@@ -150,3 +150,20 @@ def new_generator(seed=None) -> np.random.Generator:
     if seed is not None:
         return np.random.default_rng(seed)
     return np.random.default_rng(_SEED_SEQUENCE.spawn(1)[0])
+
+
+# --------------------------------------------------------------------------- naming
+
+_NAME_COUNTS: dict = {}
+
+
+def unique_name(base: str) -> str:
+    """Keras-style automatic names: ``dense``, then ``dense_1``, ``dense_2``, ... in this process."""
+    count = _NAME_COUNTS.get(base, 0)
+    _NAME_COUNTS[base] = count + 1
+    return base if count == 0 else f"{base}_{count}"
+
+
+def clear_session() -> None:
+    """Forget the automatic layer/model names handed out so far (names restart at ``dense``)."""
+    _NAME_COUNTS.clear()
