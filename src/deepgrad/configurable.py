@@ -13,10 +13,12 @@ class Configurable:
     """
 
     def get_config(self) -> dict:
+        """The constructor's arguments as a dict of plain values."""
         return {}
 
     @classmethod
     def from_config(cls, config):
+        """A new object built from :meth:`get_config`'s output."""
         return cls(**config)
 
     def __repr__(self):
@@ -39,6 +41,7 @@ class Registry:
         self.call_functions = call_functions
 
     def names(self) -> list:
+        """Every string identifier, sorted."""
         return sorted(name for name, obj in self.entries.items() if obj is not self.base)
 
     def _build(self, obj):
@@ -47,6 +50,7 @@ class Registry:
         return obj
 
     def get(self, identifier):
+        """The object for a name, a config dict, a class (instantiated), or a callable (as is); None -> None."""
         if identifier is None:
             return None
         if isinstance(identifier, dict):
@@ -65,6 +69,7 @@ class Registry:
                         f"callables, got {type(identifier).__name__}.")
 
     def serialize(self, obj):
+        """A registered function -> its name; an instance of ``base`` -> {'class_name', 'config'}."""
         if isinstance(obj, self.base):
             return {"class_name": type(obj).__name__, "config": obj.get_config()}
         name = getattr(obj, "__name__", None)
@@ -74,6 +79,7 @@ class Registry:
                          f"(it has a config) or one of {', '.join(self.names())}.")
 
     def deserialize(self, config):
+        """The object for :meth:`serialize`'s output (a name or a class_name/config dict)."""
         if isinstance(config, str):
             return self.get(config)
         if isinstance(config, dict) and config.get("class_name") == "function":

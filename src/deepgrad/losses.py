@@ -460,6 +460,7 @@ class Loss(Configurable):
         return reduce_weighted_values(losses, sample_weight, self._mask(y_true, y_pred), self.reduction)
 
     def call(self, y_true, y_pred):
+        """Per-sample losses (shape of y_pred without its last axis); subclasses implement it."""
         raise NotImplementedError(f"{type(self).__name__} must implement call(y_true, y_pred) "
                                   "returning one loss per sample.")
 
