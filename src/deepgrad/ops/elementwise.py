@@ -65,28 +65,28 @@ def _negate(g):
     return (-g,)
 
 
+def _sub_backward(g):
+    return g, -g
+
+
+def _additive(op, forward, a, b, backward_scalar_right, backward_scalar_left, backward_both):
+    """a + b or a - b: a Python scalar operand is no parent, and both gradients need no inputs."""
+    if is_scalar(b) and isinstance(a, Tensor):
+        return make_result(_apply(forward, op, a.data, b), (a,), backward_scalar_right, op)
+    if is_scalar(a) and isinstance(b, Tensor):
+        return make_result(_apply(forward, op, a, b.data), (b,), backward_scalar_left, op)
+    a, b = _operands(a, b)
+    return make_result(_apply(forward, op, a.data, b.data), (a, b), backward_both, op)
+
+
 def add(a, b) -> Tensor:
     """a + b.   d/da = 1, d/db = 1."""
-    if is_scalar(b) and isinstance(a, Tensor):
-        return make_result(_apply(operator.add, "add", a.data, b), (a,), _pass_one, "add")
-    if is_scalar(a) and isinstance(b, Tensor):
-        return make_result(_apply(operator.add, "add", a, b.data), (b,), _pass_one, "add")
-    a, b = _operands(a, b)
-    return make_result(_apply(operator.add, "add", a.data, b.data), (a, b), _pass_both, "add")
+    return _additive("add", operator.add, a, b, _pass_one, _pass_one, _pass_both)
 
 
 def sub(a, b) -> Tensor:
     """a - b.   d/da = 1, d/db = -1."""
-    if is_scalar(b) and isinstance(a, Tensor):
-        return make_result(_apply(operator.sub, "sub", a.data, b), (a,), _pass_one, "sub")
-    if is_scalar(a) and isinstance(b, Tensor):
-        return make_result(_apply(operator.sub, "sub", a, b.data), (b,), _negate, "sub")
-    a, b = _operands(a, b)
-
-    def backward(g):
-        return g, (-g if b.requires_grad else None)
-
-    return make_result(_apply(operator.sub, "sub", a.data, b.data), (a, b), backward, "sub")
+    return _additive("sub", operator.sub, a, b, _pass_one, _negate, _sub_backward)
 
 
 def mul(a, b) -> Tensor:
