@@ -71,6 +71,8 @@ def _sub_backward(g):
 
 def _additive(op, forward, a, b, backward_scalar_right, backward_scalar_left, backward_both):
     """a + b or a - b: a Python scalar operand is no parent, and both gradients need no inputs."""
+    if isinstance(a, Tensor) and isinstance(b, Tensor):  # the common case first
+        return make_result(_apply(forward, op, a.data, b.data), (a, b), backward_both, op)
     if is_scalar(b) and isinstance(a, Tensor):
         return make_result(_apply(forward, op, a.data, b), (a,), backward_scalar_right, op)
     if is_scalar(a) and isinstance(b, Tensor):
