@@ -236,3 +236,33 @@ def test_steps_per_epoch_and_initial_epoch():
     history = model.fit(x, x, epochs=3, initial_epoch=1, steps_per_epoch=2, batch_size=4, verbose=0)
     assert history.epoch == [1, 2]
     assert model.optimizer.iterations == 4
+
+
+@pytest.mark.parametrize("loss,activation,y", [
+    ("sparse_categorical_crossentropy", "softmax", np.array([0, 1, 1, 0])),
+    ("binary_crossentropy", "sigmoid", np.array([0.0, 1.0, 1.0, 0.0])),
+    ("categorical_crossentropy", "softmax", np.eye(2)[[0, 1, 1, 0]]),
+])
+def test_sample_weight_with_fused_cross_entropies(loss, activation, y):
+    units = 1 if activation == "sigmoid" else 2
+    model = Sequential([Dense(units, activation=activation, input_dim=2, kernel_initializer="ones")])
+    model.compile(optimizer=optimizers.SGD(0.0), loss=loss)
+    x = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [0.5, 0.0]], dtype=np.float32)
+    full = model.evaluate(x, y, verbose=0)
+    halves = model.evaluate(x, y, sample_weight=np.array([1.0, 1.0, 0.0, 0.0]), verbose=0)
+    first_two = model.evaluate(x[:2], y[:2], verbose=0)
+    assert halves == pytest.approx(first_two / 2, rel=1e-5)
+    assert np.isfinite(full)
+    history = model.fit(x, y, sample_weight=np.ones(4), epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+
+
+def test_per_class_metric_arrays_are_logged():
+    from deepgrad import metrics
+
+    model = Sequential([Dense(3, activation="softmax", input_dim=2)])
+    model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=[metrics.F1Score(average=None)])
+    x = np.random.default_rng(6).normal(size=(12, 2)).astype(np.float32)
+    y = np.eye(3)[np.arange(12) % 3]
+    history = model.fit(x, y, epochs=2, verbose=0)
+    assert np.shape(history.history["f1_score"][0]) == (3,)

@@ -123,7 +123,8 @@ class CompiledState:
                 "compile() needs a loss for training and evaluation, e.g. "
                 "model.compile(optimizer='adam', loss='sparse_categorical_crossentropy')."
             )
-        self.loss_fns = [losses.get(spec) for spec in loss_list]
+        # reducing Loss objects: loss(y, out, sample_weight) -> sum(w * l) / batch_size
+        self.loss_fns = [losses.as_loss(spec) for spec in loss_list]
         self.loss_names = [_name_of(spec) for spec in loss_list]
         weights = _per_output(loss_weights, self.n_outputs, self.output_names, "loss_weights")
         self.loss_weights = [1.0 if w is None else float(w) for w in weights]
@@ -147,7 +148,9 @@ class CompiledState:
         self.metrics = []
         for i, specs in enumerate(metric_lists):
             specs = specs if isinstance(specs, (list, tuple)) else ([] if specs is None else [specs])
-            resolved = [metrics.resolve(s, loss=loss_list[i], output_shape=output_shapes[i]) for s in specs]
+            target_shape = y_arrays[i].shape if y_arrays is not None and i < len(y_arrays) else None
+            resolved = [metrics.resolve(s, loss=loss_list[i], output_shape=output_shapes[i],
+                                        target_shape=target_shape) for s in specs]
             self.metrics.append(resolved)
         self.loss_sum = 0.0
         self.loss_count = 0
@@ -181,16 +184,8 @@ class CompiledState:
         """The training objective: weighted mean loss of each output plus regularization penalties."""
         total = None
         for i, output in enumerate(outputs):
-            fused = self.fused[i]
-            if fused is not None:
-                per_sample = fused(y_batch[i], output)
-            else:
-                per_sample = self.loss_fns[i](Tensor(y_batch[i]), output)
-            if sample_weight is not None:
-                w = sample_weight.reshape(sample_weight.shape + (1,) * (per_sample.ndim - 1))
-                value = (per_sample * Tensor(w)).sum() / per_sample.shape[0]
-            else:
-                value = per_sample.mean() if per_sample.ndim else per_sample
+            loss_fn = self.fused[i] or self.loss_fns[i]
+            value = loss_fn(y_batch[i], output, sample_weight=sample_weight)
             if self.loss_weights[i] != 1.0:
                 value = value * self.loss_weights[i]
             total = value if total is None else total + value
@@ -237,7 +232,9 @@ class CompiledState:
         """Logs with Keras key names: 'loss' then each metric's name."""
         logs = {"loss": self.loss_sum / max(self.loss_count, 1)}
         for name, metric in zip(self.metric_names(), [m for ml in self.metrics for m in ml]):
-            logs[name] = float(metric.result())
+            value = metric.result()
+            # per-class metrics (F1Score(average=None), several thresholds) stay arrays, as in Keras
+            logs[name] = float(value) if np.ndim(value) == 0 else np.asarray(value)
         return logs
 
 
