@@ -396,7 +396,9 @@ class Tensor:
                     owned = False  # g itself or a view: shared with other nodes
                 elif len(parent_grads) == 1:
                     owned = True  # fresh (see make_result)
-                else:  # fresh, unless the same array was returned for two parents
+                elif len(parent_grads) == 2:  # fresh, unless returned for both parents
+                    owned = parent_grads[0] is not parent_grads[1]
+                else:
                     owned = sum(q is parent_grad for q in parent_grads) == 1
                 if parent_grad.dtype is not parent_data.dtype and parent_grad.dtype != parent_data.dtype:
                     parent_grad = parent_grad.astype(parent_data.dtype)
@@ -662,6 +664,8 @@ def unbroadcast(grad, shape):
     in one reduction. Always returns a new array.
     """
     extra = grad.ndim - len(shape)
+    if extra == 1 and shape and grad.shape[1:] == shape:
+        return grad.sum(axis=0)  # the bias of a batch: the common case, one call
     axes = tuple(range(extra)) + tuple(
         extra + i for i, n in enumerate(shape) if n == 1 and grad.shape[extra + i] != 1)
     summed = grad.sum(axis=axes, keepdims=True)  # keepdims: an array even for shape ()
