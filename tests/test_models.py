@@ -266,3 +266,12 @@ def test_per_class_metric_arrays_are_logged():
     y = np.eye(3)[np.arange(12) % 3]
     history = model.fit(x, y, epochs=2, verbose=0)
     assert np.shape(history.history["f1_score"][0]) == (3,)
+
+
+def test_activity_regularizer_joins_the_loss():
+    x = np.ones((4, 2), dtype=np.float32)
+    y = np.zeros((4, 1), dtype=np.float32)
+    model = Sequential([Dense(1, input_dim=2, kernel_initializer="ones", activity_regularizer=regularizers.l1(0.5))])
+    model.compile(optimizer=optimizers.SGD(0.0), loss="mse")
+    # outputs are 2 for every sample: mse 4, activity penalty 0.5 * sum(|a|) = 0.5 * 8
+    assert model.evaluate(x, y, verbose=0) == pytest.approx(4.0 + 4.0)

@@ -258,17 +258,20 @@ class Layer:
         return known
 
     def __call__(self, inputs, training=None, **kwargs):
-        if any(isinstance(t, KerasTensor) for t in _flatten(inputs)):
-            return self._call_symbolic(inputs, **kwargs)
-        inputs = _to_tensors(inputs)
-        self._maybe_build(inputs)
+        if type(inputs) is not Tensor:  # the common case (one tensor) skips these checks
+            if any(isinstance(t, KerasTensor) for t in _flatten(inputs)):
+                return self._call_symbolic(inputs, **kwargs)
+            inputs = _to_tensors(inputs)
+        if not self.built:
+            self._maybe_build(inputs)
         if self._call_accepts_training():
             outputs = self.call(inputs, training=bool(training), **kwargs)
         else:
             outputs = self.call(inputs, **kwargs)
         if self.activity_regularizer is not None:
             self._activity_losses = [self.activity_regularizer(o) for o in _flatten(outputs)]
-        first = outputs[0] if isinstance(outputs, (list, tuple)) else outputs
+        first = outputs if type(outputs) is Tensor else (
+            outputs[0] if isinstance(outputs, (list, tuple)) else outputs)
         self.last_output_shape = (None,) + first.shape[1:]
         return outputs
 

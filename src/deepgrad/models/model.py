@@ -60,6 +60,7 @@ class Model(Layer):
         self._metric_spec = None
         self._compiled_state = None
         self._buffer = None
+        self._step_constraints = []
         self._initial_epoch_override = None
 
     # ------------------------------------------------------------------ layer tracking
@@ -186,6 +187,11 @@ class Model(Layer):
     def _constrained_layers(self):
         return [layer for layer in self._sublayers() if layer._constraints]
 
+    def _penalty_layers(self):
+        """Layers that contribute regularization penalties (weight or activity regularizers)."""
+        return [layer for layer in self._sublayers()
+                if layer._regularizers or layer.activity_regularizer is not None or layer._sublayers()]
+
     # ------------------------------------------------------------------ compile
     def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None,
                 weighted_metrics=None, run_eagerly=None, steps_per_execution=1,
@@ -238,6 +244,8 @@ class Model(Layer):
         if buffer is not None:
             _release_buffer(buffer)
         self._buffer = ParameterBuffer(trainable) if trainable else None
+        # what each training step must visit, found once instead of per batch
+        self._step_constraints = self._constrained_layers()
         return self._buffer
 
     # ------------------------------------------------------------------ training API

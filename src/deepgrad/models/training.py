@@ -155,6 +155,7 @@ class CompiledState:
         self.loss_sum = 0.0
         self.loss_count = 0
         self.output_shapes = output_shapes
+        self.penalty_layers = model._penalty_layers()  # visited each step for regularization terms
 
     # ---- targets
     def prepare_targets(self, y_arrays, what="y"):
@@ -189,9 +190,9 @@ class CompiledState:
             if self.loss_weights[i] != 1.0:
                 value = value * self.loss_weights[i]
             total = value if total is None else total + value
-        penalties = self.model.losses
-        for p in penalties:
-            total = total + p
+        for layer in self.penalty_layers:
+            for penalty in layer.losses:
+                total = total + penalty
         return total
 
     def predictions(self, outputs):
@@ -378,7 +379,7 @@ def train_step(model, state, x_batch, y_batch, w_batch, trainable):
     loss = state.loss(y_batch, outputs, w_batch)
     loss.backward()
     model.optimizer.step(trainable)
-    for layer in model._constrained_layers():
+    for layer in model._step_constraints:
         layer.apply_constraints()
     loss_value = float(loss.data)
     state.update(loss_value, len(x_batch[0]), y_batch, outputs, w_batch)
