@@ -145,3 +145,9 @@ def test_mlp_step_matches_pytorch(scale):
     assert loss.item() == pytest.approx(reference.item(), rel=1e-7)
     for mine, expected in zip(ours, theirs):
         np.testing.assert_allclose(mine.grad, expected.grad.numpy(), rtol=1e-7, atol=1e-10)
+
+
+def test_std_of_equal_values_has_zero_gradient_despite_rounding():
+    x = dg.Tensor(np.full(3, 0.1), requires_grad=True)
+    x.std(ddof=1).backward()
+    assert np.array_equal(x.grad, np.zeros(3))

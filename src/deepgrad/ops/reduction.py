@@ -111,7 +111,7 @@ def var(x, axis=None, keepdims=False, ddof=0) -> Tensor:
 def std(x, axis=None, keepdims=False, ddof=0) -> Tensor:
     """Standard deviation sqrt(var).   d/dx_i = (x_i - mean) / ((N - ddof) std).
 
-    Where std = 0 (all values equal) the gradient is taken as 0, as PyTorch does.
+    Where std = 0 (all values equal, up to rounding) the gradient is taken as 0, as PyTorch does.
     """
     x = as_tensor(x)
     axes = normalize_axis(axis, x.ndim)
@@ -123,8 +123,10 @@ def std(x, axis=None, keepdims=False, ddof=0) -> Tensor:
 
     def backward(g):
         xp = namespace(g)
-        # 1 / ((N - ddof) std), 0 where std = 0; the reduced array is small
-        scale = xp.divide(1.0, dof * kept, out=xp.zeros_like(kept), where=kept != 0)
+        # 1 / ((N - ddof) std), 0 where std = 0. Equal values can leave a std of pure rounding
+        # noise (the mean of three 0.1s is not exactly 0.1): that counts as 0 too.
+        noise = 8 * xp.finfo(kept.dtype).eps * xp.abs(x_data).max(axis=axes, keepdims=True)
+        scale = xp.divide(1.0, dof * kept, out=xp.zeros_like(kept), where=kept > noise)
         return (_expand(g, axes, keepdims, x_data.shape) * centered * scale,)
 
     return make_result(out, (x,), backward, "std")
