@@ -97,7 +97,7 @@ def run_fit(model, callbacks=None, epochs=5, steps=4, verbose=0, val_losses=None
 
 # --------------------------------------------------------------------------- CallbackList and History
 
-def test_batch_hooks_reach_only_callbacks_that_override_them():
+def test_batch_hooks_reach_only_callbacks_that_override_them(tmp_path):
     calls = []
 
     class Legacy(cb.Callback):
@@ -105,13 +105,13 @@ def test_batch_hooks_reach_only_callbacks_that_override_them():
             calls.append(("legacy", batch))
 
     stopper = cb.EarlyStopping()
-    only_epoch = cb.CallbackList([stopper, cb.ModelCheckpoint("x.deepgrad")], add_history=True, model=FakeModel(),
+    only_epoch = cb.CallbackList([stopper, cb.ModelCheckpoint(str(tmp_path / "x.deepgrad"))], add_history=True, model=FakeModel(),
                                  verbose=2, epochs=1, steps=2)
     assert not only_epoch.wants_batch_logs
     assert not only_epoch.has_hook("on_train_batch_begin") and not only_epoch.has_hook("on_test_batch_end")
     assert only_epoch.has_hook("on_epoch_end")
     lam = cb.LambdaCallback(on_train_batch_begin=lambda batch, logs: calls.append(("lambda", batch)))
-    mixed = cb.CallbackList([Legacy(), lam, cb.ModelCheckpoint("x", save_freq=3)], model=FakeModel())
+    mixed = cb.CallbackList([Legacy(), lam, cb.ModelCheckpoint(str(tmp_path / "x"), save_freq=3)], model=FakeModel())
     assert mixed.wants_batch_logs
     assert len(mixed._listeners["on_train_batch_end"]) == 2  # Legacy and the batch-saving checkpoint
     mixed.on_train_batch_begin(0)
