@@ -13,15 +13,15 @@ PIP_INSTALL := $(PY) -m pip install --quiet --disable-pip-version-check $(if $(W
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.installed-core: pyproject.toml | $(PY)
-	$(PIP_INSTALL) -e .
+$(VENV)/.installed-demo: pyproject.toml | $(PY)
+	$(PIP_INSTALL) -e ".[plot,progress,fast]"
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(PY)
 	$(PIP_INSTALL) -e ".[dev]"
-	touch $@ $(VENV)/.installed-core
+	touch $@
 
-demo: $(VENV)/.installed-core
+demo: $(VENV)/.installed-demo
 	$(PY) -m deepgrad demo
 
 test: $(VENV)/.installed-dev
