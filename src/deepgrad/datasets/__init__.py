@@ -126,3 +126,30 @@ def standardize(x_train, *others):
     scaler = Standardizer().fit(x_train)
     scaled = [scaler.transform(x_train)] + [scaler.transform(o) for o in others]
     return scaled[0] if not others else scaled
+
+
+_GATE_INPUTS = ((0, 0), (0, 1), (1, 0), (1, 1))
+# output of each gate for the inputs above, in that order
+_GATE_OUTPUTS = {
+    "and": (0, 0, 0, 1),
+    "or": (0, 1, 1, 1),
+    "nand": (1, 1, 1, 0),
+    "nor": (1, 0, 0, 0),
+    "xor": (0, 1, 1, 0),
+    "xnor": (1, 0, 0, 1),
+}
+
+
+def logic_gate(name: str):
+    """The truth table of a two-input logic gate as a tiny dataset.
+
+    ``name`` is one of 'and', 'or', 'nand', 'nor', 'xor', 'xnor' (any case).
+    Returns ``(x, y)``: ``x`` float32 of shape (4, 2) with rows (0,0), (0,1), (1,0),
+    (1,1); ``y`` int64 of shape (4,), the gate's output for each row, e.g.
+    xor: y = x1 + x2 mod 2 = [0, 1, 1, 0]. Every gate but xor and xnor is linearly
+    separable, so a single perceptron learns it.
+    """
+    key = name.lower() if isinstance(name, str) else name
+    if key not in _GATE_OUTPUTS:
+        raise ValueError(f"unknown logic gate {name!r}; valid names: {', '.join(_GATE_OUTPUTS)}.")
+    return np.array(_GATE_INPUTS, dtype=np.float32), np.array(_GATE_OUTPUTS[key], dtype=np.int64)
