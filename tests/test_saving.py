@@ -193,3 +193,16 @@ def test_saving_an_unbuilt_model_is_an_error(tmp_path):
     with pytest.raises(ValueError, match="not built"):
         Sequential([Dense(2)]).save(tmp_path / "x.deepgrad")
     assert not os.path.exists(tmp_path / "x.deepgrad")
+
+
+def test_model_metadata_round_trips_and_must_be_json(tmp_path):
+    model = _model()
+    model.fit(*_data(), epochs=1, verbose=0)
+    assert model.metadata == {}
+    model.metadata["preprocessing"] = {"mean": [0.5, -1.25], "classes": ["a", "b"]}
+    model.save(tmp_path / "m.deepgrad")
+    assert load_model(tmp_path / "m.deepgrad").metadata == model.metadata
+    model.metadata["bad"] = np.zeros(2)
+    with pytest.raises(TypeError, match="JSON"):
+        model.save(tmp_path / "bad.deepgrad")
+    assert not os.path.exists(tmp_path / "bad.deepgrad")

@@ -62,6 +62,8 @@ class Model(Layer):
         self._buffer = None
         self._step_constraints = []
         self._initial_epoch_override = None
+        # JSON-able facts saved with the model (e.g. the preprocessing a command-line model needs)
+        self.metadata = {}
 
     # ------------------------------------------------------------------ layer tracking
     def __setattr__(self, name, value):

@@ -3,7 +3,8 @@
 Layout of a ``.deepgrad`` file::
 
     config.json        format version, model class and config, compile settings,
-                       the weight table (name, shape, dtype, member), optimizer config/state
+                       the weight table (name, shape, dtype, member), optimizer config/state,
+                       ``model.metadata`` (a JSON object; absent in older files)
     weights/<i>.npy    model weights, written with allow_pickle=False
     optimizer/<i>.npy  optimizer state arrays (moments, accumulators)
 
@@ -193,6 +194,7 @@ def save_model(model, filepath, overwrite=True):
         "weights": _weights_table(model, members),
         "compile_config": model.get_compile_config(),
         "optimizer": None,
+        "metadata": _checked_metadata(model),
     }
     if model.optimizer is not None:
         from .. import optimizers  # noqa: PLC0415
@@ -204,6 +206,19 @@ def save_model(model, filepath, overwrite=True):
         config["optimizer"] = {"config": optimizers.serialize(model.optimizer), "state": state}
     members = {"config.json": json.dumps(config, indent=1).encode(), **members}
     _atomic_write_zip(filepath, members, overwrite)
+
+
+def _checked_metadata(model) -> dict:
+    """``model.metadata`` (a dict of JSON values), checked before anything is written."""
+    metadata = getattr(model, "metadata", None) or {}
+    if not isinstance(metadata, dict):
+        raise TypeError(f"model.metadata must be a dict of JSON values, got {type(metadata).__name__}.")
+    try:
+        json.dumps(metadata)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"model.metadata must hold only JSON values (str, number, bool, None, list, dict): {err}. "
+                        "Convert arrays with .tolist().") from None
+    return metadata
 
 
 def save_weights(model, filepath, overwrite=True):
@@ -368,6 +383,10 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):  # 
             shape = config["build_input_shape"]
             model.build([tuple(s) for s in shape] if shape and isinstance(shape[0], list) else tuple(shape))
         _assign_weights(model, archive, table)
+        metadata = config.get("metadata") or {}
+        if not isinstance(metadata, dict):
+            raise ModelFileError(f"{archive.path}: the model metadata is not a JSON object.")
+        model.metadata = metadata
         compile_config = config.get("compile_config")
         if compile and compile_config is not None:
             optimizer = "rmsprop"
