@@ -1,6 +1,8 @@
-"""Datasets: the bundled 8x8 handwritten digits and data utilities.
+"""Datasets: bundled and generated data, CSV files, MNIST, and data utilities.
 
-Everything here runs offline: bundled data ships inside the package.
+Everything runs offline except :func:`load_mnist`'s first download: the digits ship
+inside the package, the toy sets (moons, circles, XOR, spirals, sine) are generated,
+and :func:`load_csv` reads a user's CSV file.
 """
 
 from __future__ import annotations
@@ -10,6 +12,11 @@ import os
 import numpy as np
 
 from ..backend import new_generator
+from .idx import read_idx
+from .mnist import FASHION_CLASS_NAMES, DownloadError, load_mnist
+from .preprocessing import one_hot
+from .synthetic import make_circles, make_moons, make_sine, make_spirals, make_xor
+from .tabular import CSVData, MissingValuesError, TableSchema, load_csv
 
 _DATA_DIR = os.path.join(os.path.dirname(__file__), "data")
 
@@ -111,6 +118,18 @@ class Standardizer:
 
     def fit_transform(self, x):
         return self.fit(x).transform(x)
+
+    def get_config(self) -> dict:
+        """The learned statistics as JSON-able lists (e.g. for ``model.metadata``)."""
+        self._check()
+        return {"axis": self.axis, "mean": np.asarray(self.mean_).tolist(), "scale": np.asarray(self.scale_).tolist()}
+
+    @classmethod
+    def from_config(cls, config):
+        scaler = cls(axis=config.get("axis", 0))
+        scaler.mean_ = np.asarray(config["mean"], dtype=np.float64)
+        scaler.scale_ = np.asarray(config["scale"], dtype=np.float64)
+        return scaler
 
     def inverse_transform(self, z):
         self._check()
