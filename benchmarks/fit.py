@@ -274,12 +274,11 @@ def _latency(function, repeats):
     return best
 
 
-def _available(module):
-    try:
-        __import__(module)
-        return True
-    except Exception:
-        return False
+def _module_spec(module):
+    """Whether ``module`` is installed, without importing it (imports would grow this process)."""
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
 
 
 FRAMEWORKS = {
@@ -309,8 +308,14 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="W1 on 12,000 samples, W2 on 10 epochs")
     parser.add_argument("--no-memory", action="store_true")
     args = parser.parse_args(argv)
-    names = [n for n, (module, _, _) in FRAMEWORKS.items() if _available(module)]
+    names = [n for n, (module, _, _) in FRAMEWORKS.items() if _module_spec(module)]
     missing = [n for n in FRAMEWORKS if n not in names]
+    memory = {}
+    if not args.no_memory:
+        # first, while this process is small: Linux carries the parent's peak RSS into a child
+        for name in ["deepgrad fit", "raw NumPy", "PyTorch eager"]:
+            if name in names:
+                memory[name] = _peak_memory(name)
     x1, y1 = _data_w1(12000 if args.quick else 60000)
     x2, y2 = _data_w2()
     w2_epochs = 10 if args.quick else 50
@@ -324,11 +329,6 @@ def main(argv=None):
             best[(name, "W2")] = min(best[(name, "W2")],
                                      run(x2, y2, (2, 16, 8, 1), "sigmoid", "binary_crossentropy", 32, w2_epochs))
     latency = {n: FRAMEWORKS[n][2]() for n in names if FRAMEWORKS[n][2] is not None}
-    memory = {}
-    if not args.no_memory:
-        for name in ["deepgrad fit", "raw NumPy", "PyTorch eager"]:
-            if name in names:
-                memory[name] = _peak_memory(name)
 
     reference = "PyTorch eager" if "PyTorch eager" in names else None
     print(f"\nfit benchmark ({'quick' if args.quick else 'full'}; best of {args.repeats}, interleaved; "

@@ -246,15 +246,17 @@ class Layer:
             self.input_shape_built = shape
             self.built = True
 
-    _CALL_TAKES_TRAINING: dict = {}
+    # Set per instance by diagnostics.GradientMonitor on the batches it samples:
+    # observer(outputs, training) sees each output of __call__; None costs one test per call.
+    _output_observer = None
 
     def _call_accepts_training(self) -> bool:
         cls = type(self)
-        known = Layer._CALL_TAKES_TRAINING.get(cls)
-        if known is None:
+        known = cls.__dict__.get("_call_takes_training")
+        if known is None:  # found once per class
             params = inspect.signature(cls.call).parameters
             known = "training" in params or any(p.kind == p.VAR_KEYWORD for p in params.values())
-            Layer._CALL_TAKES_TRAINING[cls] = known
+            cls._call_takes_training = known
         return known
 
     def __call__(self, inputs, training=None, **kwargs):
@@ -270,6 +272,8 @@ class Layer:
             outputs = self.call(inputs, **kwargs)
         if self.activity_regularizer is not None:
             self._activity_losses = [self.activity_regularizer(o) for o in _flatten(outputs)]
+        if self._output_observer is not None:
+            self._output_observer(outputs, bool(training))
         first = outputs if type(outputs) is Tensor else (
             outputs[0] if isinstance(outputs, (list, tuple)) else outputs)
         self.last_output_shape = (None,) + first.shape[1:]

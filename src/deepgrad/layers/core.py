@@ -18,19 +18,17 @@ def get_activation(identifier):
     return activations.get(identifier)
 
 
-_TAKES_TRAINING = {}
+def takes_training(function) -> bool:
+    """Whether an activation behaves differently in training (takes ``training=``, like rrelu)."""
+    try:
+        return "training" in inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def apply_activation(function, z, training):
-    """``function(z)``, passing ``training`` to activations that behave differently in training (rrelu)."""
-    takes = _TAKES_TRAINING.get(function)
-    if takes is None:
-        try:
-            takes = "training" in inspect.signature(function).parameters
-        except (TypeError, ValueError):
-            takes = False
-        _TAKES_TRAINING[function] = takes
-    return function(z, training=training) if takes else function(z)
+    """``function(z)``, passing ``training`` to activations that take it."""
+    return function(z, training=training) if takes_training(function) else function(z)
 
 
 class InputLayer(Layer):
@@ -90,6 +88,7 @@ class Dense(Layer):
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         self.units = int(units)
         self.activation = get_activation(activation)
+        self._activation_takes_training = takes_training(self.activation)
         self.use_bias = bool(use_bias)
         self.kernel_initializer = kernel_initializer
         self.bias_initializer = bias_initializer
@@ -116,16 +115,20 @@ class Dense(Layer):
 
     def pre_activation(self, inputs, training=False):
         """z = x W + b, the input of the activation."""
-        if inputs.shape[-1] != self.kernel.shape[0]:
+        kernel = self.kernel
+        if inputs.data.shape[-1] != kernel.data.shape[0]:
             raise ValueError(
-                f"Dense layer {self.name!r} expects inputs whose last axis has {self.kernel.shape[0]} "
+                f"Dense layer {self.name!r} expects inputs whose last axis has {kernel.shape[0]} "
                 f"features, got shape {tuple(inputs.shape)}."
             )
-        z = inputs @ self.kernel
+        z = inputs @ kernel
         return z + self.bias if self.use_bias else z
 
     def call(self, inputs, training=False):
-        return apply_activation(self.activation, self.pre_activation(inputs), training)
+        z = self.pre_activation(inputs)
+        if self._activation_takes_training:
+            return self.activation(z, training=training)
+        return self.activation(z)
 
     def get_config(self):
         config = super().get_config()

@@ -67,13 +67,12 @@ class Model(Layer):
 
     # ------------------------------------------------------------------ layer tracking
     def __setattr__(self, name, value):
-        tracked = self.__dict__.get("_tracked_layers")
-        if tracked is not None and isinstance(value, Layer) and value is not self and value not in tracked:
-            tracked.append(value)
-        elif tracked is not None and isinstance(value, (list, tuple)):
-            for item in value:
-                if isinstance(item, Layer) and item not in tracked:
-                    tracked.append(item)
+        if isinstance(value, (Layer, list, tuple)):
+            tracked = self.__dict__.get("_tracked_layers")
+            if tracked is not None:
+                for item in (value if isinstance(value, (list, tuple)) else (value,)):
+                    if isinstance(item, Layer) and item is not self and item not in tracked:
+                        tracked.append(item)
         object.__setattr__(self, name, value)
 
     @property
@@ -148,9 +147,10 @@ class Model(Layer):
 
     # ------------------------------------------------------------------ forward
     def __call__(self, inputs, training=None, **kwargs):
-        if any(isinstance(t, KerasTensor) for t in _flatten(inputs)):
-            return self._call_symbolic(inputs, **kwargs)
-        inputs = _to_tensors(inputs)
+        if type(inputs) is not Tensor:  # one tensor, the common case, needs no conversion
+            if any(isinstance(t, KerasTensor) for t in _flatten(inputs)):
+                return self._call_symbolic(inputs, **kwargs)
+            inputs = _to_tensors(inputs)
         if not self.built:
             self._maybe_build(inputs)
         if self._call_accepts_training():

@@ -56,6 +56,8 @@ def _to_numpy(value, what):
 
 def prepare_inputs(model, x):
     """Input arrays cast to the model's float dtype, with one sample count."""
+    if type(x) is np.ndarray and x.ndim and x.dtype.kind in "fiub":  # the common case, checked cheaply
+        return [x if x.dtype == model.dtype else x.astype(model.dtype)]
     arrays = as_array_list(x, "x")
     if arrays is None:
         raise ValueError("x is required: pass the input data as a NumPy array (or a list of arrays).")
@@ -82,6 +84,8 @@ def ensure_built(model, inputs):
         shapes = [(None,) + a.shape[1:] for a in inputs]
         model.build(shapes if len(shapes) > 1 else shapes[0])
     expected = model.input_shape_built
+    if type(expected) is tuple and len(inputs) == 1 and inputs[0].shape[1:] == expected[1:]:
+        return
     if expected is not None:
         expected_list = expected if isinstance(expected, list) else [expected]
         if len(expected_list) != len(inputs):
@@ -547,10 +551,10 @@ def predict(model, x, batch_size=None, verbose="auto", steps=None, callbacks=Non
     with no_grad():
         if n <= batch_size and not callbacks and not verbose:
             # small inputs: one forward pass, no data pipeline
-            out = model(xs[0] if len(xs) == 1 else xs, training=False)
+            out = model(Tensor(xs[0]) if len(xs) == 1 else [Tensor(a) for a in xs], training=False)
             if isinstance(out, (list, tuple)):
                 return [backend.to_numpy(o.data) for o in out]
-            return backend.to_numpy(out.data)
+            return out.data if type(out.data) is np.ndarray else backend.to_numpy(out.data)
         callback_list = None
         if callbacks or verbose:
             from ..callbacks import CallbackList  # noqa: PLC0415
