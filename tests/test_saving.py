@@ -206,3 +206,13 @@ def test_model_metadata_round_trips_and_must_be_json(tmp_path):
     with pytest.raises(TypeError, match="JSON"):
         model.save(tmp_path / "bad.deepgrad")
     assert not os.path.exists(tmp_path / "bad.deepgrad")
+
+
+def test_sequential_starting_with_input_round_trips(tmp_path):
+    dg.manual_seed(0)
+    model = Sequential([Input(shape=(4,)), Dense(3, activation="relu"), Dense(2, activation="softmax")])
+    assert [type(layer).__name__ for layer in model.layers] == ["Dense", "Dense"]
+    model.save(tmp_path / "s.deepgrad")
+    loaded = load_model(tmp_path / "s.deepgrad")
+    x = _data(8)[0]
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))

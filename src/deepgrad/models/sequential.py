@@ -28,7 +28,8 @@ class Sequential(Model):
         if isinstance(layer, InputLayer):
             if self._tracked_layers or self._input_layer is not None:
                 raise ValueError("an Input/InputLayer can only be the first element of a Sequential model.")
-            self._input_layer = layer
+            # not a tracked layer: Keras' model.layers leaves the InputLayer out (and so does get_config's list)
+            object.__setattr__(self, "_input_layer", layer)
             self.dtype = layer.dtype
             self._build_if_possible()
             return
