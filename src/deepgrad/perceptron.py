@@ -36,6 +36,15 @@ from .backend import new_generator
 _ACTIVATIONS = {"step": (0, 1), "sign": (-1, 1)}  # (lower, upper) output of each activation
 
 
+def _generator(random_state):
+    """A generator from a seed (int), a Generator, a legacy RandomState (drawing a seed) or None."""
+    if isinstance(random_state, np.random.Generator):
+        return random_state
+    if isinstance(random_state, np.random.RandomState):
+        return new_generator(int(random_state.randint(np.iinfo(np.int32).max)))
+    return new_generator(random_state)
+
+
 class ConvergenceWarning(UserWarning):
     """Training ended at its epoch limit before the learning rule converged."""
 
@@ -71,7 +80,7 @@ class Perceptron:
         Whether the bias is learned; if False it stays at -threshold.
     shuffle : bool
         Visit the samples in a new random order each epoch.
-    random_state : int or None
+    random_state : int, numpy Generator/RandomState or None
         Seed of the shuffling (None: deepgrad's global seed, see ``deepgrad.manual_seed``).
     tol : float or None
         None: stop only after an epoch without mistakes. A fraction in [0, 1): also stop
@@ -85,6 +94,8 @@ class Perceptron:
 
     Example: ``Perceptron().fit(*deepgrad.datasets.logic_gate('and')).predict([[1, 1]])`` -> [1].
     """
+
+    _convergence_warning = ConvergenceWarning  # the class warned with (scikit-learn's wrapper widens it)
 
     def __init__(self, learning_rate=1.0, max_epochs=100, activation="step", threshold=0.0,
                  fit_intercept=True, shuffle=True, random_state=None, tol=None):
@@ -187,7 +198,7 @@ class Perceptron:
         self.converged_ = False
         self.weights_history_ = self.weights_[None].copy()
         self.bias_history_ = np.array([self.bias_])
-        self._rng = new_generator(self.random_state)
+        self._rng = _generator(self.random_state)
 
     def fit(self, x, y, sample_weight=None):
         """Learn weights and bias from (x, y), epoch after epoch, until an epoch has no mistake.
@@ -253,7 +264,7 @@ class Perceptron:
         self.weights_history_ = np.concatenate([self.weights_history_, np.array(history_w, dtype=w.dtype)])
         self.bias_history_ = np.concatenate([self.bias_history_, history_b])
         if warn and not self.converged_:
-            warnings.warn(_not_separable_message(errors, len(rows), self.n_epochs_), ConvergenceWarning,
+            warnings.warn(_not_separable_message(errors, len(rows), self.n_epochs_), self._convergence_warning,
                           stacklevel=3)
 
     # ------------------------------------------------------------------ inference
