@@ -1,11 +1,31 @@
 """The ``deepgrad`` command line (also ``python -m deepgrad``).
 
-``deepgrad demo`` runs the main job: the course in one run on bundled data.
+Commands::
+
+    deepgrad demo                                   the course in one run on bundled data
+    deepgrad train DATA.csv --target COL --out M    train an MLP on a CSV file, save it
+    deepgrad evaluate M DATA.csv [--target COL]     metrics of a saved model on a CSV file
+    deepgrad predict M DATA.csv [--out preds.csv]   predictions for each row of a CSV file
+    deepgrad summary M                              layers, parameters and the data it expects
+    deepgrad bench [NAME ...]                       the benchmarks of the source repository
+
+Exit codes: 0 success, 2 usage error, 1 failure; errors go to stderr as
+``deepgrad: error: ...``.
+
+A model trained here keeps what it needs to read new CSV files in ``model.metadata``
+(saved inside the model file, see ``deepgrad.models.saving``): the
+:class:`~deepgrad.datasets.TableSchema` of the training file (feature columns,
+category encodings, class names, fill values) and the feature standardization
+z = (x - mean) / std learned on the training rows (for regression also the target's,
+so that predictions come back in the target's units).
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
+import os
+import subprocess
 import sys
 import time
 
@@ -73,23 +93,401 @@ def run_demo(args) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- shared pieces
+
+METADATA_KEY = "deepgrad.cli"
+BENCHMARK_NAMES = ("engine", "optimizers", "fit", "diagnostics", "tuner")
+
+
+class CommandError(Exception):
+    """A failure to report as ``deepgrad: error: ...`` with exit code 1 (2 when ``usage``)."""
+
+    def __init__(self, message, usage=False):
+        super().__init__(message)
+        self.usage = usage
+
+
+def _layer_sizes(text):
+    """argparse type of ``--hidden``: '64,32' -> (64, 32); '' or '0' -> no hidden layer."""
+    if text.strip() in ("", "0", "none"):
+        return ()
+    try:
+        sizes = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated layer sizes such as 64,32, got {text!r}") from None
+    if any(size < 1 for size in sizes):
+        raise argparse.ArgumentTypeError(f"layer sizes must be positive, got {text!r}")
+    return sizes
+
+
+def _fraction(text):
+    value = float(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1), got {text!r}")
+    return value
+
+
+def _positive_int(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _load_trained_model(path):
+    """The model saved by ``deepgrad train`` at ``path`` and its preprocessing."""
+    from .datasets import Standardizer, TableSchema
+    from .models import load_model
+
+    model = load_model(path)
+    info = model.metadata.get(METADATA_KEY)
+    if not isinstance(info, dict) or "schema" not in info:
+        raise CommandError(f"{path} is a deepgrad model without the CSV preprocessing that `deepgrad train` stores "
+                           "(feature columns, scaling, class names); use it from Python, or train it with "
+                           "`deepgrad train`.")
+    schema = TableSchema.from_config(info["schema"])
+    scaler = Standardizer.from_config(info["standardizer"])
+    target_scaler = Standardizer.from_config(info["target_scaler"]) if info.get("target_scaler") else None
+    return model, schema, scaler, target_scaler
+
+
+def _predict(model, scaler, target_scaler, x):
+    """Class probabilities (n, K), or regression values (n,) in the target's units."""
+    outputs = model.predict(scaler.transform(x), batch_size=1024, verbose=0)
+    if target_scaler is None:
+        return outputs
+    return target_scaler.inverse_transform(outputs).reshape(-1)
+
+
+def _scores(task, y_true, outputs) -> dict:
+    """classification: loss (cross-entropy) and accuracy; regression: MSE, MAE, R^2 (target units)."""
+    from . import metrics
+
+    if task == "classification":
+        return {"loss": float(np.mean(metrics.sparse_categorical_crossentropy(y_true, outputs))),
+                "accuracy": float(np.mean(metrics.sparse_categorical_accuracy(y_true, outputs)))}
+    y_true, outputs = y_true.reshape(-1, 1), outputs.reshape(-1, 1)
+    r2 = metrics.R2Score()
+    r2.update_state(y_true, outputs)
+    return {"mse": float(np.mean(metrics.mean_squared_error(y_true, outputs))),
+            "mae": float(np.mean(metrics.mean_absolute_error(y_true, outputs))),
+            "r2": float(r2.result())}
+
+
+def _format_scores(scores) -> str:
+    return "  ".join(f"{name} {value:.4f}" for name, value in scores.items())
+
+
+def _read_csv(path, **options):
+    """``load_csv`` with the command line's option names in its missing-value hint."""
+    from .datasets import MissingValuesError, load_csv
+
+    try:
+        return load_csv(path, **options)
+    except MissingValuesError as err:
+        raise CommandError(str(err).replace("missing='drop'", "--missing drop")
+                           .replace("missing='impute'", "--missing impute")) from None
+
+
+def _report_dropped(data):
+    if data.dropped_lines:
+        lines = ", ".join(map(str, data.dropped_lines[:8])) + (" ..." if len(data.dropped_lines) > 8 else "")
+        print(f"dropped {len(data.dropped_lines)} rows with missing values (lines {lines})", file=sys.stderr)
+
+
+# --------------------------------------------------------------------------- train
+
+
+def _build_model(n_features, hidden, activation, n_outputs, task):
+    from .layers import Dense, Input
+    from .models import Sequential
+
+    layers = [Input(shape=(n_features,))]
+    layers += [Dense(units, activation=activation) for units in hidden]
+    layers.append(Dense(n_outputs, activation="softmax" if task == "classification" else None))
+    return Sequential(layers)
+
+
+def run_train(args) -> int:
+    """Train an MLP on a CSV file: split, standardize, fit, report, diagnose, save."""
+    import deepgrad as dg
+    from . import activations, optimizers
+    from .callbacks import EarlyStopping
+    from .datasets import Standardizer
+
+    for kind, name in (("optimizer", args.optimizer), ("activation", args.activation)):
+        try:
+            (optimizers.get if kind == "optimizer" else activations.get)(name)
+        except ValueError as err:
+            raise CommandError(f"--{kind}: {err}", usage=True) from None
+    data = _read_csv(args.data, target=args.target, task=args.task, categorical=args.categorical,
+                     missing=args.missing)
+    _report_dropped(data)
+    schema = data.schema
+    n = len(data.x)
+    n_val = int(round(n * args.validation_split)) if args.validation_split else 0
+    if args.validation_split and not 1 <= n_val < n:
+        raise CommandError(f"--validation-split {args.validation_split} of {n} rows leaves no training or no "
+                           "validation rows; use more data or another split.", usage=True)
+    if args.early_stopping is not None and n_val == 0:
+        print("note: --early-stopping watches the training loss (no --validation-split)", file=sys.stderr)
+    # the file may be sorted by class: shuffle before holding out the validation rows
+    order = np.random.default_rng(args.seed).permutation(n)
+    x, y = data.x[order], data.y[order]
+    x_train, y_train, x_val, y_val = x[: n - n_val], y[: n - n_val], x[n - n_val:], y[n - n_val:]
+
+    scaler = Standardizer().fit(x_train)
+    target_scaler = None
+    if schema.task == "regression":
+        target_scaler = Standardizer().fit(y_train.reshape(-1, 1))
+        fit_y = target_scaler.transform(y_train.reshape(-1, 1))
+        val_y = target_scaler.transform(y_val.reshape(-1, 1))
+        n_outputs, loss, metric_names = 1, "mse", ["mae"]
+    else:
+        fit_y, val_y = y_train, y_val
+        n_outputs, loss, metric_names = len(schema.class_names), "sparse_categorical_crossentropy", ["accuracy"]
+
+    classes = f", classes {schema.class_names}" if schema.class_names else ""
+    print(f"{args.data}: {n} rows, {len(schema.features)} feature columns -> {x.shape[1]} inputs; "
+          f"target {args.target!r}: {schema.task}{classes}")
+    print(f"training on {len(x_train)} rows, validating on {n_val}")
+
+    dg.manual_seed(args.seed)
+    model = _build_model(x.shape[1], args.hidden, args.activation, n_outputs, schema.task)
+    optimizer = optimizers.deserialize({"class_name": args.optimizer, "config": {"learning_rate": args.learning_rate}})
+    model.compile(optimizer=optimizer, loss=loss, metrics=metric_names)
+    callbacks = []
+    if args.early_stopping is not None:
+        callbacks.append(EarlyStopping(monitor="val_loss" if n_val else "loss", patience=args.early_stopping,
+                                       restore_best_weights=True))
+    validation = (scaler.transform(x_val), val_y) if n_val else None
+    start = time.perf_counter()
+    history = model.fit(scaler.transform(x_train), fit_y, batch_size=args.batch_size, epochs=args.epochs,
+                        validation_data=validation, callbacks=callbacks, verbose=args.verbose)
+    elapsed = time.perf_counter() - start
+
+    model.metadata[METADATA_KEY] = {
+        "schema": schema.get_config(), "standardizer": scaler.get_config(),
+        "target_scaler": target_scaler.get_config() if target_scaler is not None else None,
+    }
+    model.save(args.out)
+    epochs_run = len(history.history.get("loss", []))
+    print(f"trained {epochs_run} epochs in {elapsed:.1f} s")
+    print(f"train:      {_format_scores(_scores(schema.task, y_train, _predict(model, scaler, target_scaler, x_train)))}")
+    if n_val:
+        print(f"validation: {_format_scores(_scores(schema.task, y_val, _predict(model, scaler, target_scaler, x_val)))}")
+    _print_diagnosis(model, history)
+    print(f"saved model to {args.out}")
+    return 0
+
+
+def _print_diagnosis(model, history):
+    """The report of ``deepgrad.diagnostics.diagnose`` when that module is installed."""
+    try:
+        from .diagnostics import diagnose
+    except ImportError:
+        return
+    try:
+        report = diagnose(model, history)
+    except Exception as err:  # the model is trained and saved: a failed report must not lose it
+        print(f"deepgrad: warning: no diagnosis ({type(err).__name__}: {err})", file=sys.stderr)
+        return
+    text = str(report).strip()
+    if text:
+        print("\ndiagnosis:\n" + text + "\n")
+
+
+# --------------------------------------------------------------------------- evaluate, predict, summary
+
+
+def run_evaluate(args) -> int:
+    """Metrics of a trained model on a labelled CSV file."""
+    model, schema, scaler, target_scaler = _load_trained_model(args.model)
+    target = args.target or schema.target
+    data = _read_csv(args.data, target=target, schema=schema, missing=args.missing)
+    _report_dropped(data)
+    scores = _scores(schema.task, data.y, _predict(model, scaler, target_scaler, data.x))
+    print(f"{args.data}: {len(data.x)} rows, target {target!r} ({schema.task})")
+    print(_format_scores(scores))
+    return 0
+
+
+def run_predict(args) -> int:
+    """One prediction per row of a CSV file (the target column, if present, is ignored)."""
+    model, schema, scaler, target_scaler = _load_trained_model(args.model)
+    data = _read_csv(args.data, schema=schema, missing=args.missing)
+    _report_dropped(data)
+    outputs = _predict(model, scaler, target_scaler, data.x)
+    if schema.task == "classification":
+        names = np.asarray(schema.class_names, dtype=object)
+        header = ["prediction"] + [f"probability_{name}" for name in schema.class_names]
+        rows = np.column_stack([names[outputs.argmax(axis=1)], np.char.mod("%.6g", outputs)])
+    else:
+        header, rows = ["prediction"], np.char.mod("%.7g", outputs)[:, None]
+    stream = open(args.out, "w", newline="") if args.out else sys.stdout
+    try:
+        writer = csv.writer(stream)
+        writer.writerow(header)
+        writer.writerows(rows.tolist())
+    finally:
+        if args.out:
+            stream.close()
+    if args.out:
+        print(f"wrote {len(rows)} predictions to {args.out}")
+    return 0
+
+
+def run_summary(args) -> int:
+    """The layer table of a model file and, for a `deepgrad train` model, the data it expects."""
+    from .models import load_model
+
+    model = load_model(args.model)
+    model.summary()
+    info = model.metadata.get(METADATA_KEY)
+    if isinstance(info, dict) and "schema" in info:
+        schema = info["schema"]
+        print(f"target: {schema['target']!r} ({schema['task']})")
+        if schema.get("class_names"):
+            print(f"classes ({len(schema['class_names'])}): {', '.join(schema['class_names'])}")
+        categorical = schema.get("categories", {})
+        columns = [f"{name} (categorical: {len(categorical[name])} values)" if name in categorical else name
+                   for name in schema["features"]]
+        print(f"feature columns ({len(columns)}): {', '.join(columns)}")
+        print("inputs are standardized with the training rows' mean and standard deviation")
+    return 0
+
+
+# --------------------------------------------------------------------------- bench
+
+
+def _benchmarks_dir():
+    """The source repository's ``benchmarks/`` folder, or None when deepgrad is installed without it."""
+    folder = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "benchmarks")
+    return folder if os.path.isdir(folder) else None
+
+
+def _available_benchmarks(folder):
+    return [name for name in BENCHMARK_NAMES if os.path.isfile(os.path.join(folder, f"{name}.py"))]
+
+
+def run_bench(args) -> int:
+    """Run the benchmark scripts (each in its own process, output passed through)."""
+    folder = _benchmarks_dir()
+    if folder is None:
+        raise CommandError("the benchmarks are not available: they live in the benchmarks/ folder of the deepgrad "
+                           "source repository, which this installation does not include. Clone the repository and "
+                           "install it with `pip install -e .` to run them.")
+    available = _available_benchmarks(folder)
+    if args.list:
+        print("\n".join(f"{name:12s} {os.path.join(folder, name + '.py')}" for name in available))
+        return 0
+    unknown = [name for name in args.names if name not in available]
+    if unknown:
+        raise CommandError(f"unknown benchmark {', '.join(map(repr, unknown))}; available: {', '.join(available)}.",
+                           usage=True)
+    failed = []
+    for name in args.names or available:
+        script = os.path.join(folder, f"{name}.py")
+        command = [sys.executable, script]
+        with open(script, encoding="utf-8") as source:
+            if args.quick and "--quick" in source.read():
+                command.append("--quick")
+        print(f"== benchmarks/{name}.py", flush=True)
+        if subprocess.run(command, cwd=os.path.dirname(folder)).returncode != 0:
+            failed.append(name)
+    if failed:
+        raise CommandError(f"benchmark{'s' if len(failed) > 1 else ''} {', '.join(failed)} failed (see above).")
+    return 0
+
+
+# --------------------------------------------------------------------------- parser and entry point
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from .datasets.tabular import CATEGORICAL_ENCODINGS, MISSING_POLICIES, TASKS
+
     parser = argparse.ArgumentParser(prog="deepgrad", description="deepgrad: a transparent deep learning framework.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     demo = commands.add_parser("demo", help="run the course demo on bundled data")
     demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     demo.set_defaults(handler=run_demo)
+
+    missing_help = ("cells that are empty or NA/NaN/null/?: 'error' (default) names them, 'drop' leaves their rows "
+                    "out, 'impute' fills them (numeric: mean, categorical: most frequent value)")
+    train = commands.add_parser("train", help="train an MLP on a CSV file and save it",
+                                description="Train a multilayer perceptron on a CSV file with a header line. "
+                                            "Categorical feature columns are one-hot encoded (or integer-coded), "
+                                            "inputs are standardized, and the model file keeps both.")
+    train.add_argument("data", metavar="DATA.csv", help="training data")
+    train.add_argument("--target", required=True, metavar="COL", help="the column to predict")
+    train.add_argument("--out", required=True, metavar="MODEL", help="where to save the model (e.g. model.deepgrad)")
+    train.add_argument("--task", choices=TASKS, default="auto",
+                       help="auto (default): classification for text labels or at most 10 integer values")
+    train.add_argument("--hidden", type=_layer_sizes, default=(64, 32), metavar="64,32",
+                       help="hidden layer sizes (default 64,32; 0 for none)")
+    train.add_argument("--activation", default="relu", help="hidden layer activation (default relu)")
+    train.add_argument("--optimizer", default="adam", help="optimizer name (default adam)")
+    train.add_argument("--learning-rate", type=float, default=0.001, help="default 0.001")
+    train.add_argument("--epochs", type=_positive_int, default=50, help="default 50")
+    train.add_argument("--batch-size", type=_positive_int, default=32, help="default 32")
+    train.add_argument("--validation-split", type=_fraction, default=0.2,
+                       help="fraction of the (shuffled) rows held out for validation (default 0.2)")
+    train.add_argument("--early-stopping", type=_positive_int, metavar="PATIENCE",
+                       help="stop after PATIENCE epochs without a better validation loss; keep the best weights")
+    train.add_argument("--categorical", choices=CATEGORICAL_ENCODINGS, default="onehot",
+                       help="encoding of categorical feature columns (default onehot)")
+    train.add_argument("--missing", choices=MISSING_POLICIES, default="error", help=missing_help)
+    train.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    train.add_argument("--verbose", type=int, choices=[0, 1, 2], default=1,
+                       help="0 silent, 1 progress bar (default), 2 one line per epoch")
+    train.set_defaults(handler=run_train)
+
+    def model_and_data_parser(name, handler, help_text):
+        command = commands.add_parser(name, help=help_text)
+        command.add_argument("model", metavar="MODEL", help="a model file written by `deepgrad train`")
+        command.add_argument("data", metavar="DATA.csv")
+        command.add_argument("--missing", choices=MISSING_POLICIES, default="error", help=missing_help)
+        command.set_defaults(handler=handler)
+        return command
+
+    evaluate = model_and_data_parser("evaluate", run_evaluate, "metrics of a trained model on a CSV file")
+    evaluate.add_argument("--target", metavar="COL", help="the target column (default: the one it was trained on)")
+    predict = model_and_data_parser("predict", run_predict,
+                                    "predictions of a trained model for each row of a CSV file")
+    predict.add_argument("--out", metavar="PREDS.csv", help="output file (default: standard output)")
+
+    summary = commands.add_parser("summary", help="layers and parameters of a model file")
+    summary.add_argument("model", metavar="MODEL")
+    summary.set_defaults(handler=run_summary)
+
+    bench = commands.add_parser("bench", help="run the benchmarks of the source repository")
+    bench.add_argument("names", nargs="*", metavar="NAME", help=f"which ones (default: all of {', '.join(BENCHMARK_NAMES)} "
+                                                                  "that exist)")
+    bench.add_argument("--list", action="store_true", help="list the available benchmarks")
+    bench.add_argument("--quick", action="store_true", help="pass --quick to the benchmarks that accept it")
+    bench.set_defaults(handler=run_bench)
     return parser
 
 
 def main(argv=None) -> int:
     """Entry point of the ``deepgrad`` console script; returns the exit code (0 ok, 2 usage, 1 failure)."""
+    from .models.saving import ModelFileError
+
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # argparse: --help (0) or a usage error (2), already printed
+        return int(exit_.code or 0)
     if not getattr(args, "handler", None):
         parser.print_help(sys.stderr)
         return 2
     try:
         return int(args.handler(args) or 0)
     except KeyboardInterrupt:
+        return 1
+    except CommandError as err:
+        print(f"deepgrad: error: {err}", file=sys.stderr)
+        return 2 if err.usage else 1
+    except (ModelFileError, ValueError, OSError) as err:  # FileNotFoundError is an OSError
+        print(f"deepgrad: error: {err}", file=sys.stderr)
         return 1
