@@ -25,5 +25,6 @@ from .factories import arange, eye, full, ones, ones_like, rand, randn, zeros, z
 from . import optimizers  # noqa: E402
 from . import callbacks, metrics  # noqa: E402
 from . import activations, initializers, losses, regularizers  # noqa: E402
+from . import diagnostics  # noqa: E402  (numpy only; deepgrad.plot stays lazy: matplotlib is optional)
 
 __version__ = "0.1.0"

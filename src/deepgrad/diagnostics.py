@@ -1,0 +1,841 @@
+"""Training diagnostics: watch a fit, name what went wrong, and trace one step of backpropagation.
+
+Three tools, in the order a student meets the problems of the course:
+
+* :class:`GradientMonitor`, a callback that records per layer and epoch the gradient
+  norm, the weight norm, how far the weights move, the share of dead ReLU units and of
+  saturated sigmoid/tanh units, and NaN/Inf gradient counts. It is cheap enough to leave
+  on: per batch it reads the gradients the step already computed (one dot product per
+  layer over the model's flat gradient buffer); activation statistics are taken on every
+  ``sample_every``-th batch only.
+* :func:`diagnose`, which reads a History (and a monitor) and returns findings, each
+  with its evidence and the course's remedies: vanishing and exploding gradients, dying
+  ReLU, overfitting, high bias, a learning rate too high or too low.
+* :func:`explain_step`, the teaching trace of one gradient-descent step on a small
+  batch: per layer z, a, dL/da, dL/dz, dL/dW, dL/db and W - lr * dL/dW.
+
+>>> monitor = GradientMonitor()
+>>> # history = model.fit(x, y, validation_split=0.2, epochs=20, callbacks=[monitor])
+>>> # print(diagnose(model, history, monitor))
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import activations, backend
+from .callbacks import Callback
+from .tensor import Tensor, no_grad
+
+# Activations whose units can die (output exactly 0 for every input) ...
+_DYING_ACTIVATIONS = frozenset({"relu", "relu6"})
+# ... and those that saturate: (lower bound, upper bound) of their output.
+_SATURATING_BOUNDS = {
+    "sigmoid": (0.0, 1.0), "hard_sigmoid": (0.0, 1.0),
+    "tanh": (-1.0, 1.0), "hard_tanh": (-1.0, 1.0), "softsign": (-1.0, 1.0),
+}
+# An output within this share of the output range from a bound is "saturated": there
+# sigmoid'(z) < 0.02 (8% of its maximum 0.25) and tanh'(z) < 0.04.
+SATURATION_MARGIN = 0.02
+
+MONITORED = ("grad_norm", "grad_norm_max", "weight_norm", "update_ratio", "weight_change",
+             "dead_fraction", "saturated_fraction", "nan_count", "inf_count")
+
+
+def activation_family(layer):
+    """('dying', None) for ReLU units, ('saturating', (lo, hi)) for sigmoid/tanh-like ones, else None.
+
+    Looks at ``layer.activation`` (Dense, Activation) or at a ReLU layer without a
+    negative slope; leaky variants (LeakyReLU, ELU, ...) cannot die.
+    """
+    from .layers.activations import ReLU  # noqa: PLC0415 - layers import callbacks' siblings
+
+    if isinstance(layer, ReLU):
+        return ("dying", None) if layer.negative_slope == 0 else None
+    function = getattr(layer, "activation", None)
+    if function is None:
+        return None
+    try:
+        name = activations.serialize(function)
+    except ValueError:
+        return None
+    if name in _DYING_ACTIVATIONS:
+        return ("dying", None)
+    if name in _SATURATING_BOUNDS:
+        return ("saturating", _SATURATING_BOUNDS[name])
+    return None
+
+
+def _leaf_layers(model):
+    """Every layer of ``model`` that is not itself a container of layers, in order."""
+    result = []
+    for layer in model.layers:
+        subs = layer._sublayers()
+        result.extend(_leaf_layers(layer) if subs and hasattr(layer, "layers") else [layer])
+    return result
+
+
+class _ActivationStats:
+    """Per-unit activation counts of one layer over the sampled batches of an epoch."""
+
+    def __init__(self, family, bounds):
+        self.family = family
+        if bounds is not None:
+            lo, hi = bounds
+            self.center = 0.5 * (lo + hi)
+            self.half_width = 0.5 * (hi - lo) * (1.0 - 2.0 * SATURATION_MARGIN)
+        self.reset()
+
+    def reset(self):
+        self.alive = None      # per unit: positive for at least one sampled sample (ReLU)
+        self.saturated = None  # per unit: how many sampled outputs sat in the flat tails
+        self.samples = 0
+
+    def observe(self, outputs, training):
+        if not training:  # validation passes inside fit are not training statistics
+            return
+        a = outputs.data
+        a = a.reshape(-1, a.shape[-1]) if a.ndim > 1 else a.reshape(-1, 1)
+        # one comparison and one reduction over the batch: a (batch, units) boolean temporary
+        if self.family == "dying":
+            positive = (a > 0).any(axis=0)
+            self.alive = positive if self.alive is None else (self.alive | positive)
+        else:
+            tails = (abs(a - self.center) > self.half_width).sum(axis=0)
+            self.saturated = tails if self.saturated is None else self.saturated + tails
+        self.samples += a.shape[0]
+
+    def dead_fraction(self):
+        if self.family != "dying" or self.alive is None:
+            return math.nan
+        return float(1.0 - self.alive.mean())
+
+    def saturated_fraction(self):
+        """Share of units with more than half of their sampled outputs in the saturated tails."""
+        if self.family != "saturating" or self.saturated is None:
+            return math.nan
+        return float((self.saturated > 0.5 * self.samples).mean())
+
+
+def _views(flat, parts):
+    return [flat[p] for p in parts]
+
+
+def _squared_norm(views):
+    """sum of squares of the views: one BLAS dot each, no temporary array."""
+    total = 0.0
+    for v in views:
+        total += float(v.dot(v))
+    return total
+
+
+class _LayerRecord:
+    """One layer's views into the flat parameter buffer, plus its running sums for the epoch.
+
+    ``parts`` are the slices of ``buffer.data`` / ``buffer.grad`` holding the layer's
+    trainable weights (adjacent ones merged: usually one slice, kernel then bias).
+    """
+
+    def __init__(self, layer, parts, buffer, step_copy, epoch_copy):
+        self.layer = layer
+        self.name = layer.name
+        self.size = sum(p.stop - p.start for p in parts)
+        self.grad = _views(buffer.grad, parts)
+        self.data = _views(buffer.data, parts)
+        self.step_copy = _views(step_copy, parts)    # weights before the sampled step, then its update
+        self.epoch_copy = _views(epoch_copy, parts)  # weights at the start of the epoch, then the change
+        self.stats = None
+        self.reset()
+
+    def reset(self):
+        self.norm_sum = 0.0
+        self.norm_max = 0.0
+        self.batches = 0
+        self.ratio_sum = 0.0
+        self.ratio_count = 0
+        self.nan = 0
+        self.inf = 0
+        self.start_sq = 0.0  # ||W||^2 at the start of the epoch
+
+    def read_gradient(self):
+        """Add this step's ||dL/dW|| (and its non-finite entries, when there are any)."""
+        squared = _squared_norm(self.grad)
+        if not math.isfinite(squared):  # NaN or Inf somewhere, or a sum of squares past float32's range
+            for g in self.grad:
+                self.nan += int(backend.namespace(g).isnan(g).sum())
+                self.inf += int(backend.namespace(g).isinf(g).sum())
+            norm = squared  # inf when only the sum overflowed, else nan
+        else:
+            norm = math.sqrt(squared)
+            self.norm_max = max(self.norm_max, norm)
+        self.norm_sum += norm
+        self.batches += 1
+
+    def read_update(self):
+        """Add ||W_new - W_old|| / ||W_new|| of a sampled step (step_copy holds W_new - W_old)."""
+        weight_sq = _squared_norm(self.data)
+        if weight_sq > 0:
+            self.ratio_sum += math.sqrt(_squared_norm(self.step_copy) / weight_sq)
+            self.ratio_count += 1
+
+
+class GradientMonitor(Callback):
+    """Records gradient and activation health per layer and epoch while a model trains.
+
+    For each layer with trainable weights and each epoch:
+
+    * ``grad_norm``: mean over batches of ||dL/dW||_2 (kernel and bias together);
+      ``grad_norm_max`` the largest batch value;
+    * ``weight_norm``: ||W||_2 at the end of the epoch;
+    * ``update_ratio``: mean over sampled steps of ||W_new - W_old|| / ||W_new||
+      (about 1e-3 is healthy for SGD-like training);
+    * ``weight_change``: ||W_end - W_start|| / ||W_start|| over the whole epoch (the
+      course's old_weights vs new_weights comparison);
+    * ``dead_fraction``: share of ReLU units that output 0 for every sampled sample of
+      the epoch; ``saturated_fraction``: share of sigmoid/tanh units whose outputs lie
+      mostly within 2% of the output range from a bound (there f'(z) ~ 0);
+    * ``nan_count`` / ``inf_count``: non-finite gradient entries over the epoch.
+
+    Layers without weights whose units can die or saturate (Activation, ReLU) get the
+    activation statistics only. ``records[layer_name][quantity]`` is the list over
+    epochs; :meth:`array` stacks one quantity as an (epochs, layers) array.
+
+    Cost. Per batch: one dot product per layer over its slice of the model's flat
+    gradient buffer, read at the start of the next batch (the step zeroes the gradients
+    only after ``on_train_batch_begin``, so the monitor needs no per-batch logs). Every
+    ``sample_every``-th batch (1 = every batch): a copy of the flat weights to measure
+    the step, and the layers' output observer (see ``Layer._output_observer``), one
+    comparison and one reduction per observed output; a unit then counts as dead when
+    it is zero on every sampled batch of the epoch.
+    """
+
+    def __init__(self, sample_every=4):
+        super().__init__()
+        if isinstance(sample_every, bool) or not isinstance(sample_every, (int, np.integer)) or sample_every < 1:
+            raise ValueError(f"sample_every must be a positive integer, got {sample_every!r}.")
+        self.sample_every = int(sample_every)
+        self.records = {}
+        self.layer_names = []
+        self.parameter_counts = {}
+        self.epochs = []
+        self._layers = []
+        self._observed = []
+
+    # ------------------------------------------------------------------ setup
+    def on_train_begin(self, logs=None):
+        buffer = self.model._buffer
+        if buffer is None:
+            raise ValueError("GradientMonitor needs a model trained with fit() (its weights in a parameter buffer).")
+        xp = backend.namespace(buffer.data)
+        self._buffer = buffer
+        self._step_copy = xp.empty_like(buffer.data)
+        self._epoch_copy = xp.empty_like(buffer.data)
+        index = {id(t): i for i, t in enumerate(buffer.tensors)}
+        leaves = _leaf_layers(self.model)
+        self._layers = []
+        for layer in leaves:
+            positions = sorted(index[id(w)] for w in layer.trainable_weights if id(w) in index)
+            if not positions:
+                continue
+            parts = []
+            for i in positions:
+                part = buffer.slices[i]
+                if parts and parts[-1].stop == part.start:
+                    parts[-1] = slice(parts[-1].start, part.stop)
+                else:
+                    parts.append(part)
+            self._layers.append(_LayerRecord(layer, parts, buffer, self._step_copy, self._epoch_copy))
+        by_layer = {id(r.layer): r for r in self._layers}
+        self._observed = []
+        for layer in leaves:
+            family = activation_family(layer)
+            if family is None:
+                continue
+            stats = _ActivationStats(*family)
+            self._observed.append((layer, stats))
+            if id(layer) in by_layer:
+                by_layer[id(layer)].stats = stats
+        self._activation_only = [(layer, stats) for layer, stats in self._observed if id(layer) not in by_layer]
+        sizes = {id(r.layer): r.size for r in self._layers}
+        for layer in leaves:  # model order
+            if id(layer) not in sizes and all(layer is not watched for watched, _ in self._activation_only):
+                continue
+            name, size = layer.name, sizes.get(id(layer), 0)
+            if name not in self.records:
+                self.records[name] = {q: [] for q in MONITORED}
+                self.layer_names.append(name)
+            self.parameter_counts[name] = size
+        self._pending = False   # a step ran whose gradients are not read yet
+        self._sampling = False  # that step was sampled (weights copied, observers on)
+        self._batch = 0
+
+    def on_train_end(self, logs=None):
+        self._set_observers(False)
+        self._sampling = False
+
+    def _set_observers(self, on):
+        for layer, stats in self._observed:
+            if on:
+                layer._output_observer = stats.observe
+            elif "_output_observer" in vars(layer):
+                del layer._output_observer
+
+    # ------------------------------------------------------------------ per batch
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_copy[...] = self._buffer.data
+        for record in self._layers:
+            record.reset()
+            record.start_sq = _squared_norm(record.data)
+        for _, stats in self._observed:
+            stats.reset()
+        self._pending = False
+        self._batch = 0
+
+    def on_train_batch_begin(self, batch, logs=None):
+        # the gradients still hold the previous step's: the step zeroes them after this hook
+        if self._pending:
+            self._read_step()
+        sample = self._batch % self.sample_every == 0
+        if sample:
+            self._step_copy[...] = self._buffer.data  # one copy of the weights per sampled step
+        if sample != self._sampling:
+            self._set_observers(sample)
+        self._sampling = sample
+        self._pending = True
+        self._batch += 1
+
+    def _read_step(self):
+        with np.errstate(over="ignore", invalid="ignore"):  # diverging runs are what we count
+            if self._sampling:
+                # the step of the sampled batch, in place in the copy taken before it
+                self._step_copy -= self._buffer.data
+            for record in self._layers:
+                record.read_gradient()
+                if self._sampling:
+                    record.read_update()
+        self._pending = False
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self._pending:
+            self._read_step()
+        if self._sampling:
+            self._set_observers(False)
+            self._sampling = False
+        self._epoch_copy -= self._buffer.data
+        self.epochs.append(epoch)
+        for record in self._layers:
+            out = self.records[record.name]
+            with np.errstate(over="ignore", invalid="ignore"):
+                weight_sq = _squared_norm(record.data)
+                change_sq = _squared_norm(record.epoch_copy)
+            out["grad_norm"].append(record.norm_sum / record.batches if record.batches else math.nan)
+            out["grad_norm_max"].append(record.norm_max if record.batches else math.nan)
+            out["weight_norm"].append(math.sqrt(weight_sq))
+            out["update_ratio"].append(record.ratio_sum / record.ratio_count if record.ratio_count else math.nan)
+            out["weight_change"].append(math.sqrt(change_sq / record.start_sq) if record.start_sq > 0 else math.nan)
+            out["dead_fraction"].append(record.stats.dead_fraction() if record.stats else math.nan)
+            out["saturated_fraction"].append(record.stats.saturated_fraction() if record.stats else math.nan)
+            out["nan_count"].append(record.nan)
+            out["inf_count"].append(record.inf)
+        for layer, stats in self._activation_only:
+            out = self.records[layer.name]
+            for quantity in MONITORED:
+                out[quantity].append(0 if quantity in ("nan_count", "inf_count") else math.nan)
+            out["dead_fraction"][-1] = stats.dead_fraction()
+            out["saturated_fraction"][-1] = stats.saturated_fraction()
+
+    # ------------------------------------------------------------------ reading
+    def array(self, quantity):
+        """One recorded quantity as a float array of shape (epochs, layers), in :attr:`layer_names` order."""
+        if quantity not in MONITORED:
+            raise ValueError(f"unknown quantity {quantity!r}; recorded are {', '.join(MONITORED)}.")
+        if not self.epochs:
+            return np.zeros((0, len(self.layer_names)))
+        return np.array([self.records[name][quantity] for name in self.layer_names], dtype=np.float64).T
+
+    def weighted_layer_names(self):
+        """Names of the layers that hold trainable weights (the ones with gradient statistics)."""
+        return [name for name in self.layer_names if self.parameter_counts.get(name)]
+
+
+# --------------------------------------------------------------------------- diagnose
+
+
+REMEDIES = {
+    "vanishing_gradients": [
+        "use ReLU-family activations in hidden layers (ReLU, LeakyReLU, ELU, SELU) instead of sigmoid/tanh",
+        "initialize for the activation: kernel_initializer='he_normal' for ReLU, 'glorot_uniform' for tanh",
+        "add BatchNormalization before or after each hidden activation",
+        "add residual (skip) connections",
+        "use fewer layers",
+    ],
+    "exploding_gradients": [
+        "clip the gradients: SGD(clipnorm=1.0) or SGD(clipvalue=1.0)",
+        "lower the learning rate",
+        "add weight regularization (kernel_regularizer=L2(0.01))",
+        "standardize the inputs and use a proper initialization (Glorot/He)",
+        "use fewer layers",
+    ],
+    "dying_relu": [
+        "use LeakyReLU, PReLU or ELU, which keep a gradient for z < 0",
+        "lower the learning rate",
+        "initialize the biases to a small positive value (bias_initializer=Constant(0.01))",
+        "use He initialization (kernel_initializer='he_normal')",
+    ],
+    "overfitting": [
+        "stop early: EarlyStopping(monitor='val_loss', patience=..., restore_best_weights=True)",
+        "add Dropout layers",
+        "add L1/L2 weight regularization (kernel_regularizer=L2(0.01))",
+        "get more training data or augment it",
+        "use a smaller network",
+    ],
+    "high_bias": [
+        "use a bigger network (more units or layers)",
+        "train longer",
+        "try another architecture or better features",
+        "reduce regularization",
+    ],
+    "learning_rate_too_high": [
+        "lower the learning rate (e.g. by 10x), or find one with find_learning_rate",
+        "use a learning-rate schedule that decays it",
+        "clip the gradients (clipnorm=1.0)",
+    ],
+    "learning_rate_too_low": [
+        "raise the learning rate (e.g. by 10x), or find one with find_learning_rate",
+        "use an adaptive optimizer (Adam, RMSprop)",
+        "train longer",
+    ],
+}
+
+_SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
+
+
+@dataclass
+class Finding:
+    """One diagnosed problem: ``kind``, ``severity`` ('critical', 'warning' or 'info'), a one-line
+    ``summary``, the ``evidence`` (named numbers) and the course's ``remedies``."""
+
+    kind: str
+    severity: str
+    summary: str
+    evidence: dict = field(default_factory=dict)
+    remedies: list = field(default_factory=list)
+
+    def __str__(self):
+        lines = [f"[{self.severity.upper()}] {self.kind.replace('_', ' ')}: {self.summary}"]
+        for key, value in self.evidence.items():
+            lines.append(f"    {key}: {_format_evidence(value)}")
+        if self.remedies:
+            lines.append("  remedies:")
+            lines.extend(f"    - {r}" for r in self.remedies)
+        return "\n".join(lines)
+
+
+def _format_evidence(value):
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_format_evidence(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_format_evidence(v)}" for k, v in value.items())
+    return str(value)
+
+
+class Diagnosis(list):
+    """The findings of :func:`diagnose`, most severe first; ``str()`` is a readable report."""
+
+    def kinds(self):
+        """The kinds found, in report order."""
+        return [f.kind for f in self]
+
+    def __contains__(self, kind):
+        if isinstance(kind, str):
+            return any(f.kind == kind for f in self)
+        return super().__contains__(kind)
+
+    def __str__(self):
+        if not self:
+            return "Training diagnosis: ok - no problems found in the loss curves or the gradients."
+        header = f"Training diagnosis: {len(self)} finding(s)"
+        return "\n\n".join([header] + [str(f) for f in self])
+
+    def __repr__(self):
+        return f"Diagnosis({self.kinds()!r})"
+
+
+def _history_dict(history):
+    if history is None:
+        return {}
+    logs = getattr(history, "history", history)
+    if not isinstance(logs, dict):
+        raise TypeError(f"history must be a History (from fit) or its dict, got {type(history).__name__}.")
+    return {k: np.asarray(v, dtype=np.float64) for k, v in logs.items()}
+
+
+def _accuracy_key(logs):
+    for key in ("accuracy", "acc", "categorical_accuracy", "sparse_categorical_accuracy", "binary_accuracy"):
+        if key in logs:
+            return key
+    return None
+
+
+def diagnose(model=None, history=None, monitor=None, *, vanishing_ratio=1e-3, dead_threshold=0.5,
+             overfit_tolerance=0.1, accuracy_target=0.8):
+    """Name the training problems visible in ``history`` (and ``monitor``), with evidence and remedies.
+
+    Rules (``r`` = per-parameter RMS gradient, ``||g|| / sqrt(n)``, averaged over epochs):
+
+    * vanishing gradients: r(first layer) / r(last layer) < ``vanishing_ratio``;
+    * exploding gradients: NaN/Inf in the loss or the gradients, gradient norms growing
+      more than 100x across epochs, or the loss ending above 10x its start;
+    * dying ReLU: a ReLU layer with at least ``dead_threshold`` of its units dead in the last epoch;
+    * overfitting: val_loss above (1 + ``overfit_tolerance``) x its minimum at the end, with
+      the training loss still falling after that minimum;
+    * high bias: final training accuracy below ``accuracy_target``;
+    * learning rate too high: the training loss rises in at least 30% of epochs, or ends above its start;
+    * learning rate too low: the loss falls every epoch but by under 10% overall, as fast at the end as at the start.
+
+    Returns a :class:`Diagnosis` (a list of :class:`Finding`); an empty one prints as "ok".
+    """
+    logs = _history_dict(history if history is not None else getattr(model, "history", None))
+    findings = []
+    loss = logs.get("loss", np.zeros(0))
+    exploding = _check_exploding(logs, monitor, findings)
+    # NaN activations read as dead units and dead units pass no gradient back: report the cause only
+    if monitor is not None and monitor.epochs and not exploding:
+        if not _check_dying(monitor, findings, dead_threshold):
+            _check_vanishing(monitor, findings, vanishing_ratio)
+    if not exploding and len(loss) >= 3:
+        _check_overfitting(logs, findings, overfit_tolerance)
+        _check_learning_rate(loss, findings)
+    if not exploding and len(loss):
+        _check_high_bias(logs, findings, accuracy_target)
+    findings.sort(key=lambda f: _SEVERITY_ORDER[f.severity])
+    return Diagnosis(findings)
+
+
+def _check_exploding(logs, monitor, findings):
+    evidence = {}
+    loss = logs.get("loss", np.zeros(0))
+    bad_loss = [i + 1 for i, v in enumerate(loss) if not math.isfinite(v)]
+    if bad_loss:
+        evidence["epochs with NaN/Inf loss"] = bad_loss[:10]
+    finite = loss[np.isfinite(loss)]
+    if len(finite) >= 2 and finite[0] > 0 and finite.max() > 10 * finite[0]:
+        evidence["largest loss / first loss"] = float(finite.max() / finite[0])
+    if monitor is not None and monitor.epochs:
+        names = monitor.weighted_layer_names()
+        nan = sum(sum(monitor.records[n]["nan_count"]) for n in names)
+        inf = sum(sum(monitor.records[n]["inf_count"]) for n in names)
+        if nan or inf:
+            evidence["NaN gradient entries"] = int(nan)
+            evidence["Inf gradient entries"] = int(inf)
+        norms = monitor.array("grad_norm_max")[:, [monitor.layer_names.index(n) for n in names]]
+        total = np.sqrt(np.nansum(norms ** 2, axis=1)) if norms.size else np.zeros(0)
+        total = total[np.isfinite(total) & (total > 0)]
+        if len(total) >= 2 and total.max() > 100 * total[0]:
+            evidence["largest / first gradient norm"] = float(total.max() / total[0])
+    if not evidence:
+        return False
+    severity = "critical" if bad_loss or "NaN gradient entries" in evidence else "warning"
+    findings.append(Finding(
+        "exploding_gradients", severity,
+        "gradients grow until the updates overshoot: the loss diverges" + (" to NaN/Inf." if bad_loss else "."),
+        evidence, REMEDIES["exploding_gradients"]))
+    return True
+
+
+def _rms_gradients(monitor):
+    """(names, mean over epochs of the per-parameter RMS gradient) for layers with weights."""
+    names = monitor.weighted_layer_names()
+    norms = monitor.array("grad_norm")[:, [monitor.layer_names.index(n) for n in names]]
+    counts = np.array([monitor.parameter_counts[n] for n in names], dtype=np.float64)
+    finite = np.isfinite(norms)
+    epochs = np.maximum(finite.sum(axis=0), 1)
+    rms = np.where(finite, norms, 0.0).sum(axis=0) / epochs / np.sqrt(counts)
+    return names, rms
+
+
+def _check_vanishing(monitor, findings, vanishing_ratio):
+    names, rms = _rms_gradients(monitor)
+    if len(names) < 2 or not np.isfinite(rms).all() or rms[-1] <= 0:
+        return
+    ratio = float(rms[0] / rms[-1])
+    if ratio >= vanishing_ratio:
+        return
+    change = monitor.array("weight_change")[:, [monitor.layer_names.index(n) for n in names]]
+    evidence = {
+        "first/last layer RMS gradient": ratio,
+        "RMS gradient per layer": [float(v) for v in rms],
+        "weight change per epoch, first layer": float(np.nanmean(change[:, 0])),
+        "weight change per epoch, last layer": float(np.nanmean(change[:, -1])),
+    }
+    saturated = monitor.array("saturated_fraction")[-1]
+    if np.nan_to_num(saturated).any():
+        evidence["saturated units per layer (last epoch)"] = [
+            float(v) for v in saturated if math.isfinite(v)]
+    findings.append(Finding(
+        "vanishing_gradients", "critical" if ratio < vanishing_ratio ** 2 else "warning",
+        f"the first layer ({names[0]}) gets {ratio:.2g}x the gradient of the last ({names[-1]}): "
+        "early layers' weights barely move, so the network learns slowly or not at all.",
+        evidence, REMEDIES["vanishing_gradients"]))
+
+
+def _check_dying(monitor, findings, dead_threshold):
+    dead = monitor.array("dead_fraction")[-1]
+    bad = {name: float(v) for name, v in zip(monitor.layer_names, dead) if math.isfinite(v) and v >= dead_threshold}
+    if not bad:
+        return False
+    worst = max(bad.values())
+    findings.append(Finding(
+        "dying_relu", "critical" if worst >= 0.9 else "warning",
+        f"{worst:.0%} of the units of a ReLU layer output 0 for every sample: they get no gradient and never recover.",
+        {"dead fraction per layer (last epoch)": bad}, REMEDIES["dying_relu"]))
+    return True
+
+
+def _check_overfitting(logs, findings, tolerance):
+    val = logs.get("val_loss")
+    loss = logs["loss"]
+    if val is None or len(val) < 3 or not np.isfinite(val).all():
+        return
+    best = int(np.argmin(val))
+    final = float(val[-1])
+    if best >= len(val) - 1 or final <= val[best] * (1 + tolerance):
+        return
+    if not loss[-1] < loss[best]:
+        return
+    evidence = {
+        "best epoch (lowest val_loss)": best + 1,
+        "val_loss at best / final": [float(val[best]), final],
+        "loss at best / final": [float(loss[best]), float(loss[-1])],
+    }
+    key = _accuracy_key(logs)
+    if key and f"val_{key}" in logs:
+        evidence[f"{key} / val_{key} (final)"] = [float(logs[key][-1]), float(logs[f"val_{key}"][-1])]
+    findings.append(Finding(
+        "overfitting", "warning",
+        f"val_loss rose {final / val[best] - 1:.0%} above its minimum (epoch {best + 1}) while the training "
+        "loss kept falling: the model memorizes the training set.",
+        evidence, REMEDIES["overfitting"]))
+
+
+def _check_high_bias(logs, findings, target):
+    key = _accuracy_key(logs)
+    if key is None:
+        return
+    final = float(logs[key][-1])
+    if final >= target:
+        return
+    evidence = {f"final training {key}": final, "target": target}
+    if f"val_{key}" in logs:
+        evidence[f"final val_{key}"] = float(logs[f"val_{key}"][-1])
+    findings.append(Finding(
+        "high_bias", "warning",
+        f"the training {key} is only {final:.1%}: the model underfits even the data it is trained on.",
+        evidence, REMEDIES["high_bias"]))
+
+
+def _check_learning_rate(loss, findings):
+    if not np.isfinite(loss).all() or loss[0] <= 0:
+        return
+    steps = np.diff(loss)
+    rises = float(np.mean(steps > 0.02 * np.abs(loss[:-1])))
+    if rises >= 0.3 or loss[-1] > loss[0]:
+        findings.append(Finding(
+            "learning_rate_too_high", "warning",
+            "the training loss oscillates or climbs instead of falling steadily: the steps overshoot the minimum.",
+            {"share of epochs where the loss rose": rises, "first / final loss": [float(loss[0]), float(loss[-1])]},
+            REMEDIES["learning_rate_too_high"]))
+        return
+    drop = float(1 - loss[-1] / loss[0])
+    third = max(1, len(loss) // 3)
+    early = (loss[0] - loss[third]) / third
+    late = (loss[-1 - third] - loss[-1]) / third
+    if len(loss) >= 5 and 0 <= drop < 0.1 and (steps <= 0).all() and early > 0 and late >= 0.5 * early:
+        findings.append(Finding(
+            "learning_rate_too_low", "info",
+            f"the loss falls steadily but only {drop:.1%} in {len(loss)} epochs, as fast at the end as at the "
+            "start: the steps are too small.",
+            {"relative loss decrease": drop, "decrease per epoch, first / last third": [float(early), float(late)]},
+            REMEDIES["learning_rate_too_low"]))
+
+
+# --------------------------------------------------------------------------- explain_step
+
+
+@dataclass
+class LayerStep:
+    """One layer of :class:`StepTrace`: its forward values, gradients and gradient-descent update.
+
+    ``inputs`` (a_prev), ``z`` = a_prev W + b (None for layers without weights), ``a`` =
+    activation(z); ``dL_da``, ``dL_dz`` = dL/da * f'(z); ``dL_dW`` = a_prev^T dL/dz,
+    ``dL_db`` = sum over the batch of dL/dz; ``W_new`` = W - lr dL/dW, ``b_new`` = b - lr dL/db.
+    """
+
+    name: str
+    activation: str
+    inputs: np.ndarray
+    z: np.ndarray
+    a: np.ndarray
+    dL_da: np.ndarray = None
+    dL_dz: np.ndarray = None
+    W: np.ndarray = None
+    b: np.ndarray = None
+    dL_dW: np.ndarray = None
+    dL_db: np.ndarray = None
+    W_new: np.ndarray = None
+    b_new: np.ndarray = None
+
+
+@dataclass
+class StepTrace:
+    """The teaching trace of one gradient-descent step (see :func:`explain_step`)."""
+
+    layers: list
+    loss: float
+    loss_name: str
+    y_true: np.ndarray
+    y_pred: np.ndarray
+    learning_rate: float
+
+    def __str__(self):
+        def show(name, value):
+            if value is None:
+                return []
+            text = np.array2string(np.asarray(value), precision=6, suppress_small=True, separator=", ")
+            pad = " " * (len(name) + 7)
+            return [f"    {name} = " + text.replace("\n", "\n" + pad)]
+
+        lines = [f"One gradient-descent step (learning rate {self.learning_rate:g}, loss {self.loss_name})",
+                 "Forward pass:"]
+        for i, layer in enumerate(self.layers, 1):
+            lines.append(f"  layer {i} ({layer.name}, activation {layer.activation})")
+            lines += show("a_prev", layer.inputs) + show("z = a_prev W + b", layer.z) + show("a = f(z)", layer.a)
+        lines.append(f"  y_pred = {np.array2string(self.y_pred, precision=6, separator=', ')}, "
+                     f"y_true = {np.array2string(np.asarray(self.y_true), precision=6, separator=', ')}")
+        lines.append(f"  loss L = {self.loss:.6g}")
+        lines.append("Backward pass (chain rule, output to input):")
+        for i in range(len(self.layers), 0, -1):
+            layer = self.layers[i - 1]
+            lines.append(f"  layer {i} ({layer.name})")
+            lines += show("dL/da", layer.dL_da) + show("dL/dz = dL/da * f'(z)", layer.dL_dz)
+            lines += show("dL/dW = a_prev^T dL/dz", layer.dL_dW) + show("dL/db", layer.dL_db)
+        lines.append("Update W <- W - lr * dL/dW, b <- b - lr * dL/db:")
+        for i, layer in enumerate(self.layers, 1):
+            if layer.W is None:
+                continue
+            lines.append(f"  layer {i} ({layer.name})")
+            lines += show("W old", layer.W) + show("W new", layer.W_new)
+            lines += show("b old", layer.b) + show("b new", layer.b_new)
+        return "\n".join(lines)
+
+
+def _learning_rate_of(model, learning_rate):
+    if learning_rate is not None:
+        return float(learning_rate)
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is None:
+        raise ValueError("explain_step needs a learning rate: compile the model or pass learning_rate=0.01.")
+    return float(optimizer.learning_rate)
+
+
+def explain_step(model, x, y, learning_rate=None, loss=None, apply=False):
+    """Trace one step of backpropagation and gradient descent on a small batch ``(x, y)``.
+
+    Forward, layer by layer: z = a_prev W + b, a = f(z). The loss L(y, a_last) (the
+    compiled loss, or ``loss``; a softmax/sigmoid output is *not* fused here, so every
+    dL/da is shown). Backward, by the chain rule: dL/dz = dL/da * f'(z),
+    dL/dW = a_prev^T dL/dz, dL/db = sum_batch dL/dz, dL/da_prev = dL/dz W^T. Update
+    with plain gradient descent: W_new = W - learning_rate * dL/dW (whatever the
+    compiled optimizer; ``learning_rate`` defaults to the optimizer's).
+
+    The model is left unchanged unless ``apply=True``, which writes W_new and b_new into
+    it. Works on a plain stack of layers (Sequential). Returns a :class:`StepTrace`;
+    ``print()`` it for the worked example.
+    """
+    from .layers.core import InputLayer, apply_activation  # noqa: PLC0415
+    from .losses import as_loss  # noqa: PLC0415
+    from .models.training import _name_of, ensure_built, prepare_inputs, prepare_target  # noqa: PLC0415
+
+    stack = getattr(model, "_tracked_layers", None)
+    if stack is None or type(model).call is not _sequential_call():
+        raise TypeError("explain_step traces a Sequential model (a plain stack of layers); "
+                        f"got {type(model).__name__}.")
+    spec = loss if loss is not None else getattr(model, "_loss_spec", None)
+    if spec is None:
+        raise ValueError("explain_step needs a loss: compile the model (loss='mse', ...) or pass loss='mse'.")
+    loss_fn = as_loss(spec)
+    lr = _learning_rate_of(model, learning_rate)
+    xs = prepare_inputs(model, x)
+    ensure_built(model, xs)
+
+    steps = []
+    a_prev = Tensor(xs[0], requires_grad=True)
+    chain = []  # per layer: (input leaf, z leaf or None, z tensor or None, output tensor)
+    for layer in stack:
+        if isinstance(layer, InputLayer):
+            continue
+        if hasattr(layer, "pre_activation") and hasattr(layer, "activation"):
+            z = layer.pre_activation(a_prev)
+            z_leaf = Tensor(z.data, requires_grad=True)
+            a = apply_activation(layer.activation, z_leaf, False)
+            name = activations.serialize(layer.activation)
+        else:
+            z, z_leaf = None, None
+            a = layer(a_prev, training=False)
+            name = type(layer).__name__
+        weights = layer.trainable_weights
+        kernel = getattr(layer, "kernel", None)
+        bias = getattr(layer, "bias", None)
+        for w in weights:
+            w.zero_grad()
+        steps.append(LayerStep(
+            layer.name, name, backend.to_numpy(a_prev.data).copy(),
+            None if z is None else backend.to_numpy(z.data).copy(), backend.to_numpy(a.data).copy(),
+            W=None if kernel is None else backend.to_numpy(kernel.data).copy(),
+            b=None if bias is None else backend.to_numpy(bias.data).copy()))
+        chain.append((layer, a_prev, z_leaf, z, a))
+        a_prev = Tensor(a.data, requires_grad=True)
+
+    output = a_prev
+    y_true = prepare_target(_name_of(spec), y, (None,) + tuple(output.shape[1:]), model.dtype)
+    value = loss_fn(y_true, output)
+    value.backward()
+    grad = output.grad
+    for (layer, a_in, z_leaf, z, a), step in zip(reversed(chain), reversed(steps)):
+        step.dL_da = backend.to_numpy(grad).copy()
+        if z_leaf is not None:
+            a.backward(grad)
+            step.dL_dz = backend.to_numpy(z_leaf.grad).copy()
+            z.backward(z_leaf.grad)
+        else:
+            a.backward(grad)
+        kernel, bias = getattr(layer, "kernel", None), getattr(layer, "bias", None)
+        if kernel is not None and kernel.grad is not None:
+            step.dL_dW = backend.to_numpy(kernel.grad).copy()
+            step.W_new = step.W - lr * step.dL_dW
+        if bias is not None and bias.grad is not None:
+            step.dL_db = backend.to_numpy(bias.grad).copy()
+            step.b_new = step.b - lr * step.dL_db
+        for w in layer.trainable_weights:
+            w.zero_grad()
+        grad = a_in.grad if a_in.grad is not None else np.zeros(a_in.shape, dtype=a_in.dtype)
+    if apply:
+        with no_grad():
+            for (layer, *_), step in zip(chain, steps):
+                if step.W_new is not None:
+                    layer.kernel.data[...] = step.W_new
+                if step.b_new is not None:
+                    layer.bias.data[...] = step.b_new
+    return StepTrace(steps, float(value.data), _name_of(spec), np.asarray(y_true),
+                     backend.to_numpy(output.data).copy(), lr)
+
+
+def _sequential_call():
+    from .models.sequential import Sequential  # noqa: PLC0415
+
+    return Sequential.call
