@@ -222,6 +222,20 @@ def test_load_csv_clear_errors(tmp_path):
         load_csv(_write(tmp_path / "o.csv", "a,b\n1,x\n2,x\n"), target="b")
     with pytest.raises(ValueError, match="unknown task 'class'"):
         load_csv(path, target="b", task="class")
+    with pytest.raises(ValueError, match="column 'a' holds infinite values \\(line 3\\)"):
+        load_csv(_write(tmp_path / "i.csv", "a,b\n1,2\n-inf,3\n"))
+
+
+def test_keras_style_load_data_modules(tmp_path, monkeypatch):
+    from deepgrad.datasets import fashion_mnist, mnist
+
+    monkeypatch.setattr(mnist_module, "DEFAULT_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(mnist_module, "_fetch", lambda url, destination: pytest.fail("no download expected"))
+    digits = _fake_mnist(tmp_path / "mnist", monkeypatch, n_train=4)
+    fashion = _fake_mnist(tmp_path / "fashion-mnist", monkeypatch, kind="fashion", n_train=6)
+    assert np.array_equal(mnist.load_data()[0][0], digits["train-images-idx3-ubyte.gz"])
+    assert np.array_equal(fashion_mnist.load_data()[0][0], fashion["train-images-idx3-ubyte.gz"])
+    assert len(fashion_mnist.FASHION_CLASS_NAMES) == 10
 
 
 # --------------------------------------------------------------------------- IDX and MNIST (offline)

@@ -155,6 +155,13 @@ def _numbers(cells, missing):
     return values
 
 
+def _check_finite(values, path, name, lines):
+    infinite = ~np.isfinite(values) & ~np.isnan(values)
+    if infinite.any():
+        raise ValueError(f"{path}: column {name!r} holds infinite values ({_line_list(lines[infinite])}); "
+                         "replace them, or mark them missing (empty cell).")
+
+
 def _first_non_numbers(cells, missing, lines):
     bad = []
     for cell, gap, line in zip(cells, missing, lines):
@@ -282,6 +289,7 @@ def load_csv(path, target=None, *, task="auto", features=None, categorical="oneh
             raise ValueError(f"{path}: column {name!r} was numeric in the training data but holds "
                              f"{_first_non_numbers(raw, gap, lines)}.")
         if numbers is not None:
+            _check_finite(numbers, path, name, lines)
             fill_values.setdefault(name, float(np.mean(numbers[~gap])))
             blocks.append(np.where(gap, fill_values[name], numbers)[:, None])
             continue
@@ -307,6 +315,7 @@ def load_csv(path, target=None, *, task="auto", features=None, categorical="oneh
                 raise ValueError(f"{path}: the regression target {target!r} is not numeric "
                                  f"({_first_non_numbers(raw, np.zeros(len(raw), bool), lines)}); "
                                  "for class labels use task='classification'.")
+            _check_finite(values, path, target, lines)
             y = values.astype(np.float32)
         else:
             if values is not None:  # numeric labels: named and ordered by value
