@@ -345,3 +345,15 @@ def test_mnist_digest_table_is_complete():
         assert all(len(d) == 64 and int(d, 16) >= 0 for d in source["sha256"].values())
     digests = [d for s in mnist_module._SOURCES.values() for d in s["sha256"].values()]
     assert len(set(digests)) == 8
+
+
+def test_moons_and_circles_match_scikit_learn_without_randomness():
+    sklearn_datasets = pytest.importorskip("sklearn.datasets")
+    for n in (7, (3, 5)):
+        ours, theirs = make_moons(n, shuffle=False), sklearn_datasets.make_moons(n, shuffle=False)
+        np.testing.assert_allclose(ours[0], theirs[0], atol=1e-6)
+        assert np.array_equal(ours[1], theirs[1])
+        ours = make_circles(n, shuffle=False, factor=0.4)
+        theirs = sklearn_datasets.make_circles(n, shuffle=False, factor=0.4)
+        np.testing.assert_allclose(ours[0], theirs[0], atol=1e-6)
+        assert np.array_equal(ours[1], theirs[1])
