@@ -85,6 +85,17 @@ def test_weights_only_round_trip(tmp_path):
         load_model(path)
 
 
+def test_weights_load_into_a_model_not_built_yet(tmp_path):
+    model = Sequential([Dense(3, activation="relu"), Dense(1)])
+    model.build((None, 4))
+    path = tmp_path / "w.weights.deepgrad"
+    model.save_weights(path)
+    fresh = Sequential([Dense(3, activation="relu"), Dense(1)])
+    fresh.load_weights(path)  # built from the input shape stored with the weights
+    for a, b in zip(fresh.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_lambda_layer_needs_its_function_when_loading(tmp_path):
     def double(t):
         return t * 2

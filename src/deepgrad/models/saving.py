@@ -224,7 +224,9 @@ def _checked_metadata(model) -> dict:
 def save_weights(model, filepath, overwrite=True):
     """Write only the weights (and their table) to ``filepath`` atomically."""
     members = {}
+    # the input shape lets load_weights build a model that has not seen data yet
     config = {"format": FORMAT, "format_version": FORMAT_VERSION, "model": None,
+              "build_input_shape": _jsonable_shape(model.input_shape_built) if model.built else None,
               "weights": _weights_table(model, members)}
     _atomic_write_zip(filepath, {"config.json": json.dumps(config, indent=1).encode(), **members}, overwrite)
 
