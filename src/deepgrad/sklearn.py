@@ -287,7 +287,27 @@ class _Regressor(RegressorMixin, _Network):
 
 
 class _MLP:
-    """The network of MLPClassifier/MLPRegressor and its training loop."""
+    """The network of MLPClassifier/MLPRegressor, its parameters and its training loop."""
+
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", optimizer="adam", learning_rate=0.001,
+                 batch_size="auto", epochs=200, alpha=0.0001, dropout=0.0, batch_norm=False,
+                 early_stopping=False, validation_fraction=0.1, n_iter_no_change=10, tol=1e-4,
+                 random_state=None, verbose=0):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.epochs = epochs
+        self.alpha = alpha
+        self.dropout = dropout
+        self.batch_norm = batch_norm
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.random_state = random_state
+        self.verbose = verbose
 
     def _check_parameters(self):
         sizes = self.hidden_layer_sizes
@@ -417,26 +437,6 @@ class MLPClassifier(_MLP, _Classifier):
     Attributes also include ``classes_`` and ``n_classes_``.
 """ + _MLP_DOC
 
-    def __init__(self, hidden_layer_sizes=(100,), activation="relu", optimizer="adam", learning_rate=0.001,
-                 batch_size="auto", epochs=200, alpha=0.0001, dropout=0.0, batch_norm=False,
-                 early_stopping=False, validation_fraction=0.1, n_iter_no_change=10, tol=1e-4,
-                 random_state=None, verbose=0):
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.optimizer = optimizer
-        self.learning_rate = learning_rate
-        self.batch_size = batch_size
-        self.epochs = epochs
-        self.alpha = alpha
-        self.dropout = dropout
-        self.batch_norm = batch_norm
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.tol = tol
-        self.random_state = random_state
-        self.verbose = verbose
-
     def _output_layer(self):
         return (1, "sigmoid") if self.n_classes_ == 2 else (self.n_classes_, "softmax")
 
@@ -448,26 +448,6 @@ class MLPRegressor(_MLP, _Regressor):
     mean squared error sum_i s_i ||y_i - y_hat_i||^2 / (n_outputs sum_i s_i) plus the L2 penalty.
     y may have several columns (multi-output regression).
 """ + _MLP_DOC
-
-    def __init__(self, hidden_layer_sizes=(100,), activation="relu", optimizer="adam", learning_rate=0.001,
-                 batch_size="auto", epochs=200, alpha=0.0001, dropout=0.0, batch_norm=False,
-                 early_stopping=False, validation_fraction=0.1, n_iter_no_change=10, tol=1e-4,
-                 random_state=None, verbose=0):
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.optimizer = optimizer
-        self.learning_rate = learning_rate
-        self.batch_size = batch_size
-        self.epochs = epochs
-        self.alpha = alpha
-        self.dropout = dropout
-        self.batch_norm = batch_norm
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.tol = tol
-        self.random_state = random_state
-        self.verbose = verbose
 
     def _output_layer(self):
         return self.n_outputs_, None
@@ -487,6 +467,21 @@ class _KerasWrapper:
     signature takes them, ``model__x`` always does, ``optimizer__x``/``loss__x`` configure
     the optimizer/loss, ``fit__x`` is passed to ``Model.fit``.
     """
+
+    def __init__(self, model=None, *, optimizer=None, loss=None, metrics=None, epochs=1, batch_size=None,
+                 validation_split=0.0, shuffle=True, callbacks=None, random_state=None, verbose=0, **kwargs):
+        self.model = model
+        self.optimizer = optimizer
+        self.loss = loss
+        self.metrics = metrics
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.validation_split = validation_split
+        self.shuffle = shuffle
+        self.callbacks = callbacks
+        self.random_state = random_state
+        self.verbose = verbose
+        self._kwargs = kwargs
 
     def _extra_params(self):
         # kept in one private dict: scikit-learn allows no public attribute but parameters in __init__
@@ -612,21 +607,6 @@ class KerasClassifier(_KerasWrapper, _Classifier):
     'optimizer__learning_rate': [0.01, 0.1]})``.
 """ + _KERAS_DOC
 
-    def __init__(self, model=None, *, optimizer=None, loss=None, metrics=None, epochs=1, batch_size=None,
-                 validation_split=0.0, shuffle=True, callbacks=None, random_state=None, verbose=0, **kwargs):
-        self.model = model
-        self.optimizer = optimizer
-        self.loss = loss
-        self.metrics = metrics
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.validation_split = validation_split
-        self.shuffle = shuffle
-        self.callbacks = callbacks
-        self.random_state = random_state
-        self.verbose = verbose
-        self._kwargs = kwargs
-
 
 class KerasRegressor(_KerasWrapper, _Regressor):
     __doc__ = """A scikit-learn regressor around a deepgrad model (scikeras' KerasRegressor).
@@ -634,21 +614,6 @@ class KerasRegressor(_KerasWrapper, _Regressor):
     y of shape (n,) or (n, n_outputs); the model's last layer needs ``meta['n_outputs_']``
     units. The default loss is 'mean_squared_error'; ``score`` is R^2 (scikit-learn's).
 """ + _KERAS_DOC
-
-    def __init__(self, model=None, *, optimizer=None, loss=None, metrics=None, epochs=1, batch_size=None,
-                 validation_split=0.0, shuffle=True, callbacks=None, random_state=None, verbose=0, **kwargs):
-        self.model = model
-        self.optimizer = optimizer
-        self.loss = loss
-        self.metrics = metrics
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.validation_split = validation_split
-        self.shuffle = shuffle
-        self.callbacks = callbacks
-        self.random_state = random_state
-        self.verbose = verbose
-        self._kwargs = kwargs
 
 
 # --------------------------------------------------------------------------- the perceptron
@@ -698,7 +663,7 @@ class Perceptron(ClassifierMixin, BaseEstimator, _perceptron.Perceptron):
         X, y = validate_data(self, X, y, dtype=_float_dtype(X), reset=first)
         if first:
             self._set_classes(y, classes)
-        elif not np.all(np.isin(y, self.classes_)):
+        if not np.all(np.isin(y, self.classes_)):
             raise ValueError(f"y has labels outside classes_ {self.classes_.tolist()} seen on the first call.")
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X, ensure_non_negative=True)
