@@ -86,3 +86,16 @@ def test_gpu_default_device_and_transfer_gradient():
     (moved * 2).sum().backward()
     assert t.device == "cuda" and backend.device_of(t.grad) == "cuda"
     np.testing.assert_array_equal(backend.to_numpy(t.grad), [2.0, 2.0, 2.0])
+
+
+def test_seeded_block_repeats_and_restores_the_outer_stream():
+    import deepgrad as dg
+
+    dg.manual_seed(5)
+    expected_outer = dg.randn(3).numpy()
+    dg.manual_seed(5)
+    with dg.backend.seeded(11):
+        inner = dg.randn(3).numpy()
+    with dg.backend.seeded(11):
+        assert np.array_equal(dg.randn(3).numpy(), inner)
+    assert np.array_equal(dg.randn(3).numpy(), expected_outer)

@@ -13,6 +13,8 @@ exactly.
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 _CUPY = None  # the cupy module once imported; False when the import failed
@@ -138,6 +140,25 @@ def manual_seed(seed: int) -> None:
             cupy.random.seed(int(seed))
         except Exception:  # no usable GPU: nothing to seed
             pass
+
+
+@contextlib.contextmanager
+def seeded(seed):
+    """Within the block, deepgrad's random numbers come from ``seed``; the previous state returns after it.
+
+    ``seed=None`` leaves the global state untouched. Used where a component has its own
+    ``random_state`` (scikit-learn estimators, tuner trials) and must not disturb the caller's stream.
+    """
+    global _SEED_SEQUENCE, _GLOBAL_RNG
+    if seed is None:
+        yield
+        return
+    saved = _SEED_SEQUENCE, _GLOBAL_RNG
+    manual_seed(seed)
+    try:
+        yield
+    finally:
+        _SEED_SEQUENCE, _GLOBAL_RNG = saved
 
 
 def global_generator() -> np.random.Generator:

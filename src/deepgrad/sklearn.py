@@ -33,7 +33,6 @@ import copy
 import inspect
 import numbers
 import warnings
-from contextlib import contextmanager
 
 import numpy as np
 
@@ -76,20 +75,6 @@ def _seed_of(random_state):
     if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
         return int(random_state)
     return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
-
-
-@contextmanager
-def _seeded(seed):
-    """deepgrad's global seed set to ``seed`` inside the block and restored after it (None: untouched)."""
-    if seed is None:
-        yield
-        return
-    saved = backend._SEED_SEQUENCE, backend._GLOBAL_RNG
-    backend.manual_seed(seed)
-    try:
-        yield
-    finally:
-        backend._SEED_SEQUENCE, backend._GLOBAL_RNG = saved
 
 
 # --------------------------------------------------------------------------- model pieces
@@ -169,7 +154,7 @@ class _Network(BaseEstimator):
         targets = self._encode_targets(y)
         weights = _normalized_sample_weight(sample_weight, X)
         meta = self._meta(X)
-        with _seeded(_seed_of(self.random_state)):
+        with backend.seeded(_seed_of(self.random_state)):
             model = self._compiled_model(meta)
             _training.ensure_built(model, [X])
             targets = self._model_targets(targets, model)
