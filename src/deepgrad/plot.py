@@ -1,0 +1,505 @@
+"""Plots of the course: training curves, decision regions, activations, weights, gradients.
+
+Every function draws one matplotlib Figure, saves it when given ``save_path=`` (or
+``path=``) and returns it. matplotlib is optional (``pip install deepgrad[plot]``) and is
+imported on the first call only; without a display (a server, a test run) the Agg
+backend is used, so figures are written to files without a window.
+
+>>> from deepgrad import plot
+>>> # history = model.fit(x, y, validation_split=0.2, epochs=50)
+>>> # plot.plot_history(history, save_path="history.png")
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import sys
+
+import numpy as np
+
+from . import activations
+from .tensor import Tensor, no_grad
+
+
+def _pyplot():
+    """matplotlib.pyplot, with the Agg backend when there is no display to draw on."""
+    try:
+        import matplotlib  # noqa: PLC0415 - optional dependency
+    except ImportError:
+        raise ImportError("deepgrad.plot needs matplotlib: pip install 'deepgrad[plot]' "
+                          "(or pip install matplotlib).") from None
+    headless = (sys.platform.startswith("linux") and not os.environ.get("DISPLAY")
+                and not os.environ.get("WAYLAND_DISPLAY"))
+    if headless and "MPLBACKEND" not in os.environ and "matplotlib.pyplot" not in sys.modules:
+        matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    return plt
+
+
+def _finish(fig, save_path, path):
+    """Lay ``fig`` out, save it to the path given (either spelling) and return it."""
+    fig.tight_layout()
+    if save_path is not None and path is not None and save_path != path:
+        raise ValueError(f"give the file once: save_path={save_path!r} and path={path!r} differ.")
+    target = save_path if save_path is not None else path
+    if target is not None:
+        fig.savefig(target, dpi=100, bbox_inches="tight")
+    return fig
+
+
+def _figure(ax, figsize):
+    """(figure, axes): a new figure, or the figure of the axes given."""
+    if ax is not None:
+        return ax.figure, ax
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=figsize)
+    return fig, ax
+
+
+# --------------------------------------------------------------------------- training curves
+
+
+def plot_history(history, metrics=None, title=None, save_path=None, path=None):
+    """Training curves: one panel per quantity, training and validation together.
+
+    ``history`` is the History returned by ``fit`` (or its ``.history`` dict): the loss
+    panel shows ``loss`` and ``val_loss`` against the epoch (1-based), as in the course's
+    ``plt.plot(history.history['loss'])``; each metric gets its own panel. ``metrics``
+    picks the quantities to draw (default: every key without the ``val_`` prefix).
+    """
+    logs = getattr(history, "history", history)
+    if not isinstance(logs, dict) or not logs:
+        raise ValueError("plot_history needs a History from fit() or a non-empty dict such as "
+                         "{'loss': [...], 'val_loss': [...]}.")
+    keys = [k for k in logs if not k.startswith("val_")] or [k[4:] for k in logs]
+    keys = sorted(keys, key=lambda k: (k != "loss", k))
+    if metrics is not None:
+        unknown = [m for m in metrics if m not in logs and f"val_{m}" not in logs]
+        if unknown:
+            raise ValueError(f"no {unknown} in the history; it records {sorted(logs)}.")
+        keys = list(metrics)
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 3.8), squeeze=False)
+    for ax, key in zip(axes[0], keys):
+        for name, label, style in ((key, "train", "-"), (f"val_{key}", "validation", "--")):
+            if name in logs:
+                values = np.asarray(logs[name], dtype=np.float64)
+                ax.plot(np.arange(1, len(values) + 1), values, style, marker="o", markersize=3, label=label)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(key)
+        ax.set_title(key)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    if title:
+        fig.suptitle(title)
+    return _finish(fig, save_path, path)
+
+
+# --------------------------------------------------------------------------- decision regions
+
+
+def _predict(model, x):
+    """model.predict(x) for deepgrad models (one big batch, silent) and estimators alike."""
+    try:
+        parameters = inspect.signature(model.predict).parameters
+    except (TypeError, ValueError):
+        parameters = {}
+    kwargs = {}
+    if "batch_size" in parameters:
+        kwargs["batch_size"] = len(x)
+    if "verbose" in parameters:
+        kwargs["verbose"] = 0
+    return np.asarray(model.predict(x, **kwargs))
+
+
+def _as_labels(predictions, classes):
+    """Class labels from predictions: argmax of scores per class, else the nearest class value."""
+    out = np.asarray(predictions)
+    if out.ndim == 2 and out.shape[1] > 1:
+        return out.argmax(axis=1)
+    out = out.reshape(len(out))
+    if np.issubdtype(out.dtype, np.floating) and not np.all(np.isin(out, classes)):
+        # probabilities of the upper class (sigmoid) or raw scores: the nearest class value,
+        # i.e. threshold 0.5 for 0/1 labels and 0 for -1/+1 labels
+        return classes[np.abs(out[:, None] - classes[None, :]).argmin(axis=1)]
+    return out
+
+
+def _check_2d(x, what):
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 2 or x.shape[1] != 2:
+        raise ValueError(f"{what} draws 2-D data: x must have shape (n_samples, 2), got {x.shape}. "
+                         "Pick two features, or project the data (e.g. PCA) first.")
+    return x
+
+
+def _class_colors(n):
+    plt = _pyplot()
+    palette = plt.get_cmap("tab10")
+    return [palette(i % 10) for i in range(n)]
+
+
+def plot_decision_regions(model, x, y, resolution=200, padding=0.5, ax=None, title=None,
+                          save_path=None, path=None):
+    """The regions each class wins in a 2-D input space, with the samples on top.
+
+    ``model`` is anything with ``predict``: a deepgrad model (softmax outputs -> argmax,
+    one sigmoid output -> threshold 0.5), a Perceptron or a scikit-learn estimator
+    (labels as they come). The plane is sampled on a ``resolution`` x ``resolution`` grid
+    reaching ``padding`` beyond the data, predicted in one call, and filled by class.
+    """
+    x = _check_2d(x, "plot_decision_regions")
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] > 1:
+        y = y.argmax(axis=1)
+    y = y.reshape(len(y))
+    if len(y) != len(x):
+        raise ValueError(f"x has {len(x)} samples but y has {len(y)}.")
+    classes = np.unique(y)
+    lo, hi = x.min(axis=0) - padding, x.max(axis=0) + padding
+    xx, yy = np.meshgrid(np.linspace(lo[0], hi[0], resolution), np.linspace(lo[1], hi[1], resolution))
+    grid = np.column_stack([xx.ravel(), yy.ravel()]).astype(np.float32)
+    labels = _as_labels(_predict(model, grid), classes.astype(np.float64))
+    every = np.union1d(classes, np.unique(labels))
+    regions = np.searchsorted(every, labels).reshape(xx.shape)
+    colors = _class_colors(len(every))
+    from matplotlib.colors import ListedColormap  # noqa: PLC0415
+
+    fig, ax = _figure(ax, (6, 5))
+    ax.contourf(xx, yy, regions, levels=np.arange(len(every) + 1) - 0.5, cmap=ListedColormap(colors), alpha=0.3)
+    markers = "osD^v<>ph*"
+    for i, label in enumerate(every):
+        member = y == label
+        if member.any():
+            ax.scatter(x[member, 0], x[member, 1], color=colors[i], marker=markers[i % len(markers)],
+                       edgecolor="black", linewidth=0.5, s=30, label=f"class {label}")
+    ax.set_xlim(lo[0], hi[0])
+    ax.set_ylim(lo[1], hi[1])
+    ax.set_xlabel("x1")
+    ax.set_ylabel("x2")
+    ax.legend(loc="best")
+    ax.set_title(title or "decision regions")
+    return _finish(fig, save_path, path)
+
+
+# --------------------------------------------------------------------------- activations
+
+
+def _elementwise_activation_names():
+    """Canonical names of the elementwise activations (aliases and softmax-like ones left out)."""
+    canonical = {activations.serialize(name) for name in activations.names()}
+    return sorted(canonical - {"softmax", "log_softmax"})
+
+
+def _draw_activation(ax, name, z, derivative):
+    function = activations.get(name)
+    if activations.serialize(function) in ("softmax", "log_softmax"):
+        raise ValueError(f"{name!r} acts on a whole vector, not elementwise, so it has no single curve; "
+                         f"plot one of: {', '.join(_elementwise_activation_names())}.")
+    # z as one unit seen over many samples: activations that depend on the unit's position
+    # (brelu flips every other unit) then draw the first unit's curve
+    column = z.reshape(-1, 1)
+    with no_grad():
+        values = function(Tensor(column)).numpy().ravel()
+    ax.plot(z, values, label="f(z)", linewidth=2)
+    if derivative:
+        ax.plot(z, activations.derivative(name, column).ravel(), "--", label="f'(z)", linewidth=1.5)
+    ax.axhline(0, color="gray", linewidth=0.5)
+    ax.axvline(0, color="gray", linewidth=0.5)
+    ax.grid(alpha=0.3)
+    ax.set_title(activations.serialize(function))
+
+
+def plot_activation(name, z=None, derivative=True, ax=None, save_path=None, path=None):
+    """An activation f(z) and its derivative f'(z) (from ``deepgrad.activations.derivative``).
+
+    ``name`` is any registered name ('relu', 'sigmoid', 'elu', ...) or activation
+    function; ``z`` defaults to 501 points on [-5, 5]. The points are fed as samples of
+    one unit, so brelu (which flips every other unit) shows its first unit's curve.
+    """
+    z = np.linspace(-5.0, 5.0, 501) if z is None else np.asarray(z, dtype=np.float64)
+    fig, ax = _figure(ax, (5, 3.8))
+    _draw_activation(ax, name, z, derivative)
+    ax.set_xlabel("z")
+    ax.legend()
+    return _finish(fig, save_path, path)
+
+
+def plot_activations_grid(names=None, ncols=5, z=None, save_path=None, path=None):
+    """The table of activations: one panel per function with f(z) and f'(z).
+
+    ``names`` defaults to every elementwise activation deepgrad registers.
+    """
+    names = _elementwise_activation_names() if names is None else list(names)
+    if not names:
+        raise ValueError("plot_activations_grid needs at least one activation name.")
+    z = np.linspace(-5.0, 5.0, 401) if z is None else np.asarray(z, dtype=np.float64)
+    ncols = max(1, min(int(ncols), len(names)))
+    nrows = -(-len(names) // ncols)
+    plt = _pyplot()
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.2 * ncols, 2.6 * nrows), squeeze=False)
+    for ax, name in zip(axes.ravel(), names):
+        _draw_activation(ax, name, z, True)
+    for ax in axes.ravel()[len(names):]:
+        ax.set_visible(False)
+    axes[0, 0].legend(loc="upper left", fontsize="small")
+    return _finish(fig, save_path, path)
+
+
+# --------------------------------------------------------------------------- weights and gradients
+
+
+def _kernels(model):
+    from .diagnostics import _leaf_layers  # noqa: PLC0415
+
+    kernels = [(layer.name, layer.kernel.numpy().ravel()) for layer in _leaf_layers(model)
+               if getattr(layer, "kernel", None) is not None]
+    if not kernels:
+        raise ValueError(f"model {getattr(model, 'name', model)!r} has no layer with a kernel to plot; "
+                         "build it first (call it on data or fit it).")
+    return kernels
+
+
+def plot_weight_histograms(model, other=None, labels=("model 1", "model 2"), bins=50, save_path=None, path=None):
+    """Histograms of each layer's kernel weights; with ``other``, two models side by side.
+
+    The course compares a model trained without and with L2 regularization this way:
+    regularization pulls the weights towards 0 and shortens the tails. Rows are layers
+    (in order), columns models; a row shares its x axis so the spreads compare directly.
+    """
+    columns = [_kernels(model)] + ([_kernels(other)] if other is not None else [])
+    if other is not None and len(columns[0]) != len(columns[1]):
+        raise ValueError(f"the models have {len(columns[0])} and {len(columns[1])} layers with kernels; "
+                         "side by side needs the same number.")
+    plt = _pyplot()
+    nrows, ncols = len(columns[0]), len(columns)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.5 * ncols, 2.6 * nrows), squeeze=False, sharex="row")
+    colors = _class_colors(ncols)
+    for col, kernels in enumerate(columns):
+        for row, (name, values) in enumerate(kernels):
+            ax = axes[row, col]
+            ax.hist(values, bins=bins, color=colors[col], alpha=0.8)
+            heading = f"{labels[col]}: {name}" if ncols > 1 else name
+            ax.set_title(f"{heading} (min {values.min():.3g}, max {values.max():.3g})", fontsize="small")
+            ax.grid(alpha=0.3)
+        axes[-1, col].set_xlabel("weight")
+    return _finish(fig, save_path, path)
+
+
+def plot_gradient_flow(monitor, save_path=None, path=None):
+    """What a :class:`deepgrad.diagnostics.GradientMonitor` recorded, layer by layer.
+
+    Left: the RMS gradient ||dL/dW|| / sqrt(n) per layer (log scale), one line per epoch
+    (dark to light): vanishing gradients fall away towards the first layers, exploding
+    ones climb. Middle: the update-to-weight ratio ||dW|| / ||W|| (about 1e-3 is
+    healthy). Right: the share of dead ReLU and saturated sigmoid/tanh units in the
+    last epoch.
+    """
+    if not getattr(monitor, "epochs", None):
+        raise ValueError("plot_gradient_flow needs a GradientMonitor that has recorded at least one epoch: "
+                         "pass it to fit(callbacks=[monitor]) first.")
+    names = monitor.weighted_layer_names()
+    columns = [monitor.layer_names.index(n) for n in names]
+    counts = np.array([monitor.parameter_counts[n] for n in names], dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rms = monitor.array("grad_norm")[:, columns] / np.sqrt(counts)
+    ratio = monitor.array("update_ratio")[:, columns]
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    shades = plt.get_cmap("viridis")(np.linspace(0, 0.9, len(monitor.epochs)))
+    positions = np.arange(len(names))
+    for row, color, epoch in zip(range(len(monitor.epochs)), shades, monitor.epochs):
+        label = f"epoch {epoch + 1}" if row in (0, len(monitor.epochs) - 1) else None
+        axes[0].plot(positions, np.where(rms[row] > 0, rms[row], np.nan), marker="o", color=color, label=label)
+        axes[1].plot(positions, np.where(ratio[row] > 0, ratio[row], np.nan), marker="o", color=color, label=label)
+    for ax, heading in ((axes[0], "RMS gradient per layer"), (axes[1], "update / weight ratio")):
+        ax.set_yscale("log")
+        ax.set_xticks(positions)
+        ax.set_xticklabels(names, rotation=45, ha="right", fontsize="small")
+        ax.set_title(heading)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small")
+    axes[1].axhline(1e-3, color="gray", linestyle="--", linewidth=1)
+    dead = monitor.array("dead_fraction")[-1]
+    saturated = monitor.array("saturated_fraction")[-1]
+    all_positions = np.arange(len(monitor.layer_names))
+    axes[2].bar(all_positions - 0.2, np.nan_to_num(dead), width=0.4, label="dead (ReLU)", color="tab:red")
+    axes[2].bar(all_positions + 0.2, np.nan_to_num(saturated), width=0.4, label="saturated (sigmoid/tanh)",
+                color="tab:orange")
+    if not (np.nan_to_num(dead).any() or np.nan_to_num(saturated).any()):
+        axes[2].text(0.5, 0.5, "no dead or saturated units", transform=axes[2].transAxes, ha="center")
+    axes[2].set_ylim(0, 1)
+    axes[2].set_xticks(all_positions)
+    axes[2].set_xticklabels(monitor.layer_names, rotation=45, ha="right", fontsize="small")
+    axes[2].set_title("unit health (last epoch)")
+    axes[2].legend(fontsize="small")
+    axes[2].grid(alpha=0.3)
+    return _finish(fig, save_path, path)
+
+
+# --------------------------------------------------------------------------- learning rate, confusion matrix
+
+
+def plot_lr_finder(result, ax=None, save_path=None, path=None):
+    """The learning-rate range test from ``deepgrad.optimizers.find_learning_rate``.
+
+    Smoothed loss against the learning rate (log axis) over the raw per-step losses,
+    with the suggested rate (steepest descent) and the rate of the lowest loss marked.
+    """
+    if not hasattr(result, "learning_rates") or not hasattr(result, "losses"):
+        raise TypeError("plot_lr_finder takes the result of deepgrad.optimizers.find_learning_rate(...), "
+                        f"got {type(result).__name__}.")
+    fig, ax = _figure(ax, (6, 4))
+    ax.plot(result.learning_rates, result.raw_losses, color="lightgray", linewidth=1, label="loss per step")
+    result.plot(ax=ax)  # the smoothed curve and the suggested rate
+    ax.lines[-2].set_label("smoothed loss")
+    ax.lines[-1].set_label(f"suggested {result.suggested_learning_rate:.2g}")
+    ax.axvline(result.minimum_learning_rate, color="tab:red", linestyle=":",
+               label=f"lowest loss at {result.minimum_learning_rate:.2g}")
+    finite = result.losses[np.isfinite(result.losses)]
+    if finite.size:
+        spread = finite[0] - finite.min()
+        ax.set_ylim(finite.min() - 0.1 * spread - 1e-12, finite[0] + 0.5 * spread + 1e-12)
+    ax.set_title("learning-rate range test" + (" (stopped: loss diverged)" if result.diverged else ""))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    return _finish(fig, save_path, path)
+
+
+def _class_ids(values, what):
+    values = np.asarray(values)
+    if values.ndim == 2 and values.shape[1] > 1:
+        return values.argmax(axis=1)
+    values = values.reshape(len(values))
+    if np.issubdtype(values.dtype, np.floating):
+        if not np.all(np.isfinite(values)):
+            raise ValueError(f"{what} contains NaN or infinity.")
+        if not np.all(values == np.round(values)):  # probabilities of the upper class
+            return (values >= 0.5).astype(np.int64)
+    return values.astype(np.int64)
+
+
+def confusion_matrix(y_true, y_pred, num_classes=None):
+    """counts[i, j] = number of samples of true class i predicted as class j.
+
+    Labels are class ids 0..k-1, one-hot rows or per-class scores (argmax), or
+    probabilities of the upper class of a binary problem (threshold 0.5).
+    """
+    true = _class_ids(y_true, "y_true")
+    pred = _class_ids(y_pred, "y_pred")
+    if len(true) != len(pred):
+        raise ValueError(f"y_true has {len(true)} samples but y_pred has {len(pred)}.")
+    if len(true) and min(true.min(), pred.min()) < 0:
+        raise ValueError("class ids must be non-negative integers 0..k-1.")
+    k = int(num_classes or (max(true.max(), pred.max()) + 1 if len(true) else 0))
+    return np.bincount(true * k + pred, minlength=k * k).reshape(k, k)
+
+
+def plot_confusion_matrix(y_true, y_pred, labels=None, normalize=False, ax=None, cmap="Blues",
+                          save_path=None, path=None):
+    """The confusion matrix as a heat map with the count (or the row share) in each cell.
+
+    Rows are true classes, columns predicted ones; the diagonal holds the correct
+    predictions. ``normalize=True`` divides each row by its total (per-class recall).
+    """
+    counts = confusion_matrix(y_true, y_pred, None if labels is None else len(labels))
+    k = len(counts)
+    labels = [str(i) for i in range(k)] if labels is None else [str(label) for label in labels]
+    values = counts.astype(np.float64)
+    if normalize:
+        values = values / np.maximum(values.sum(axis=1, keepdims=True), 1)
+    fig, ax = _figure(ax, (1.0 + 0.6 * k, 0.8 + 0.6 * k))
+    image = ax.imshow(values, cmap=cmap, vmin=0)
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    threshold = values.max() / 2 if values.size else 0
+    for i in range(k):
+        for j in range(k):
+            text = f"{values[i, j]:.2f}" if normalize else str(int(counts[i, j]))
+            ax.text(j, i, text, ha="center", va="center", fontsize="small",
+                    color="white" if values[i, j] > threshold else "black")
+    ax.set_xticks(range(k))
+    ax.set_yticks(range(k))
+    ax.set_xticklabels(labels)
+    ax.set_yticklabels(labels)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title("confusion matrix" + (" (row-normalized)" if normalize else ""))
+    return _finish(fig, save_path, path)
+
+
+# --------------------------------------------------------------------------- perceptron
+
+
+def _boundary_history(source):
+    """[(w, b), ...] from a list of pairs or an object with weights_history_ / bias_history_."""
+    if hasattr(source, "weights_history_"):
+        weights = np.asarray(source.weights_history_, dtype=np.float64)
+        biases = np.asarray(getattr(source, "bias_history_", np.zeros(len(weights))), dtype=np.float64)
+        return [(w, float(b)) for w, b in zip(weights, biases)]
+    try:
+        history = [(np.asarray(w, dtype=np.float64).reshape(-1), float(b)) for w, b in source]
+    except (TypeError, ValueError):
+        raise TypeError("plot_perceptron_boundary takes a fitted Perceptron (weights_history_, bias_history_) "
+                        "or a list of (weights, bias) pairs, one per epoch.") from None
+    return history
+
+
+def plot_perceptron_boundary(perceptron, x, y, ax=None, save_path=None, path=None):
+    """The perceptron's line w1 x1 + w2 x2 + b = 0 moving epoch by epoch over 2-D data.
+
+    ``perceptron`` is a fitted :class:`deepgrad.perceptron.Perceptron` (its
+    ``weights_history_`` and ``bias_history_``: the line before training and after each
+    epoch) or a list ``[(w, b), ...]``. Early lines are light, the last one bold; a line
+    with w = 0 (nothing learned yet) is not drawn. With ``errors_`` available, a second
+    panel shows the misclassifications per epoch.
+    """
+    x = _check_2d(x, "plot_perceptron_boundary")
+    y = np.asarray(y).reshape(len(x))
+    history = _boundary_history(perceptron)
+    if not history or any(w.shape != (2,) for w, _ in history):
+        raise ValueError("plot_perceptron_boundary needs a non-empty history of 2-D weights (one per epoch).")
+    errors = getattr(perceptron, "errors_", None)
+    plt = _pyplot()
+    if ax is None:
+        ncols = 2 if errors else 1
+        fig, axes = plt.subplots(1, ncols, figsize=(6 * ncols, 5), squeeze=False)
+        ax = axes[0, 0]
+    else:
+        fig, errors = ax.figure, None
+    classes = np.unique(y)
+    colors = _class_colors(len(classes))
+    for i, label in enumerate(classes):
+        member = y == label
+        ax.scatter(x[member, 0], x[member, 1], color=colors[i], edgecolor="black", linewidth=0.5, s=40,
+                   marker="os^"[i % 3], label=f"class {label}")
+    lo, hi = x.min(axis=0) - 0.5, x.max(axis=0) + 0.5
+    shades = plt.get_cmap("Greys")(np.linspace(0.25, 1.0, len(history)))
+    span = np.linspace(lo[0], hi[0], 2)
+    for epoch, ((w, b), shade) in enumerate(zip(history, shades)):
+        last = epoch == len(history) - 1
+        style = {"color": "black" if last else shade, "linewidth": 2.5 if last else 1.0,
+                 "label": f"epoch {epoch}" if last else None}
+        if abs(w[1]) > 1e-12:
+            ax.plot(span, -(w[0] * span + b) / w[1], **style)
+        elif abs(w[0]) > 1e-12:
+            ax.axvline(-b / w[0], **style)
+    ax.set_xlim(lo[0], hi[0])
+    ax.set_ylim(lo[1], hi[1])
+    ax.set_xlabel("x1")
+    ax.set_ylabel("x2")
+    ax.set_title(f"perceptron boundary over {len(history) - 1} epoch(s)")
+    ax.legend(loc="best", fontsize="small")
+    if errors:
+        error_ax = fig.axes[1]
+        error_ax.plot(np.arange(1, len(errors) + 1), errors, marker="o")
+        from matplotlib.ticker import MaxNLocator  # noqa: PLC0415
+
+        error_ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        error_ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        error_ax.set_xlabel("epoch")
+        error_ax.set_ylabel("misclassified samples")
+        error_ax.set_title("errors per epoch")
+        error_ax.grid(alpha=0.3)
+    return _finish(fig, save_path, path)
