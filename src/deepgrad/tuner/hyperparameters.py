@@ -326,6 +326,7 @@ class HyperParameters:
         self.values = {}
         self._conditions = []  # the open conditional scopes
         self._sampler = None  # set by an oracle: the value of a name the trial has none for
+        self.build_error = None  # set by an oracle when building the model for these values raised
 
     # ---------------------------------------------------------------- declaring
     def Int(self, name, min_value, max_value, step=None, sampling="linear", default=None,
@@ -456,6 +457,7 @@ class HyperParameters:
         # the sampler belongs to the oracle of this process; never ship it
         state = dict(self.__dict__)
         state["_sampler"] = None
+        state["build_error"] = None
         state["_conditions"] = []
         return state
 

@@ -29,6 +29,10 @@ _MAX_COLLISIONS = 100
 TUNER_PREFIX = "tuner/"  # bookkeeping values (Hyperband's epochs, bracket, parent trial)
 
 
+class SearchSpaceError(ValueError):
+    """The model declares a hyperparameter the search does not allow."""
+
+
 class Oracle:
     """Base oracle: trial bookkeeping, persistence and the resolve-then-record cycle.
 
@@ -115,7 +119,10 @@ class Oracle:
         """
         if self._requeued:
             trial = self._requeued.pop(0)
-            build(trial.hyperparameters.copy())
+            try:
+                build(trial.hyperparameters.copy())
+            except Exception as err:  # noqa: BLE001 - recorded as the trial's failure
+                return self._fail(trial, err)
             return trial
         number = len(self.trials)
         if self.max_trials is not None and number >= self.max_trials:
@@ -145,16 +152,35 @@ class Oracle:
         trial = Trial(hp, self._trial_id(number), TrialStatus.RUNNING, seed=self.trial_seed(number))
         self.trials[trial.trial_id] = trial
         self._on_trial_created(trial, plan)
+        if hp.build_error is not None:
+            return self._fail(trial, hp.build_error)
         self._save_trial(trial)
         self.save()
         return trial
 
+    def _fail(self, trial, error):
+        """Record ``trial`` as failed because building its model raised ``error``."""
+        trial.status = TrialStatus.FAILED
+        trial.message = f"{type(error).__name__}: {error}"
+        self._retries[trial.trial_id] = self.max_retries_per_trial  # rebuilding would fail the same way
+        self.end_trial(trial)
+        return trial
+
     def _resolve(self, values, rng, build) -> HyperParameters:
-        """``values`` completed by running ``build``; new declarations join the search space."""
+        """``values`` completed by running ``build``; new declarations join the search space.
+
+        An exception from ``build`` is kept in ``hp.build_error``: the trial is then recorded as failed.
+        """
         hp = self.hyperparameters.copy()
         hp.values = dict(values)
         hp._sampler = lambda new: self._new_entry(new, rng)
-        build(hp)
+        hp.build_error = None
+        try:
+            build(hp)
+        except Exception as err:  # noqa: BLE001 - a model that cannot be built is a failed trial
+            if isinstance(err, SearchSpaceError):
+                raise
+            hp.build_error = err
         hp._sampler = None
         for item in hp.space:
             if item.name not in self.hyperparameters._space:
@@ -168,7 +194,7 @@ class Oracle:
     def _new_entry(self, hp, rng):
         if hp.name not in self._preset_names and self._preset_names:
             if not self.allow_new_entries:
-                raise RuntimeError(
+                raise SearchSpaceError(
                     f"the model declares hyperparameter {hp.name!r}, which is not in the given "
                     "hyperparameters; pass allow_new_entries=True or declare it in hyperparameters=."
                 )

@@ -120,6 +120,10 @@ class Tuner:
                         stopped = True
                     if not hasattr(trial, "trial_id"):  # STOPPED, or IDLE: wait for running trials
                         break
+                    if trial.status == TrialStatus.FAILED:  # its model could not even be built
+                        if verbose:
+                            self._report(trial, {}, start)
+                        continue
                     if verbose:
                         print(f"Search: running trial #{trial.number + 1}: {_format_values(trial)}")
                     handle = runner.submit(self._task(trial, self._resolved_model), data)
