@@ -371,3 +371,9 @@ def test_explain_step_errors_name_the_fix():
     with pytest.raises(ValueError, match="learning_rate="):
         explain_step(plain, np.ones((1, 2)), np.ones(1), loss="mse")
     assert explain_step(plain, np.ones((1, 2)), np.ones(1), loss="mse", learning_rate=0.1).learning_rate == 0.1
+
+
+def test_overfitting_rule_skips_histories_validated_every_few_epochs():
+    # validation_freq=2: val_loss has half the entries, so epochs cannot be compared one by one
+    history = {"loss": [1.0, 0.8, 0.6, 0.4, 0.3, 0.2], "val_loss": [0.9, 0.7, 1.5]}
+    assert "overfitting" not in diagnose(history=history)

@@ -1,5 +1,8 @@
 """Plots render with Agg into non-trivial PNGs, and draw the numbers they are given."""
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -213,3 +216,14 @@ def test_plot_perceptron_boundary_reads_a_fitted_perceptron():
 def test_save_path_and_path_must_agree(tmp_path):
     with pytest.raises(ValueError, match="differ"):
         plot.plot_activation("relu", save_path=tmp_path / "a.png", path=tmp_path / "b.png")
+
+
+def test_matplotlib_is_imported_only_when_a_plot_is_drawn():
+    code = ("import sys; import deepgrad, deepgrad.plot, deepgrad.diagnostics; "
+            "assert 'matplotlib' not in sys.modules, 'imported early'; "
+            "sys.modules['matplotlib'] = None\n"
+            "try:\n    deepgrad.plot.plot_activation('relu')\n"
+            "except ImportError as err:\n    print(err)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "pip install 'deepgrad[plot]'" in result.stdout

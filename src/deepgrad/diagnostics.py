@@ -600,8 +600,8 @@ def _check_dying(monitor, findings, dead_threshold):
 def _check_overfitting(logs, findings, tolerance):
     val = logs.get("val_loss")
     loss = logs["loss"]
-    if val is None or len(val) < 3 or not np.isfinite(val).all():
-        return
+    if val is None or len(val) != len(loss) or len(val) < 3 or not np.isfinite(val).all():
+        return  # (validation_freq > 1 leaves epochs without val_loss: no epoch-by-epoch comparison)
     best = int(np.argmin(val))
     final = float(val[-1])
     if best >= len(val) - 1 or final <= val[best] * (1 + tolerance):
