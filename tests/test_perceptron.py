@@ -135,10 +135,19 @@ def test_tol_stops_on_almost_separable_data():
     assert neuron.converged_ and neuron.errors_[-1] <= 2
 
 
-def test_float64_input_keeps_float64():
+def test_weights_are_float64_whatever_the_input():
     x, y = datasets.logic_gate("or")
     assert Perceptron().fit(x.astype(np.float64), y).weights_.dtype == np.float64
-    assert Perceptron().fit(x, y).weights_.dtype == np.float32
+    assert Perceptron().fit(x, y).weights_.dtype == np.float64
+
+
+@pytest.mark.parametrize("gate", ["and", "or", "nand", "nor"])
+def test_converged_means_every_training_sample_is_classified_right(gate):
+    # samples land exactly on the boundary (z = 0) with eta = 0.1: training and predict must agree
+    x, y = datasets.logic_gate(gate)
+    for seed in range(20):
+        model = Perceptron(learning_rate=0.1, max_epochs=50, random_state=seed).fit(x, y)
+        assert model.converged_ and model.score(x, y) == 1.0
 
 
 @pytest.mark.parametrize("params, message", [

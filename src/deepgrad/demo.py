@@ -30,8 +30,37 @@ def neuron():
     a = z.relu()
     a.backward()
     print(f"z = w.x + b = 1.0*0.8 + 0.75*1.2 + 0.5 = {z.item():.2f};  a = ReLU(z) = {a.item():.2f}")
-    print(f"da/dw = x = {w.grad.round(4).tolist()},  da/db = {float(b.grad):.1f}")
+    print(f"da/dw = x = [{w.grad[0]:.2f}, {w.grad[1]:.2f}],  da/db = {float(b.grad):.1f}")
     return {"neuron_output": a.item()}
+
+
+def perceptron_gates(seed=0):
+    """Rosenblatt's perceptron on the logic gates: AND, OR, NAND, NOR are learned; XOR is not."""
+    import warnings
+
+    from deepgrad.datasets import logic_gate
+    from deepgrad.perceptron import ConvergenceWarning, Perceptron
+
+    _section("2. The perceptron on logic gates (and why XOR needs a hidden layer)")
+    concert = Perceptron.from_weights([0.7, 0.6, 0.5, 0.3, 0.4], threshold=1.5)
+    inputs = np.array([[1, 0, 1, 0, 1]], dtype=np.float32)
+    print(f"concert decision: weighted sum {float(concert.decision_function(inputs)[0]) + 1.5:.1f} >= 1.5 "
+          f"-> {'go' if concert.predict(inputs)[0] == 1 else 'stay home'}")
+    results = {}
+    for gate in ("and", "or", "nand", "nor", "xor"):
+        x, y = logic_gate(gate)
+        model = Perceptron(learning_rate=0.1, max_epochs=20, random_state=seed)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ConvergenceWarning)
+            model.fit(x, y)
+        status = (f"converged after {model.n_epochs_} epochs" if model.converged_
+                  else f"NOT converged after {model.n_epochs_} epochs")
+        print(f"  {gate.upper():>4}: {status}; errors per epoch {model.errors_[:8]}"
+              f"{'...' if len(model.errors_) > 8 else ''}; accuracy {model.score(x, y):.0%}")
+        if caught:
+            print("        " + str(caught[0].message).splitlines()[0])
+        results[f"perceptron_{gate}_accuracy"] = float(model.score(x, y))
+    return results
 
 
 def tensor_mlp(seed=0, epochs=30, batch_size=32, learning_rate=0.1):
@@ -43,7 +72,7 @@ def tensor_mlp(seed=0, epochs=30, batch_size=32, learning_rate=0.1):
     import deepgrad as dg
     from deepgrad.datasets import load_digits, train_test_split
 
-    _section("2. A digits MLP written with raw Tensors")
+    _section("3. A digits MLP written with raw Tensors")
     dg.manual_seed(seed)
     x, y = load_digits()
     x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.2, stratify=y, random_state=seed)
@@ -93,7 +122,7 @@ def keras_digits(seed=0, verbose=2):
     from deepgrad.layers import BatchNormalization, Dense, Dropout
     from deepgrad.models import Sequential
 
-    _section("3. The digits with the Keras API (Sequential, fit, EarlyStopping)")
+    _section("4. The digits with the Keras API (Sequential, fit, EarlyStopping)")
     dg.manual_seed(seed)
     dg.backend.clear_session()
     x, y = load_digits()
@@ -126,7 +155,7 @@ def xor_mlp(seed=0):
     from deepgrad.layers import Dense
     from deepgrad.models import Sequential
 
-    _section("4. XOR with a small MLP")
+    _section("5. XOR with a small MLP")
     dg.manual_seed(seed)
     x = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32)
     y = np.array([0, 1, 1, 0], dtype=np.float32)
@@ -141,7 +170,34 @@ def xor_mlp(seed=0):
     return {"xor_accuracy": accuracy}
 
 
-SECTIONS = [neuron, tensor_mlp, keras_digits, xor_mlp]
+def sine_approximation(seed=0):
+    """Universal approximation: one hidden layer of tanh units fits y = sin(x)."""
+    import deepgrad as dg
+    from deepgrad import optimizers
+    from deepgrad.datasets import make_sine
+    from deepgrad.layers import Dense
+    from deepgrad.models import Sequential
+
+    _section("6. Universal approximation: one hidden layer fits sin(x)")
+    dg.manual_seed(seed)
+    x, y = make_sine(n_samples=256, noise=0.0, random_state=seed)
+    model = Sequential([Dense(32, activation="tanh", input_dim=1), Dense(1)])
+    model.compile(optimizer=optimizers.Adam(learning_rate=0.01), loss="mse")
+    start = time.perf_counter()
+    history = model.fit(x, y, epochs=300, batch_size=32, verbose=0)
+    elapsed = time.perf_counter() - start
+    grid = np.linspace(-np.pi, np.pi, 9, dtype=np.float32).reshape(-1, 1)
+    fitted = model.predict(grid).ravel()
+    worst = float(np.abs(fitted - np.sin(grid.ravel())).max())
+    print(f"32 tanh units, 300 epochs in {elapsed:.2f} s: final MSE {history.history['loss'][-1]:.2e}, "
+          f"largest error on a grid {worst:.3f}")
+    print("   x     " + " ".join(f"{v:6.2f}" for v in grid.ravel()))
+    print("sin(x)   " + " ".join(f"{v:6.2f}" for v in np.sin(grid.ravel())))
+    print("network  " + " ".join(f"{v:6.2f}" for v in fitted))
+    return {"sine_mse": float(history.history["loss"][-1]), "sine_model": model, "sine_data": (x, y)}
+
+
+SECTIONS = [neuron, perceptron_gates, tensor_mlp, keras_digits, xor_mlp, sine_approximation]
 
 
 def run(seed=0, output_dir="deepgrad-demo"):

@@ -45,6 +45,16 @@ def _generator(random_state):
     return new_generator(random_state)
 
 
+def _z(x, weights, bias):
+    """z = w . x + b for a sample (1-D x) or each row of a 2-D x.
+
+    Training and prediction share this formula: the products are summed along the last
+    axis by the same reduction for one row or many, so a sample sitting exactly on the
+    boundary (z = 0) gets the same decision both times.
+    """
+    return (x * weights).sum(axis=-1) + bias
+
+
 class ConvergenceWarning(UserWarning):
     """Training ended at its epoch limit before the learning rule converged."""
 
@@ -157,8 +167,9 @@ class Perceptron:
             raise ValueError(
                 f"x has {x.shape[1]} features, but the perceptron was fitted with {self.weights_.shape[0]}."
             )
-        dtype = np.float64 if x.dtype == np.float64 else np.float32
-        return x.astype(dtype, copy=False)
+        # float64 throughout: the rule decides on the sign of z, so training and predict must
+        # compute z with the same rounding (a float32 z of exactly 0 vs 1e-8 flips a decision)
+        return x.astype(np.float64, copy=False)
 
     def _check_targets(self, y, n_samples):
         y = np.asarray(y)
@@ -247,7 +258,7 @@ class Perceptron:
             errors = 0
             for i in order:
                 row = rows[i]
-                fires = float(row @ w) + b >= 0.0  # one dot product of n_features per sample
+                fires = float(_z(row, w, b)) >= 0.0  # one product and sum of n_features per sample
                 if fires != upper_list[i]:
                     w += step_list[i] * row  # in place: one temporary of n_features
                     if learn_bias:
@@ -276,7 +287,7 @@ class Perceptron:
         """z = w . x + b for each sample (n_samples,): positive side fires, z = 0 on the boundary."""
         self._check_fitted()
         x = self._check_x(x, fitted=True)
-        return x @ self.weights_.astype(x.dtype, copy=False) + x.dtype.type(self.bias_)
+        return _z(x, self.weights_, self.bias_)
 
     def predict(self, x):
         """o = f(w . x + b): the upper output (1 or +1) where z >= 0, the lower (0 or -1) elsewhere."""
