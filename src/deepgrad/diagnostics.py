@@ -147,6 +147,7 @@ class _LayerRecord:
         self.data = _views(buffer.data, parts)
         self.step_copy = _views(step_copy, parts)    # weights before the sampled step, then its update
         self.epoch_copy = _views(epoch_copy, parts)  # weights at the start of the epoch, then the change
+        self.single_grad = self.grad[0] if len(parts) == 1 else None  # the usual case: one dot per batch
         self.stats = None
         self.reset()
 
@@ -162,7 +163,8 @@ class _LayerRecord:
 
     def read_gradient(self):
         """Add this step's ||dL/dW|| (and its non-finite entries, when there are any)."""
-        squared = _squared_norm(self.grad)
+        g = self.single_grad
+        squared = float(g.dot(g)) if g is not None else _squared_norm(self.grad)
         if not math.isfinite(squared):  # NaN or Inf somewhere, or a sum of squares past float32's range
             for g in self.grad:
                 self.nan += int(backend.namespace(g).isnan(g).sum())
@@ -170,7 +172,8 @@ class _LayerRecord:
             norm = squared  # inf when only the sum overflowed, else nan
         else:
             norm = math.sqrt(squared)
-            self.norm_max = max(self.norm_max, norm)
+            if norm > self.norm_max:
+                self.norm_max = norm
         self.norm_sum += norm
         self.batches += 1
 
@@ -312,10 +315,12 @@ class GradientMonitor(Callback):
             if self._sampling:
                 # the step of the sampled batch, in place in the copy taken before it
                 self._step_copy -= self._buffer.data
-            for record in self._layers:
-                record.read_gradient()
-                if self._sampling:
+                for record in self._layers:
+                    record.read_gradient()
                     record.read_update()
+            else:
+                for record in self._layers:
+                    record.read_gradient()
         self._pending = False
 
     def on_epoch_end(self, epoch, logs=None):
