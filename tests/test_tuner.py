@@ -8,7 +8,8 @@ import os
 import numpy as np
 import pytest
 
-from deepgrad import optimizers
+import deepgrad as dg
+from deepgrad import backend, optimizers
 from deepgrad.callbacks import Callback
 from deepgrad.layers import Dense, Dropout
 from deepgrad.models import Sequential
@@ -288,6 +289,69 @@ def test_failed_and_diverging_trials_are_recorded_and_the_search_goes_on(tmp_pat
     assert {t.trial_id for t in tuner.oracle.get_best_trials(5)} == {"0000", "0004"}
 
 
+class SeedEcho(HyperModel):
+    """No training: the objective is the first number deepgrad's generator draws after the trial's seeding."""
+
+    def build(self, hp):
+        hp.Int("unused", 0, 3)
+        return Sequential([Dense(1, input_dim=1)])
+
+    def fit(self, hp, model, *args, **kwargs):
+        return float(backend.global_generator().random())
+
+
+def test_each_execution_is_seeded_from_the_trial_and_scores_are_averaged(tmp_path):
+    tuner = RandomSearch(SeedEcho(), objective=Objective("loss", "min"), max_trials=3, seed=4,
+                         executions_per_trial=2, directory=tmp_path)
+    tuner.search(verbose=0)
+    seeds = set()
+    for trial in tuner.oracle.trials.values():
+        draws = []
+        for execution in range(2):
+            dg.manual_seed(trial.seed + execution)
+            draws.append(float(backend.global_generator().random()))
+        assert trial.score == pytest.approx(np.mean(draws))
+        seeds.add(trial.seed)
+    assert len(seeds) == 3
+
+
+class FailsOnce(FragileHyperModel):
+    calls = 0
+
+    def fit(self, hp, model, *args, **kwargs):
+        FailsOnce.calls += 1
+        if FailsOnce.calls == 1:
+            raise ValueError("transient")
+        return model.fit(*args, **kwargs)
+
+
+def test_a_failed_trial_is_retried_when_asked(tmp_path):
+    x, y = _data()
+    FailsOnce.calls = 0
+    preset = HyperParameters()
+    preset.Fixed("mode", "ok")
+    tuner = RandomSearch(FailsOnce(), objective="loss", max_trials=1, seed=0, directory=tmp_path,
+                         hyperparameters=preset, max_retries_per_trial=1)
+    tuner.search(x, y, epochs=1, verbose=0)
+    trial = tuner.oracle.trials["0"]
+    assert FailsOnce.calls == 2 and trial.status == TrialStatus.COMPLETED
+
+
+def test_given_hyperparameters_override_the_model_and_limit_new_entries(tmp_path):
+    x, y = _data()
+    preset = HyperParameters()
+    preset.Fixed("units", 12)
+    tuner = RandomSearch(small_model, objective="loss", max_trials=2, seed=0, directory=tmp_path, project_name="a",
+                         hyperparameters=preset, tune_new_entries=False)
+    tuner.search(x, y, epochs=1, verbose=0)
+    assert [t.hyperparameters.values for t in tuner.oracle.trials.values()] == [
+        {"units": 12, "learning_rate": 1e-3}]  # the second draw repeats the first: the space is exhausted
+    strict = RandomSearch(small_model, objective="loss", max_trials=2, seed=0, directory=tmp_path, project_name="b",
+                          hyperparameters=preset, allow_new_entries=False)
+    with pytest.raises(ValueError, match="'learning_rate', which is not in the given hyperparameters"):
+        strict.search(x, y, epochs=1, verbose=0)
+
+
 def test_too_many_failures_in_a_row_stop_the_search(tmp_path):
     class AlwaysFails(FragileHyperModel):
         def fit(self, hp, model, *args, **kwargs):
@@ -440,7 +504,8 @@ def test_dask_cluster_gives_the_sequential_results(tmp_path):
         assert _outcomes(b) == _outcomes(a)
         assert len(b.oracle.trials) in (4, 6)
     model = on_cluster[0].get_best_models(1)[0]
-    assert model.evaluate(x[72:], y[72:], verbose=0)[1] == pytest.approx(on_cluster[0].oracle.get_best_trials()[0].score)
+    best_score = on_cluster[0].oracle.get_best_trials()[0].score
+    assert model.evaluate(x[72:], y[72:], verbose=0)[1] == pytest.approx(best_score)
 
 
 def test_executor_of_the_wrong_kind_is_refused(tmp_path):

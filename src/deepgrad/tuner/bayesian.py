@@ -34,7 +34,6 @@ import math
 
 import numpy as np
 
-from .hyperparameters import Fixed
 from .oracle import Oracle
 from .trial import TrialStatus
 
@@ -133,7 +132,7 @@ class BayesianOptimizationOracle(Oracle):
         self.num_candidates = int(num_candidates)
 
     def _tunable(self):
-        return [hp for hp in self.hyperparameters.space if not isinstance(hp, Fixed)]
+        return [hp for hp in self.hyperparameters.space if self.is_tuned(hp)]
 
     def _encode(self, values, dims):
         return [hp.value_to_prob(values[hp.name] if hp.name in values else hp.default) for hp in dims]
@@ -143,7 +142,8 @@ class BayesianOptimizationOracle(Oracle):
         values = {}
         for hp in self.hyperparameters.space:
             if hp.is_active(values):
-                values[hp.name] = hp.value if isinstance(hp, Fixed) else hp.prob_to_value(float(point[position[hp.name]]))
+                values[hp.name] = (hp.prob_to_value(float(point[position[hp.name]])) if hp.name in position
+                                   else self.untuned_value(hp))
         return values
 
     def _sample(self, rng, previous):

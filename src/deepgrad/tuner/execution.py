@@ -267,7 +267,8 @@ class DaskRunner:
         collect(data)
         if not arrays:
             return data
-        futures = self.client.scatter(arrays, broadcast=True)
+        # fresh keys (no hashing): data of an earlier search being released cannot take them away
+        futures = self.client.scatter(arrays, broadcast=True, hash=False)
         lookup = {id(a): f for a, f in zip(arrays, futures)}
 
         def replace(value):

@@ -99,12 +99,22 @@ class Oracle:
     def _on_trial_created(self, trial, plan) -> None:
         """Bookkeeping of a subclass once ``trial`` exists (Hyperband files it in its round)."""
 
+    def is_tuned(self, hp) -> bool:
+        """Whether the search chooses ``hp`` (else it keeps its value: Fixed, or not tuned as a new entry)."""
+        if isinstance(hp, Fixed):
+            return False
+        return self.tune_new_entries or hp.name in self._preset_names
+
+    @staticmethod
+    def untuned_value(hp):
+        return hp.value if isinstance(hp, Fixed) else hp.default
+
     def _random_values(self, rng) -> dict:
-        """A uniform draw of every active hyperparameter, parents before children."""
+        """A uniform draw of every active tuned hyperparameter, parents before children."""
         values = {}
         for hp in self.hyperparameters.space:
             if hp.is_active(values):
-                values[hp.name] = hp.value if isinstance(hp, Fixed) else hp.random_sample(rng)
+                values[hp.name] = hp.random_sample(rng) if self.is_tuned(hp) else self.untuned_value(hp)
         return values
 
     # ---------------------------------------------------------------- creating trials
@@ -192,7 +202,7 @@ class Oracle:
         return hp
 
     def _new_entry(self, hp, rng):
-        if hp.name not in self._preset_names and self._preset_names:
+        if hp.name not in self._preset_names:
             if not self.allow_new_entries:
                 raise SearchSpaceError(
                     f"the model declares hyperparameter {hp.name!r}, which is not in the given "
@@ -315,13 +325,13 @@ class GridSearchOracle(Oracle):
     def _first_values(self, values):
         for hp in self.hyperparameters.space:
             if hp.is_active(values) and hp.name not in values:
-                values[hp.name] = hp.values[0]
+                values[hp.name] = hp.values[0] if self.is_tuned(hp) else self.untuned_value(hp)
         return values
 
     def _increment(self, previous):
         """The next combination after ``previous`` (odometer order), None after the last one."""
         values = {k: v for k, v in previous.items() if not k.startswith(TUNER_PREFIX)}
-        active = [hp for hp in self.hyperparameters.space if hp.is_active(values) and not isinstance(hp, Fixed)]
+        active = [hp for hp in self.hyperparameters.space if hp.is_active(values) and self.is_tuned(hp)]
         for hp in reversed(active):
             options = hp.values
             position = options.index(values[hp.name]) + 1 if values.get(hp.name) in options else 0

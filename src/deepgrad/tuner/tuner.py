@@ -247,46 +247,53 @@ def _format_time(seconds) -> str:
     return f"{seconds // 3600:02d}h {seconds // 60 % 60:02d}m {seconds % 60:02d}s"
 
 
-class RandomSearch(Tuner):
-    """Random search: each trial draws every hyperparameter uniformly (on its linear or log scale)."""
+_ORACLE_OPTIONS = ("hyperparameters", "tune_new_entries", "allow_new_entries", "max_retries_per_trial",
+                   "max_consecutive_failed_trials")
 
-    def __init__(self, hypermodel=None, objective=None, max_trials=10, seed=None, hyperparameters=None,
-                 tune_new_entries=True, allow_new_entries=True, max_retries_per_trial=0,
-                 max_consecutive_failed_trials=3, **kwargs):
+
+def _split_oracle_options(kwargs):
+    """Take the options every oracle accepts out of a tuner's keyword arguments.
+
+    ``hyperparameters`` (a HyperParameters whose definitions override the model's),
+    ``tune_new_entries`` (False: hyperparameters not in it keep their defaults),
+    ``allow_new_entries`` (False: declaring one is an error), ``max_retries_per_trial``
+    (0) and ``max_consecutive_failed_trials`` (3; None for no limit).
+    """
+    return {name: kwargs.pop(name) for name in _ORACLE_OPTIONS if name in kwargs}
+
+
+class RandomSearch(Tuner):
+    """Random search: each trial draws every hyperparameter uniformly (on its linear or log scale).
+
+    Oracle options (``hyperparameters``, ``tune_new_entries``, ...): see :func:`_split_oracle_options`;
+    the rest of ``kwargs`` goes to :class:`Tuner` (``directory``, ``project_name``, ``overwrite``, ...).
+    """
+
+    def __init__(self, hypermodel=None, objective=None, max_trials=10, seed=None, **kwargs):
         oracle = RandomSearchOracle(objective=objective, max_trials=max_trials, seed=seed,
-                                    hyperparameters=hyperparameters, tune_new_entries=tune_new_entries,
-                                    allow_new_entries=allow_new_entries, max_retries_per_trial=max_retries_per_trial,
-                                    max_consecutive_failed_trials=max_consecutive_failed_trials)
+                                    **_split_oracle_options(kwargs))
         super().__init__(oracle, hypermodel, **kwargs)
 
 
 class GridSearch(Tuner):
-    """Grid search: every combination in order (``max_trials=None`` runs the whole grid)."""
+    """Grid search: every combination in order (``max_trials=None`` runs the whole grid); options as RandomSearch."""
 
-    def __init__(self, hypermodel=None, objective=None, max_trials=None, seed=None, hyperparameters=None,
-                 tune_new_entries=True, allow_new_entries=True, max_retries_per_trial=0,
-                 max_consecutive_failed_trials=3, **kwargs):
+    def __init__(self, hypermodel=None, objective=None, max_trials=None, seed=None, **kwargs):
         oracle = GridSearchOracle(objective=objective, max_trials=max_trials, seed=seed,
-                                  hyperparameters=hyperparameters, tune_new_entries=tune_new_entries,
-                                  allow_new_entries=allow_new_entries, max_retries_per_trial=max_retries_per_trial,
-                                  max_consecutive_failed_trials=max_consecutive_failed_trials)
+                                  **_split_oracle_options(kwargs))
         super().__init__(oracle, hypermodel, **kwargs)
 
 
 class Hyperband(Tuner):
-    """Hyperband: brackets of successive halving (see :mod:`deepgrad.tuner.hyperband`).
+    """Hyperband: brackets of successive halving (see :mod:`deepgrad.tuner.hyperband`); options as RandomSearch.
 
     ``epochs`` given to ``search`` is ignored: each trial trains for its round's epochs.
     """
 
     def __init__(self, hypermodel=None, objective=None, max_epochs=100, factor=3, hyperband_iterations=1,
-                 seed=None, hyperparameters=None, tune_new_entries=True, allow_new_entries=True,
-                 max_retries_per_trial=0, max_consecutive_failed_trials=3, **kwargs):
+                 seed=None, **kwargs):
         oracle = HyperbandOracle(objective=objective, max_epochs=max_epochs, factor=factor,
-                                 hyperband_iterations=hyperband_iterations, seed=seed,
-                                 hyperparameters=hyperparameters, tune_new_entries=tune_new_entries,
-                                 allow_new_entries=allow_new_entries, max_retries_per_trial=max_retries_per_trial,
-                                 max_consecutive_failed_trials=max_consecutive_failed_trials)
+                                 hyperband_iterations=hyperband_iterations, seed=seed, **_split_oracle_options(kwargs))
         super().__init__(oracle, hypermodel, **kwargs)
 
 
@@ -295,18 +302,14 @@ class BayesianOptimization(Tuner):
 
     ``alpha`` is the noise added to the kernel's diagonal; ``beta`` the exploration weight
     of ``acquisition='ucb'``; ``num_initial_points`` random trials come first (default
-    3 x the number of hyperparameters).
+    3 x the number of hyperparameters). Options as RandomSearch.
     """
 
     def __init__(self, hypermodel=None, objective=None, max_trials=10, num_initial_points=None, alpha=1e-4,
-                 beta=2.6, seed=None, hyperparameters=None, tune_new_entries=True, allow_new_entries=True,
-                 max_retries_per_trial=0, max_consecutive_failed_trials=3, acquisition="ei", **kwargs):
+                 beta=2.6, seed=None, acquisition="ei", **kwargs):
         oracle = BayesianOptimizationOracle(objective=objective, max_trials=max_trials,
                                             num_initial_points=num_initial_points, alpha=alpha, beta=beta,
-                                            seed=seed, acquisition=acquisition, hyperparameters=hyperparameters,
-                                            tune_new_entries=tune_new_entries, allow_new_entries=allow_new_entries,
-                                            max_retries_per_trial=max_retries_per_trial,
-                                            max_consecutive_failed_trials=max_consecutive_failed_trials)
+                                            seed=seed, acquisition=acquisition, **_split_oracle_options(kwargs))
         super().__init__(oracle, hypermodel, **kwargs)
 
 
