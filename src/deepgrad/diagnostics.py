@@ -38,7 +38,7 @@ _SATURATING_BOUNDS = {
     "tanh": (-1.0, 1.0), "hard_tanh": (-1.0, 1.0), "softsign": (-1.0, 1.0),
 }
 # An output within this share of the output range from a bound is "saturated": there
-# sigmoid'(z) < 0.02 (8% of its maximum 0.25) and tanh'(z) < 0.04.
+# sigmoid'(z) = a (1 - a) < 0.02 (8% of its maximum 0.25) and tanh'(z) = 1 - a^2 < 0.08.
 SATURATION_MARGIN = 0.02
 
 MONITORED = ("grad_norm", "grad_norm_max", "weight_norm", "update_ratio", "weight_change",
@@ -51,7 +51,7 @@ def activation_family(layer):
     Looks at ``layer.activation`` (Dense, Activation) or at a ReLU layer without a
     negative slope; leaky variants (LeakyReLU, ELU, ...) cannot die.
     """
-    from .layers.activations import ReLU  # noqa: PLC0415 - layers import callbacks' siblings
+    from .layers.activations import ReLU  # noqa: PLC0415 - `import deepgrad` does not load the layers
 
     if isinstance(layer, ReLU):
         return ("dying", None) if layer.negative_slope == 0 else None
