@@ -385,6 +385,7 @@ def test_grid_search_visits_every_combination_once_in_order(tmp_path, capsys):
     tuner.search_space_summary()
     assert "Default search space size: 2" in capsys.readouterr().out
     tuner.search(x, y, epochs=1, verbose=0)
+    capsys.readouterr()
     assert [t.hyperparameters.values for t in tuner.oracle.trials.values()] == [
         {"units": 2, "adam": False}, {"units": 2, "adam": True}, {"units": 4, "adam": False},
         {"units": 4, "adam": True}]
@@ -506,6 +507,19 @@ def test_dask_cluster_gives_the_sequential_results(tmp_path):
     model = on_cluster[0].get_best_models(1)[0]
     best_score = on_cluster[0].oracle.get_best_trials()[0].score
     assert model.evaluate(x[72:], y[72:], verbose=0)[1] == pytest.approx(best_score)
+
+
+def test_parallel_bayesian_optimization_chooses_whole_batches_reproducibly(tmp_path):
+    runs = []
+    for name in ("first", "second"):
+        tuner = BayesianOptimization(Quadratic(), objective=Objective("loss", "min"), max_trials=8,
+                                     num_initial_points=2, seed=2, directory=tmp_path, project_name=name)
+        with concurrent.futures.ProcessPoolExecutor(2) as executor:
+            tuner.search(verbose=0, executor=executor)
+        runs.append(_outcomes(tuner))
+    assert runs[0] == runs[1] and len(runs[0]) == 8
+    points = [tuple(values.values()) for _, _, values, _ in runs[0]]
+    assert len(set(points)) == 8  # the two trials of a batch differ (the first counts as observed)
 
 
 def test_executor_of_the_wrong_kind_is_refused(tmp_path):
