@@ -18,7 +18,7 @@ def _section(title):
     print(f"== {title} " + "=" * max(0, 74 - len(title)))
 
 
-def neuron():
+def neuron(seed=0):
     """The course's artificial neuron: a = ReLU(w . x + b) with x = (0.8, 1.2), w = (1.0, 0.75), b = 0.5."""
     import deepgrad as dg
 
@@ -197,7 +197,105 @@ def sine_approximation(seed=0):
     return {"sine_mse": float(history.history["loss"][-1]), "sine_model": model, "sine_data": (x, y)}
 
 
-SECTIONS = [neuron, perceptron_gates, tensor_mlp, keras_digits, xor_mlp, sine_approximation]
+def vanishing_gradients(seed=0):
+    """A deep sigmoid network with small initial weights stops learning; diagnosed, then fixed."""
+    import deepgrad as dg
+    from deepgrad import initializers
+    from deepgrad.datasets import make_moons
+    from deepgrad.diagnostics import GradientMonitor, diagnose
+    from deepgrad.layers import Dense
+    from deepgrad.models import Sequential
+
+    _section("7. Vanishing gradients: diagnosed, then fixed")
+    x, y = make_moons(n_samples=400, noise=0.15, random_state=seed)
+    runs = {}
+    for label, activation, initializer in (
+            ("10 sigmoid layers, N(0, 0.05) weights", "sigmoid", initializers.RandomNormal(stddev=0.05)),
+            ("10 ReLU layers, He initialization", "relu", "he_normal")):
+        dg.manual_seed(seed)
+        model = Sequential([Dense(16, activation=activation, kernel_initializer=initializer, input_dim=2)]
+                           + [Dense(16, activation=activation, kernel_initializer=initializer) for _ in range(9)]
+                           + [Dense(2, activation="softmax")])
+        model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        monitor = GradientMonitor()
+        history = model.fit(x, y, epochs=15, batch_size=32, validation_split=0.2, verbose=0, callbacks=[monitor])
+        diagnosis = diagnose(model, history, monitor)
+        print(f"-- {label}: training accuracy {history.history['accuracy'][-1]:.0%}")
+        print("   " + str(diagnosis).replace("\n", "\n   "))
+        runs[label] = (model, history, monitor, diagnosis)
+    (sick_label, sick), (fixed_label, fixed) = runs.items()
+    return {"vanishing_detected": "vanishing_gradients" in sick[3],
+            "vanishing_after_fix": "vanishing_gradients" in fixed[3],
+            "moons": (x, y), "vanishing_runs": runs,
+            "vanishing_fixed_accuracy": float(fixed[1].history["accuracy"][-1])}
+
+
+def plots(results, output_dir):
+    """Every plot of deepgrad.plot, written to ``output_dir`` (needs matplotlib)."""
+    _section(f"8. Plots written to {output_dir}/")
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        print("matplotlib is not installed: pip install 'deepgrad[plot]' to draw the plots.")
+        return {}
+    import deepgrad as dg
+    from deepgrad import optimizers, plot, regularizers
+    from deepgrad.datasets import logic_gate
+    from deepgrad.layers import Dense
+    from deepgrad.models import Sequential
+    from deepgrad.perceptron import Perceptron
+
+    paths = []
+
+    def save(name, draw):
+        path = os.path.join(output_dir, name)
+        figure = draw(path)
+        paths.append(path)
+        import matplotlib.pyplot as plt
+
+        plt.close(figure)
+
+    save("history_digits.png", lambda p: plot.plot_history(results["history"], save_path=p))
+    save("confusion_digits.png", lambda p: plot.plot_confusion_matrix(
+        results["y_test"], results["model"].predict(results["x_test"]).argmax(axis=1), save_path=p))
+    save("activations.png", lambda p: plot.plot_activations_grid(save_path=p))
+    save("activation_gelu.png", lambda p: plot.plot_activation("gelu", save_path=p))
+    x, y = results["moons"]
+    fixed_model, _, fixed_monitor, _ = list(results["vanishing_runs"].values())[1]
+    sick_monitor = list(results["vanishing_runs"].values())[0][2]
+    save("decision_regions_moons.png", lambda p: plot.plot_decision_regions(fixed_model, x, y, save_path=p))
+    save("gradient_flow_vanishing.png", lambda p: plot.plot_gradient_flow(sick_monitor, save_path=p))
+    save("gradient_flow_fixed.png", lambda p: plot.plot_gradient_flow(fixed_monitor, save_path=p))
+    x_gate, y_gate = logic_gate("and")
+    perceptron = Perceptron(learning_rate=0.1, max_epochs=20, random_state=0).fit(x_gate, y_gate)
+    save("perceptron_and.png", lambda p: plot.plot_perceptron_boundary(perceptron, x_gate, y_gate, save_path=p))
+
+    # the seeds' regularization comparison: the same network with and without L2
+    pair = []
+    for regularizer in (None, regularizers.l2(0.01)):
+        dg.manual_seed(0)
+        model = Sequential([Dense(64, activation="relu", input_dim=2, kernel_regularizer=regularizer),
+                            Dense(64, activation="relu", kernel_regularizer=regularizer),
+                            Dense(2, activation="softmax")])
+        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+        model.fit(x, y, epochs=40, batch_size=32, verbose=0)
+        pair.append(model)
+    save("weights_l2_vs_none.png", lambda p: plot.plot_weight_histograms(
+        pair[0], pair[1], labels=("no regularization", "L2 0.01"), save_path=p))
+
+    # the learning-rate range test on the moons network
+    dg.manual_seed(0)
+    model = Sequential([Dense(32, activation="relu", input_dim=2), Dense(2, activation="softmax")])
+    model.compile(optimizer=optimizers.SGD(), loss="sparse_categorical_crossentropy")
+    finder = optimizers.find_learning_rate(model, x, y, start=1e-4, end=10, steps=100)
+    print(f"learning-rate range test suggests {finder.suggested_learning_rate:.3g}")
+    save("lr_finder.png", lambda p: plot.plot_lr_finder(finder, save_path=p))
+    for path in paths:
+        print(f"  {path}")
+    return {"plots": len(paths), "suggested_learning_rate": float(finder.suggested_learning_rate)}
+
+
+SECTIONS = [neuron, perceptron_gates, tensor_mlp, keras_digits, xor_mlp, sine_approximation, vanishing_gradients]
 
 
 def run(seed=0, output_dir="deepgrad-demo"):
@@ -206,8 +304,8 @@ def run(seed=0, output_dir="deepgrad-demo"):
     os.makedirs(output_dir, exist_ok=True)
     results = {}
     for section in SECTIONS:
-        kwargs = {"seed": seed} if "seed" in section.__code__.co_varnames else {}
-        results.update({k: v for k, v in section(**kwargs).items()})
+        results.update(section(seed=seed))
+    results.update(plots(results, output_dir))
     elapsed = time.perf_counter() - start
     _section("Summary")
     for key, value in results.items():
