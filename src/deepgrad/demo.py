@@ -200,7 +200,7 @@ def sine_approximation(seed=0):
 def vanishing_gradients(seed=0):
     """A deep sigmoid network with small initial weights stops learning; diagnosed, then fixed."""
     import deepgrad as dg
-    from deepgrad import initializers
+    from deepgrad import initializers, optimizers
     from deepgrad.datasets import make_moons
     from deepgrad.diagnostics import GradientMonitor, diagnose
     from deepgrad.layers import Dense
@@ -216,9 +216,10 @@ def vanishing_gradients(seed=0):
         model = Sequential([Dense(16, activation=activation, kernel_initializer=initializer, input_dim=2)]
                            + [Dense(16, activation=activation, kernel_initializer=initializer) for _ in range(9)]
                            + [Dense(2, activation="softmax")])
-        model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        model.compile(optimizer=optimizers.SGD(learning_rate=0.05), loss="sparse_categorical_crossentropy",
+                      metrics=["accuracy"])
         monitor = GradientMonitor()
-        history = model.fit(x, y, epochs=15, batch_size=32, validation_split=0.2, verbose=0, callbacks=[monitor])
+        history = model.fit(x, y, epochs=30, batch_size=32, validation_split=0.2, verbose=0, callbacks=[monitor])
         diagnosis = diagnose(model, history, monitor)
         print(f"-- {label}: training accuracy {history.history['accuracy'][-1]:.0%}")
         print("   " + str(diagnosis).replace("\n", "\n   "))
