@@ -28,7 +28,7 @@ test: $(VENV)/.installed-dev
 	$(PY) -m pytest -q
 
 bench: $(VENV)/.installed-dev
-	$(PY) benchmarks/engine.py
+	$(PY) -m deepgrad bench
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache
