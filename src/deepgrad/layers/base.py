@@ -167,20 +167,28 @@ class Layer:
             own = list(self._weights)
         return own + [w for layer in self._sublayers() for w in layer.non_trainable_weights]
 
-    trainable_variables = trainable_weights
-    variables = weights
+    @property
+    def trainable_variables(self) -> list:
+        """Keras 3's name for :attr:`trainable_weights`."""
+        return self.trainable_weights
+
+    @property
+    def variables(self) -> list:
+        """Keras 3's name for :attr:`weights`."""
+        return self.weights
 
     def get_weights(self) -> list:
-        """The weights as NumPy arrays (for Dense: kernel (in, out), then bias)."""
+        """The weights as NumPy arrays, layer by layer (for Dense: kernel (in, out), then bias)."""
         return [backend.to_numpy(w.data).copy() for w in self.weights]
 
     def set_weights(self, weights) -> None:
-        """Set the weights from NumPy arrays given in :meth:`get_weights` order."""
+        """Set the weights from NumPy arrays given in :meth:`get_weights` order (shapes are checked)."""
         mine = self.weights
         weights = list(weights)
         if len(weights) != len(mine):
             raise ValueError(
-                f"layer {self.name!r} expects {len(mine)} weight arrays, got {len(weights)}."
+                f"{type(self).__name__} {self.name!r} expects {len(mine)} weight arrays, got {len(weights)}. "
+                "Pass arrays in get_weights() order."
             )
         for w, value in zip(mine, weights):
             value = np.asarray(value)

@@ -117,30 +117,6 @@ class Model(Layer):
         """Every weight, layer by layer in Keras order (for Dense: kernel, bias)."""
         return self._unique_weights(w for layer in self._sublayers() for w in layer.weights)
 
-    trainable_variables = trainable_weights
-    variables = weights
-
-    def get_weights(self) -> list:
-        """The weights as NumPy arrays, layer by layer: kernel (in, out) then bias for Dense."""
-        return [backend.to_numpy(w.data).copy() for w in self.weights]
-
-    def set_weights(self, weights) -> None:
-        """Set every weight from NumPy arrays in :meth:`get_weights` order (shapes are checked)."""
-        mine = self.weights
-        weights = list(weights)
-        if len(weights) != len(mine):
-            raise ValueError(
-                f"model {self.name!r} has {len(mine)} weight arrays, but {len(weights)} were given. "
-                "Pass arrays in model.get_weights() order."
-            )
-        for i, (w, value) in enumerate(zip(mine, weights)):
-            value = np.asarray(value)
-            if value.shape != w.shape:
-                raise ValueError(
-                    f"weight {i} ({w.name}) of model {self.name!r} has shape {w.shape}, got {value.shape}."
-                )
-            w.data[...] = backend.to_device(value.astype(w.data.dtype, copy=False), w.device)
-
     @property
     def losses(self) -> list:
         return [p for layer in self._sublayers() for p in layer.losses]

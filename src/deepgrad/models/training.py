@@ -74,6 +74,16 @@ def prepare_inputs(model, x):
     return cast
 
 
+def prepare_data(model, x, y):
+    """Inputs and targets as arrays, checked to hold the same number of samples: (xs, ys, n)."""
+    xs = prepare_inputs(model, x)
+    ys = as_array_list(y, "y")
+    n = sample_count(xs)
+    if ys is not None and any(len(a) != n for a in ys):
+        raise ValueError(f"x has {n} samples but y has {[len(a) for a in ys]}: they must match.")
+    return xs, ys, n
+
+
 def sample_count(arrays):
     return len(arrays[0])
 
@@ -402,11 +412,7 @@ def fit(model, x, y, batch_size=None, epochs=1, verbose="auto", callbacks=None, 
     from ..callbacks import CallbackList  # noqa: PLC0415
 
     model._require_compiled("fit")
-    xs = prepare_inputs(model, x)
-    ys = as_array_list(y, "y")
-    n = sample_count(xs)
-    if ys is not None and any(len(a) != n for a in ys):
-        raise ValueError(f"x has {n} samples but y has {[len(a) for a in ys]}: they must match.")
+    xs, ys, n = prepare_data(model, x, y)
     if sample_weight is not None:
         sample_weight = np.asarray(sample_weight)
     if not 0 <= validation_split < 1:
@@ -485,11 +491,7 @@ def fit(model, x, y, batch_size=None, epochs=1, verbose="auto", callbacks=None, 
 def evaluate(model, x, y, batch_size=None, verbose="auto", sample_weight=None, steps=None, callbacks=None,
              return_dict=False, single_batch=False, _state=None):
     model._require_compiled("evaluate")
-    xs = prepare_inputs(model, x)
-    ys = as_array_list(y, "y")
-    n = sample_count(xs)
-    if ys is not None and any(len(a) != n for a in ys):
-        raise ValueError(f"x has {n} samples but y has {[len(a) for a in ys]}: they must match.")
+    xs, ys, n = prepare_data(model, x, y)
     ensure_built(model, xs)
     state = model._state(ys)
     ys = state.prepare_targets(ys)
@@ -582,12 +584,11 @@ def predict(model, x, batch_size=None, verbose="auto", steps=None, callbacks=Non
 
 def train_on_batch(model, x, y, sample_weight=None, class_weight=None, return_dict=False, reset_metrics=True):
     model._require_compiled("train_on_batch")
-    xs = prepare_inputs(model, x)
-    ys = as_array_list(y, "y")
+    xs, ys, n = prepare_data(model, x, y)
     ensure_built(model, xs)
     state = model._state(ys)
     ys = state.prepare_targets(ys)
-    weights = combined_sample_weight(sample_weight, class_weight, ys, sample_count(xs), model.dtype)
+    weights = combined_sample_weight(sample_weight, class_weight, ys, n, model.dtype)
     model._parameter_buffer()
     if reset_metrics:
         state.reset()
