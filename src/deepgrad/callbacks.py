@@ -27,7 +27,6 @@ import numbers
 import os
 import shutil
 import sys
-import tempfile
 import time
 import warnings
 
@@ -968,18 +967,10 @@ class LambdaCallback(Callback):
 
 def _write_json_atomically(path, data):
     """Write JSON to ``path`` through a temporary file renamed over it (never half-written)."""
-    folder = os.path.dirname(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=folder)
-    try:
-        with os.fdopen(handle, "w") as stream:
-            json.dump(data, stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
+    from .models.saving import atomic_write  # noqa: PLC0415 - keeps importing callbacks light
+
+    with atomic_write(path, "w") as stream:
+        json.dump(data, stream)
 
 
 def _state_to_json(value, folder, arrays):

@@ -17,6 +17,7 @@ whose class names it knows.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -135,7 +136,14 @@ def _npy_bytes(array) -> bytes:
     return stream.getvalue()
 
 
-def _atomic_write_zip(filepath, members: dict, overwrite=True):
+@contextlib.contextmanager
+def atomic_write(filepath, mode="wb", overwrite=True):
+    """Open a temporary file beside ``filepath``; on success it is synced and renamed over ``filepath``.
+
+    Readers see the old file or the complete new one, never a half-written file: a
+    crash or an exception inside the block leaves ``filepath`` untouched and removes
+    the temporary file.
+    """
     filepath = os.fspath(filepath)
     if os.path.exists(filepath) and not overwrite:
         raise FileExistsError(f"{filepath} exists; pass overwrite=True to replace it.")
@@ -143,10 +151,8 @@ def _atomic_write_zip(filepath, members: dict, overwrite=True):
     os.makedirs(folder, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=".deepgrad-", suffix=".tmp", dir=folder)
     try:
-        with os.fdopen(handle, "wb") as stream:
-            with zipfile.ZipFile(stream, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
-                for name, data in members.items():
-                    archive.writestr(name, data)
+        with os.fdopen(handle, mode) as stream:
+            yield stream
             stream.flush()
             os.fsync(stream.fileno())
         os.replace(temporary, filepath)
@@ -154,6 +160,13 @@ def _atomic_write_zip(filepath, members: dict, overwrite=True):
         if os.path.exists(temporary):
             os.unlink(temporary)
         raise
+
+
+def _atomic_write_zip(filepath, members: dict, overwrite=True):
+    with atomic_write(filepath, "wb", overwrite) as stream:
+        with zipfile.ZipFile(stream, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+            for name, data in members.items():
+                archive.writestr(name, data)
 
 
 def _flatten_state(value, arrays, prefix):
