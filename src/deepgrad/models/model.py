@@ -11,12 +11,9 @@ cross-entropy), backward, one optimizer pass over the flat parameter buffer.
 
 from __future__ import annotations
 
-
-import numpy as np
-
 from .. import backend
-from ..layers.base import KerasTensor, Layer, _flatten, _to_tensors
-from ..tensor import ParameterBuffer, Tensor, no_grad
+from ..layers.base import KerasTensor, Layer, _flatten
+from ..tensor import ParameterBuffer, no_grad
 from . import training as _training
 
 
@@ -122,21 +119,6 @@ class Model(Layer):
         return [p for layer in self._sublayers() for p in layer.losses]
 
     # ------------------------------------------------------------------ forward
-    def __call__(self, inputs, training=None, **kwargs):
-        if type(inputs) is not Tensor:  # one tensor, the common case, needs no conversion
-            if any(isinstance(t, KerasTensor) for t in _flatten(inputs)):
-                return self._call_symbolic(inputs, **kwargs)
-            inputs = _to_tensors(inputs)
-        if not self.built:
-            self._maybe_build(inputs)
-        if self._call_accepts_training():
-            outputs = self.call(inputs, training=bool(training), **kwargs)
-        else:
-            outputs = self.call(inputs, **kwargs)
-        first = outputs[0] if isinstance(outputs, (list, tuple)) else outputs
-        self.last_output_shape = (None,) + tuple(first.shape[1:])
-        return outputs
-
     def build(self, input_shape):
         """Build every layer for ``input_shape`` by running a dummy batch through the model."""
         from ..layers.base import _dummy_inputs  # noqa: PLC0415
