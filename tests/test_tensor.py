@@ -284,9 +284,13 @@ def test_parameter_buffer_views_and_gradients():
     np.testing.assert_array_equal(bias.numpy(), [-0.5, -1.5])
 
     buffer.zero_grad()
-    assert not buffer.grad.any() and weights.grad is weights._grad_view
-    weights.zero_grad()
+    assert weights.grad is None and bias.grad is None
+    (x @ weights.T).sum().backward()  # the new gradient replaces the old one in the view
     assert weights.grad is weights._grad_view
+    np.testing.assert_array_equal(buffer.grad[:6], [1, 2, 3, 1, 2, 3])
+    assert bias.grad is None  # no gradient reached it
+    weights.zero_grad()
+    assert weights.grad is None
 
     assert buffer.owns([weights, bias])
     assert not buffer.owns([bias, weights]) and not buffer.owns([weights])

@@ -318,12 +318,12 @@ class Tensor:
         return self
 
     def zero_grad(self) -> None:
-        """Reset ``.grad``: to None, or to zeros in place when the gradient lives in a shared buffer."""
-        if self._grad_view is not None:
-            self._grad_view.fill(0)
-            self.grad = self._grad_view
-        else:
-            self.grad = None
+        """Reset ``.grad`` to None (no gradient yet).
+
+        A tensor of a :class:`ParameterBuffer` gets its buffer view back as ``.grad`` at
+        the next backward, which writes the gradient into it: no pass of zeros is needed.
+        """
+        self.grad = None
 
     def backward(self, grad=None, retain_graph: bool = False) -> None:
         """Backpropagate: accumulate dL/dx into ``.grad`` of every leaf that requires it.
@@ -748,6 +748,8 @@ class ParameterBuffer:
     Python loop over tensors.
 
     ``slices[i]`` is the ``slice`` of the flat arrays that belongs to ``tensors[i]``.
+    After :meth:`zero_grad` a tensor's ``.grad`` is None until backward writes its new
+    gradient into its view and sets ``.grad`` to that view again.
     """
 
     def __init__(self, tensors, dtype=None):
@@ -796,10 +798,15 @@ class ParameterBuffer:
                    for mine, theirs, view in zip(self.tensors, tensors, self._data_views))
 
     def zero_grad(self) -> None:
-        """Set every gradient to zero in one pass."""
-        self.grad.fill(0)
+        """Reset every tensor's gradient to None, as PyTorch's ``zero_grad(set_to_none=True)``.
+
+        The flat ``grad`` array keeps its old values until backward writes each tensor's
+        new gradient into its view (one copy instead of a pass of zeros plus an addition).
+        Read gradients through the tensors, or through ``grad`` only when every tensor's
+        ``.grad`` is its view again (what optimizers check before a flat update).
+        """
         for t in self.tensors:
-            t.grad = t._grad_view
+            t.grad = None
 
 
 # The ops modules import Tensor from here; importing them last breaks the cycle.
