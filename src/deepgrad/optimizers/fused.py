@@ -1,15 +1,17 @@
-"""Optional fused update kernels: one parallel pass over the parameters instead of ~13.
+"""Optional fused Adam kernel: one multi-threaded pass over the parameters instead of ~13.
 
 The NumPy form of Adam reads and writes every parameter-sized array once per operation
-(13 passes); compiled with numba, the same equations run as one multi-threaded loop that
-touches each element once. Measured on the 784-256-128-10 MLP (235,146 float32), 2 cores:
-NumPy buffer path ~480 us, this kernel ~45 us, PyTorch's default Adam ~450 us.
+(13 passes); compiled with numba, the same equations run as one loop over two threads
+that touches each element once. Measured on the 784-256-128-10 MLP (235,146 float32),
+2 cores, median per update step: NumPy buffer path ~480 us, this kernel ~220 us (the
+threads' wake-up is most of it), PyTorch's default Adam ~430 us. SGD and momentum keep
+their two or three NumPy passes: there the wake-up cost more than the passes saved.
 
-Used automatically for SGD (plain, momentum, Nesterov) and Adam/AdamW without amsgrad when
-numba is installed (``pip install 'deepgrad[fast]'``), the arrays are contiguous NumPy arrays
-of at least ``MIN_SIZE`` elements, and the environment variable ``DEEPGRAD_FUSED`` is not
-``0``. Each kernel is the loop form of the equations in its optimizer's docstring, with the
-hyperparameters cast to the parameters' dtype exactly as NumPy does for Python scalars.
+Used automatically for Adam/AdamW without amsgrad when numba is installed
+(``pip install 'deepgrad[fast]'``), the arrays are contiguous NumPy arrays of at least
+``MIN_SIZE`` elements, and the environment variable ``DEEPGRAD_FUSED`` is not ``0``. The
+kernel is the loop form of the equations in Adam's docstring, with the hyperparameters
+cast to the parameters' dtype exactly as NumPy does for Python scalars.
 """
 
 from __future__ import annotations
@@ -36,21 +38,6 @@ def _compile() -> dict:
         numba.config.THREADING_LAYER = "workqueue"
 
     @numba.njit(parallel=True, cache=True)
-    def sgd(w, g, learning_rate):
-        for i in numba.prange(w.size):
-            w[i] -= learning_rate * g[i]                                   # w <- w - eta g
-
-    @numba.njit(parallel=True, cache=True)
-    def sgd_momentum(w, g, m, learning_rate, momentum, nesterov):
-        for i in numba.prange(w.size):
-            step = learning_rate * g[i]
-            m[i] = momentum * m[i] - step                                  # m <- momentum m - eta g
-            if nesterov:
-                w[i] += momentum * m[i] - step                             # w <- w + momentum m - eta g
-            else:
-                w[i] += m[i]                                               # w <- w + m
-
-    @numba.njit(parallel=True, cache=True)
     def adam(w, g, m, v, one_minus_beta_1, one_minus_beta_2, epsilon, alpha):
         for i in numba.prange(w.size):
             gi = g[i]
@@ -58,7 +45,7 @@ def _compile() -> dict:
             v[i] += (gi * gi - v[i]) * one_minus_beta_2                    # v <- beta_2 v + (1-beta_2) g^2
             w[i] -= alpha * m[i] / (math.sqrt(v[i]) + epsilon)             # w <- w - alpha m / (sqrt(v) + eps)
 
-    return {"sgd": sgd, "sgd_momentum": sgd_momentum, "adam": adam}
+    return {"adam": adam}
 
 
 def enabled() -> bool:
