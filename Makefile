@@ -14,7 +14,7 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 
 $(VENV)/.installed-demo: pyproject.toml | $(PY)
-	$(PIP_INSTALL) -e ".[plot,progress,fast]"
+	$(PIP_INSTALL) -e ".[plot,progress]"
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(PY)
