@@ -84,6 +84,18 @@ def prepare_data(model, x, y):
     return xs, ys, n
 
 
+def compiled_targets(model, xs, ys, n, sample_weight=None, class_weight=None):
+    """Build the model if needed, resolve its losses and metrics, and check and convert the targets.
+
+    Returns ``(state, ys, weights)``: the :class:`CompiledState`, the prepared target
+    arrays and the per-sample weights (None without sample or class weights).
+    """
+    ensure_built(model, xs)
+    state = model._state(ys)
+    ys = state.prepare_targets(ys)
+    return state, ys, combined_sample_weight(sample_weight, class_weight, ys, n, model.dtype)
+
+
 def sample_count(arrays):
     return len(arrays[0])
 
@@ -432,10 +444,7 @@ def fit(model, x, y, batch_size=None, epochs=1, verbose="auto", callbacks=None, 
         xs, ys = [a[:split_at] for a in xs], [a[:split_at] for a in ys]
         sample_weight = None if sample_weight is None else sample_weight[:split_at]
         n = split_at
-    ensure_built(model, xs)
-    state = model._state(ys)
-    ys = state.prepare_targets(ys)
-    weights = combined_sample_weight(sample_weight, class_weight, ys, n, model.dtype)
+    state, ys, weights = compiled_targets(model, xs, ys, n, sample_weight, class_weight)
     model._parameter_buffer()
     trainable = model.trainable_weights
     if not trainable:
@@ -492,10 +501,7 @@ def evaluate(model, x, y, batch_size=None, verbose="auto", sample_weight=None, s
              return_dict=False, single_batch=False, _state=None):
     model._require_compiled("evaluate")
     xs, ys, n = prepare_data(model, x, y)
-    ensure_built(model, xs)
-    state = model._state(ys)
-    ys = state.prepare_targets(ys)
-    weights = combined_sample_weight(sample_weight, None, ys, n, model.dtype)
+    state, ys, weights = compiled_targets(model, xs, ys, n, sample_weight, None)
     batch_size = n if single_batch else int(batch_size or 32)
     # evaluation must not disturb the training metrics it may be called in the middle of
     saved = _snapshot(state) if _state is not None else None
@@ -585,10 +591,7 @@ def predict(model, x, batch_size=None, verbose="auto", steps=None, callbacks=Non
 def train_on_batch(model, x, y, sample_weight=None, class_weight=None, return_dict=False, reset_metrics=True):
     model._require_compiled("train_on_batch")
     xs, ys, n = prepare_data(model, x, y)
-    ensure_built(model, xs)
-    state = model._state(ys)
-    ys = state.prepare_targets(ys)
-    weights = combined_sample_weight(sample_weight, class_weight, ys, n, model.dtype)
+    state, ys, weights = compiled_targets(model, xs, ys, n, sample_weight, class_weight)
     model._parameter_buffer()
     if reset_metrics:
         state.reset()
