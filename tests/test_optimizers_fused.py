@@ -10,6 +10,9 @@ from deepgrad.optimizers import fused
 pytest.importorskip("numba")
 
 CASES = {
+    "sgd": lambda: optimizers.SGD(learning_rate=0.05),
+    "momentum": lambda: optimizers.SGD(learning_rate=0.05, momentum=0.9),
+    "nesterov": lambda: optimizers.SGD(learning_rate=0.05, momentum=0.9, nesterov=True),
     "adam": lambda: optimizers.Adam(learning_rate=0.01),
     "adamw": lambda: optimizers.AdamW(learning_rate=0.01, weight_decay=0.1),
 }

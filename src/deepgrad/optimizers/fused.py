@@ -1,17 +1,20 @@
-"""Optional fused Adam kernel: one multi-threaded pass over the parameters instead of ~13.
+"""Optional fused update kernels: one compiled pass over the parameters instead of ~13.
 
 The NumPy form of Adam reads and writes every parameter-sized array once per operation
-(13 passes); compiled with numba, the same equations run as one loop over two threads
-that touches each element once. Measured on the 784-256-128-10 MLP (235,146 float32),
-2 cores, median per update step: NumPy buffer path ~480 us, this kernel ~220 us (the
-threads' wake-up is most of it), PyTorch's default Adam ~430 us. SGD and momentum keep
-their two or three NumPy passes: there the wake-up cost more than the passes saved.
+(13 passes); compiled with numba, the same equations run as one loop that touches each
+element once. The loops are single-threaded on purpose, and compiled with NumPy's error
+model (division by zero gives inf, as in NumPy, instead of raising), which lets LLVM
+vectorize them. Measured on the 784-256-128-10 MLP's 235,146 float32 parameters, 2 cores,
+per Adam update: NumPy passes ~480 us, this kernel ~130 us, PyTorch's default ~430 us.
+A multi-threaded version (numba ``parallel=True``) was no faster once its threads' wake-up
+was counted, and its spinning OpenMP threads starved OpenBLAS in the matrix products of
+the next training step (an epoch took 6x longer): one thread is the better trade.
 
-Used automatically for Adam/AdamW without amsgrad when numba is installed
-(``pip install 'deepgrad[fast]'``), the arrays are contiguous NumPy arrays of at least
-``MIN_SIZE`` elements, and the environment variable ``DEEPGRAD_FUSED`` is not ``0``. The
-kernel is the loop form of the equations in Adam's docstring, with the hyperparameters
-cast to the parameters' dtype exactly as NumPy does for Python scalars.
+Used automatically for SGD (plain, momentum, Nesterov) and Adam/AdamW without amsgrad when
+numba is installed (``pip install 'deepgrad[fast]'``), the arrays are contiguous NumPy arrays
+of at least ``MIN_SIZE`` elements, and the environment variable ``DEEPGRAD_FUSED`` is not
+``0``. Each kernel is the loop form of the equations in its optimizer's docstring, with the
+hyperparameters cast to the parameters' dtype exactly as NumPy does for Python scalars.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import os
 
 import numpy as np
 
-MIN_SIZE = 16_384  # below this, thread start-up costs more than the passes it saves
+MIN_SIZE = 16_384  # below this, the call overhead costs more than the passes it saves
 _KERNELS = None
 
 
@@ -30,22 +33,34 @@ def _compile() -> dict:
         import numba  # noqa: PLC0415 - optional dependency
     except ImportError:
         return {}
-    if "NUMBA_THREADING_LAYER" not in os.environ:
-        # numba's default (OpenMP/TBB) worker threads keep spinning after a kernel and starve
-        # OpenBLAS's threads in the matrix products that follow: on the 784-256-128-10 MLP an
-        # epoch took 6x longer. The simple 'workqueue' pool sleeps between kernels (measured:
-        # 1.21 s -> 0.19 s per 157 training steps, against 0.42 s for a raw NumPy loop).
-        numba.config.THREADING_LAYER = "workqueue"
+    compiled = numba.njit(cache=True, error_model="numpy")
 
-    @numba.njit(parallel=True, cache=True)
+    @compiled
+    def sgd(w, g, learning_rate):
+        for i in range(w.size):
+            w[i] -= learning_rate * g[i]                                   # w <- w - eta g
+
+    @compiled
+    def sgd_momentum(w, g, m, learning_rate, momentum, nesterov):
+        for i in range(w.size):
+            step = learning_rate * g[i]
+            m[i] = momentum * m[i] - step                                  # m <- momentum m - eta g
+            if nesterov:
+                w[i] += momentum * m[i] - step                             # w <- w + momentum m - eta g
+            else:
+                w[i] += m[i]                                               # w <- w + m
+
+    @compiled
     def adam(w, g, m, v, one_minus_beta_1, one_minus_beta_2, epsilon, alpha):
-        for i in numba.prange(w.size):
+        for i in range(w.size):
             gi = g[i]
-            m[i] += (gi - m[i]) * one_minus_beta_1                         # m <- beta_1 m + (1-beta_1) g
-            v[i] += (gi * gi - v[i]) * one_minus_beta_2                    # v <- beta_2 v + (1-beta_2) g^2
-            w[i] -= alpha * m[i] / (math.sqrt(v[i]) + epsilon)             # w <- w - alpha m / (sqrt(v) + eps)
+            mi = m[i] + (gi - m[i]) * one_minus_beta_1                     # m <- beta_1 m + (1-beta_1) g
+            vi = v[i] + (gi * gi - v[i]) * one_minus_beta_2                # v <- beta_2 v + (1-beta_2) g^2
+            m[i] = mi
+            v[i] = vi
+            w[i] -= alpha * mi / (math.sqrt(vi) + epsilon)                 # w <- w - alpha m / (sqrt(v) + eps)
 
-    return {"adam": adam}
+    return {"sgd": sgd, "sgd_momentum": sgd_momentum, "adam": adam}
 
 
 def enabled() -> bool:

@@ -19,6 +19,7 @@ stochastic gradient descent and ``batch_size=32`` mini-batch gradient descent, e
 from __future__ import annotations
 
 from .. import backend
+from . import fused
 from .base import Optimizer
 
 
@@ -63,11 +64,27 @@ class SGD(Optimizer):
         return ("momentum",) if self.momentum != 0 else ()
 
     def _update_step(self, group, gradient, learning_rate):
-        # two NumPy passes: a compiled kernel measured slower here, its threads' wake-up
-        # costing more than the passes it saves (see .fused)
+        if self._fused_update(group, gradient, learning_rate):
+            return
         step = group.scratch(0)
         backend.namespace(gradient).multiply(gradient, learning_rate, out=step)  # step = eta * g
         self._descend(group, step)
+
+    def _fused_update(self, group, gradient, learning_rate) -> bool:
+        """The same equations in one compiled pass (see :mod:`.fused`); False when unavailable."""
+        name = "sgd_momentum" if self.momentum != 0 else "sgd"
+        kernel = fused.kernel(name)
+        if kernel is None:
+            return False
+        arrays = fused.flat_arrays(group.value, gradient, *group.slots.values())
+        if arrays is None:
+            return False
+        cast = arrays[0].dtype.type
+        if self.momentum != 0:
+            kernel(*arrays, cast(learning_rate), cast(self.momentum), self.nesterov)
+        else:
+            kernel(*arrays, cast(learning_rate))
+        return True
 
     def _descend(self, group, step):
         """w <- w - step, through the momentum buffer when momentum > 0 (shared with LARS)."""
