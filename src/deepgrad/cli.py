@@ -351,6 +351,7 @@ def run_bench(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every ``deepgrad`` command."""
     from .datasets.tabular import CATEGORICAL_ENCODINGS, MISSING_POLICIES, TASKS
 
     parser = argparse.ArgumentParser(prog="deepgrad", description="deepgrad: a transparent deep learning framework.")

@@ -43,6 +43,7 @@ class ModelFileError(ValueError):
 
 
 def serialize_layer(layer) -> dict:
+    """``{"class_name": ..., "config": layer.get_config()}``: a layer as JSON-able data."""
     return {"class_name": type(layer).__name__, "config": layer.get_config()}
 
 
@@ -93,6 +94,7 @@ def deserialize_layer(entry, custom_objects=None):
 
 
 def model_to_config(model) -> dict:
+    """The architecture of ``model`` as JSON-able data (subclassed models need get_config())."""
     from .functional import Functional  # noqa: PLC0415
     from .sequential import Sequential  # noqa: PLC0415
 
@@ -112,6 +114,7 @@ def _base_get_config():
 
 
 def serialize_compile(model) -> dict:
+    """The loss, metrics and loss weights given to ``compile``, as JSON-able data."""
     from ..layers.base import _serialize  # noqa: PLC0415
 
     def plain(spec):

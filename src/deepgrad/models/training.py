@@ -97,6 +97,7 @@ def compiled_targets(model, xs, ys, n, sample_weight=None, class_weight=None):
 
 
 def sample_count(arrays):
+    """Number of samples (the length of the first array)."""
     return len(arrays[0])
 
 
@@ -127,6 +128,7 @@ def gather(arrays, index):
 
 
 def batch_slices(n, batch_size):
+    """(start, stop) of consecutive batches covering n samples; the last one may be shorter."""
     return [(start, min(start + batch_size, n)) for start in range(0, n, batch_size)]
 
 
@@ -360,6 +362,7 @@ def model_output_shapes(model):
 
 
 def output_names(model, n):
+    """Names used in logs for each output: the output layers' names, else output_1, output_2, ..."""
     layers = model.output_layers()
     if layers is not None and len(layers) == n:
         return [layer.name for layer in layers]
@@ -421,6 +424,7 @@ def _verbose(verbose, default):
 def fit(model, x, y, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
         validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0,
         steps_per_epoch=None, validation_batch_size=None, validation_freq=1):
+    """The training loop behind :meth:`Model.fit` (see there): epochs of shuffled mini-batch steps."""
     from ..callbacks import CallbackList  # noqa: PLC0415
 
     model._require_compiled("fit")
@@ -499,6 +503,7 @@ def fit(model, x, y, batch_size=None, epochs=1, verbose="auto", callbacks=None, 
 
 def evaluate(model, x, y, batch_size=None, verbose="auto", sample_weight=None, steps=None, callbacks=None,
              return_dict=False, single_batch=False, _state=None):
+    """Loss and metrics over (x, y) in batches, with no graph recorded (see :meth:`Model.evaluate`)."""
     model._require_compiled("evaluate")
     xs, ys, n = prepare_data(model, x, y)
     state, ys, weights = compiled_targets(model, xs, ys, n, sample_weight, None)
@@ -551,6 +556,7 @@ def _restore(state, saved):
 
 
 def predict(model, x, batch_size=None, verbose="auto", steps=None, callbacks=None, single_batch=False):
+    """Outputs for x as NumPy arrays, batched, with no graph recorded (see :meth:`Model.predict`)."""
     xs = prepare_inputs(model, x)
     ensure_built(model, xs)
     n = sample_count(xs)
@@ -589,6 +595,7 @@ def predict(model, x, batch_size=None, verbose="auto", steps=None, callbacks=Non
 
 
 def train_on_batch(model, x, y, sample_weight=None, class_weight=None, return_dict=False, reset_metrics=True):
+    """One training step on one batch; returns its loss and metrics (see :meth:`Model.train_on_batch`)."""
     model._require_compiled("train_on_batch")
     xs, ys, n = prepare_data(model, x, y)
     state, ys, weights = compiled_targets(model, xs, ys, n, sample_weight, class_weight)
