@@ -321,7 +321,9 @@ def test_backup_by_batches_keeps_only_the_latest_complete_folder(tmp_path):
     assert names == ["backup-2", "latest.json"]  # saves after batches 3 and 6
     pointer = json.loads((backup_dir / "latest.json").read_text())
     assert pointer == {"folder": "backup-2", "epoch": 1, "saves": 2}
-    stored = json.loads((backup_dir / "backup-2" / "optimizer.json").read_text())
+    from deepgrad.fileio import Archive
+
+    stored = Archive(backup_dir / "backup-2" / "optimizer.deepgrad").config
     assert stored["state"]["iterations"] == 6
     with pytest.raises(ValueError, match="backup_dir"):
         cb.BackupAndRestore("")

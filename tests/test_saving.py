@@ -116,12 +116,12 @@ def test_save_is_atomic_and_keeps_the_old_file_on_failure(tmp_path, monkeypatch)
     path = tmp_path / "m.deepgrad"
     model.save(path)
     before = path.read_bytes()
-    import deepgrad.models.saving as saving
+    import deepgrad.fileio as fileio
 
     def explode(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(saving, "_npy_bytes", explode)
+    monkeypatch.setattr(fileio, "npy_bytes", explode)
     with pytest.raises(RuntimeError, match="disk full"):
         model.save(path)
     assert path.read_bytes() == before

@@ -32,6 +32,8 @@ import warnings
 
 import numpy as np
 
+from .fileio import Archive, atomic_write, flatten_state, restore_state, write_archive
+
 _BATCH_HOOKS = ("on_train_batch_begin", "on_train_batch_end", "on_test_batch_begin", "on_test_batch_end",
                 "on_predict_batch_begin", "on_predict_batch_end")
 _HOOKS = ("on_train_begin", "on_train_end", "on_epoch_begin", "on_epoch_end", "on_test_begin", "on_test_end",
@@ -967,43 +969,15 @@ class LambdaCallback(Callback):
 
 def _write_json_atomically(path, data):
     """Write JSON to ``path`` through a temporary file renamed over it (never half-written)."""
-    from .models.saving import atomic_write  # noqa: PLC0415 - keeps importing callbacks light
-
     with atomic_write(path, "w") as stream:
         json.dump(data, stream)
-
-
-def _state_to_json(value, folder, arrays):
-    """``value`` with every array replaced by {'__npy__': file}, the array saved as ``folder/file``."""
-    if isinstance(value, dict):
-        return {str(k): _state_to_json(v, folder, arrays) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_state_to_json(v, folder, arrays) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        name = f"array-{len(arrays)}.npy"
-        np.save(os.path.join(folder, name), value, allow_pickle=False)
-        arrays.append(name)
-        return {"__npy__": name}
-    return value
-
-
-def _state_from_json(value, folder):
-    if isinstance(value, dict):
-        if set(value) == {"__npy__"}:
-            return np.load(os.path.join(folder, os.path.basename(value["__npy__"])), allow_pickle=False)
-        return {k: _state_from_json(v, folder) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_state_from_json(v, folder) for v in value]
-    return value
 
 
 class BackupAndRestore(Callback):
     """Back up training so that a run killed mid-way resumes where it stopped.
 
     Every epoch (or every ``save_freq`` batches) the weights (``model.save_weights``), the
-    optimizer state (``get_state()``: JSON plus one ``.npy`` per array, no pickle) and the
+    optimizer state (``get_state()`` in an archive of :mod:`deepgrad.fileio`, no pickle) and the
     number of completed epochs go to a new folder in ``backup_dir``; then ``latest.json`` is
     pointed at it by an atomic rename, and older folders are removed. A crash at any moment
     thus leaves the previous complete backup in force.
@@ -1016,7 +990,7 @@ class BackupAndRestore(Callback):
 
     POINTER = "latest.json"
     WEIGHTS = "weights.deepgrad"
-    OPTIMIZER = "optimizer.json"
+    OPTIMIZER = "optimizer.deepgrad"
 
     def __init__(self, backup_dir, save_freq="epoch", delete_checkpoint=True):
         super().__init__()
@@ -1045,9 +1019,12 @@ class BackupAndRestore(Callback):
         optimizer_file = os.path.join(folder, self.OPTIMIZER)
         optimizer = getattr(self.model, "optimizer", None)
         if optimizer is not None and os.path.exists(optimizer_file):
-            with open(optimizer_file) as stream:
-                saved = json.load(stream)
-            optimizer.set_state(_state_from_json(saved["state"], folder))
+            archive = Archive(optimizer_file)
+            try:
+                saved = archive.config
+                optimizer.set_state(restore_state(saved["state"], archive))
+            finally:
+                archive.close()
             if saved.get("learning_rate") is not None:
                 try:
                     optimizer.learning_rate = saved["learning_rate"]
@@ -1083,9 +1060,10 @@ class BackupAndRestore(Callback):
                 learning_rate = float(optimizer.learning_rate)
             except (TypeError, ValueError):
                 learning_rate = None
-            state = _state_to_json(optimizer.get_state(), partial, [])
-            with open(os.path.join(partial, self.OPTIMIZER), "w") as stream:
-                json.dump({"state": state, "learning_rate": learning_rate}, stream)
+            arrays = {}
+            state = flatten_state(optimizer.get_state(), arrays, "optimizer")
+            write_archive(os.path.join(partial, self.OPTIMIZER),
+                          {"state": state, "learning_rate": learning_rate}, arrays)
         os.replace(partial, final)
         _write_json_atomically(self._pointer_path(), {"folder": name, "epoch": self._completed_epochs,
                                                       "saves": self._saves})

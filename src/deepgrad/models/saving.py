@@ -17,26 +17,18 @@ whose class names it knows.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
-import os
-import tempfile
-import zipfile
-
-import numpy as np
 
 from .. import backend
-
-FORMAT = "deepgrad"
-FORMAT_VERSION = 1
-# refuse archives that claim more than this per member or in all (protects against zip bombs)
-MAX_MEMBER_BYTES = 4 << 30
-MAX_CONFIG_BYTES = 64 << 20
-
-
-class ModelFileError(ValueError):
-    """A model or weights file is missing, truncated, corrupt, or not a deepgrad file."""
+from ..fileio import (  # noqa: F401 - FORMAT, FORMAT_VERSION and ModelFileError are part of this module's API
+    FORMAT,
+    FORMAT_VERSION,
+    Archive,
+    ModelFileError,
+    flatten_state,
+    restore_state,
+    write_archive,
+)
 
 
 # --------------------------------------------------------------------------- layer (de)serialization
@@ -133,65 +125,11 @@ def serialize_compile(model) -> dict:
 # --------------------------------------------------------------------------- writing
 
 
-def _npy_bytes(array) -> bytes:
-    stream = io.BytesIO()
-    np.save(stream, np.ascontiguousarray(backend.to_numpy(array)), allow_pickle=False)
-    return stream.getvalue()
-
-
-@contextlib.contextmanager
-def atomic_write(filepath, mode="wb", overwrite=True):
-    """Open a temporary file beside ``filepath``; on success it is synced and renamed over ``filepath``.
-
-    Readers see the old file or the complete new one, never a half-written file: a
-    crash or an exception inside the block leaves ``filepath`` untouched and removes
-    the temporary file.
-    """
-    filepath = os.fspath(filepath)
-    if os.path.exists(filepath) and not overwrite:
-        raise FileExistsError(f"{filepath} exists; pass overwrite=True to replace it.")
-    folder = os.path.dirname(os.path.abspath(filepath))
-    os.makedirs(folder, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=".deepgrad-", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(handle, mode) as stream:
-            yield stream
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, filepath)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
-
-
-def _atomic_write_zip(filepath, members: dict, overwrite=True):
-    with atomic_write(filepath, "wb", overwrite) as stream:
-        with zipfile.ZipFile(stream, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
-            for name, data in members.items():
-                archive.writestr(name, data)
-
-
-def _flatten_state(value, arrays, prefix):
-    """Replace arrays inside a nested state by references to .npy members."""
-    if isinstance(value, dict):
-        return {str(k): _flatten_state(v, arrays, prefix) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_flatten_state(v, arrays, prefix) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    if hasattr(value, "shape") and hasattr(value, "dtype"):
-        member = f"{prefix}/{len(arrays)}.npy"
-        arrays[member] = value
-        return {"__array__": member, "shape": list(value.shape), "dtype": str(value.dtype)}
-    return value
-
-
-def _weights_table(model, members):
+def _weights_table(model, arrays):
     table = []
     for i, weight in enumerate(model.weights):
         member = f"weights/{i}.npy"
-        members[member] = _npy_bytes(weight.data)
+        arrays[member] = weight.data
         table.append({"name": weight.name, "shape": list(weight.shape), "dtype": str(weight.dtype),
                       "member": member})
     return table
@@ -201,13 +139,11 @@ def save_model(model, filepath, overwrite=True):
     """Write ``model`` (architecture, weights, compile settings, optimizer state) to ``filepath`` atomically."""
     if not model.built:
         raise ValueError(f"model {model.name!r} is not built yet; build it (fit, call or input_shape) before saving.")
-    members = {}
+    arrays = {}
     config = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
         "model": model_to_config(model),
         "build_input_shape": _jsonable_shape(model.input_shape_built),
-        "weights": _weights_table(model, members),
+        "weights": _weights_table(model, arrays),
         "compile_config": model.get_compile_config(),
         "optimizer": None,
         "metadata": _checked_metadata(model),
@@ -215,13 +151,9 @@ def save_model(model, filepath, overwrite=True):
     if model.optimizer is not None:
         from .. import optimizers  # noqa: PLC0415
 
-        arrays = {}
-        state = _flatten_state(model.optimizer.get_state(), arrays, "optimizer")
-        for member, array in arrays.items():
-            members[member] = _npy_bytes(array)
+        state = flatten_state(model.optimizer.get_state(), arrays, "optimizer")
         config["optimizer"] = {"config": optimizers.serialize(model.optimizer), "state": state}
-    members = {"config.json": json.dumps(config, indent=1).encode(), **members}
-    _atomic_write_zip(filepath, members, overwrite)
+    write_archive(filepath, config, arrays, overwrite)
 
 
 def _checked_metadata(model) -> dict:
@@ -239,12 +171,12 @@ def _checked_metadata(model) -> dict:
 
 def save_weights(model, filepath, overwrite=True):
     """Write only the weights (and their table) to ``filepath`` atomically."""
-    members = {}
+    arrays = {}
     # the input shape lets load_weights build a model that has not seen data yet
-    config = {"format": FORMAT, "format_version": FORMAT_VERSION, "model": None,
+    config = {"model": None,
               "build_input_shape": _jsonable_shape(model.input_shape_built) if model.built else None,
-              "weights": _weights_table(model, members)}
-    _atomic_write_zip(filepath, {"config.json": json.dumps(config, indent=1).encode(), **members}, overwrite)
+              "weights": _weights_table(model, arrays)}
+    write_archive(filepath, config, arrays, overwrite)
 
 
 def _jsonable_shape(shape):
@@ -256,81 +188,6 @@ def _jsonable_shape(shape):
 
 
 # --------------------------------------------------------------------------- reading
-
-
-class _Archive:
-    """Read-only access to a model zip, with every member checked before use."""
-
-    def __init__(self, filepath):
-        self.path = os.fspath(filepath)
-        if not os.path.exists(self.path):
-            raise FileNotFoundError(f"no such model file: {self.path}")
-        try:
-            self.zip = zipfile.ZipFile(self.path, "r")
-        except (zipfile.BadZipFile, OSError) as err:
-            raise ModelFileError(f"{self.path} is not a deepgrad model file (not a readable zip: {err}).") from None
-        self.infos = {}
-        for info in self.zip.infolist():
-            name = info.filename
-            if name.startswith(("/", "\\")) or ".." in name.replace("\\", "/").split("/") or ":" in name:
-                raise ModelFileError(f"{self.path} contains a suspicious member name {name!r}; refusing to load it.")
-            if info.file_size > MAX_MEMBER_BYTES:
-                raise ModelFileError(f"{self.path}: member {name!r} declares {info.file_size} bytes, over the limit.")
-            self.infos[name] = info
-        if "config.json" not in self.infos:
-            raise ModelFileError(f"{self.path} is not a deepgrad model file (no config.json inside).")
-        if self.infos["config.json"].file_size > MAX_CONFIG_BYTES:
-            raise ModelFileError(f"{self.path}: config.json is implausibly large.")
-        try:
-            self.config = json.loads(self._read("config.json").decode("utf-8"))
-        except (ValueError, UnicodeDecodeError) as err:
-            raise ModelFileError(f"{self.path}: config.json is not valid JSON ({err}).") from None
-        if not isinstance(self.config, dict) or self.config.get("format") != FORMAT:
-            raise ModelFileError(f"{self.path} is not a deepgrad model file (wrong format marker).")
-        if self.config.get("format_version") != FORMAT_VERSION:
-            raise ModelFileError(
-                f"{self.path} has format version {self.config.get('format_version')!r}; this deepgrad reads "
-                f"version {FORMAT_VERSION}."
-            )
-
-    def _read(self, name):
-        try:
-            return self.zip.read(name)
-        except (zipfile.BadZipFile, OSError, EOFError, KeyError) as err:
-            raise ModelFileError(f"{self.path}: cannot read {name!r} (truncated or corrupt file: {err}).") from None
-
-    def array(self, member, shape, dtype):
-        """The array stored in ``member``, checked to have ``shape`` and ``dtype``."""
-        if not isinstance(member, str) or member not in self.infos:
-            raise ModelFileError(f"{self.path}: missing array member {member!r}.")
-        dtype = np.dtype(dtype)
-        if dtype.kind not in "fiub":
-            raise ModelFileError(f"{self.path}: member {member!r} declares non-numeric dtype {dtype}.")
-        expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-        if self.infos[member].file_size > expected + 4096:
-            raise ModelFileError(f"{self.path}: member {member!r} is larger than its declared shape {tuple(shape)}.")
-        stream = io.BytesIO(self._read(member))
-        try:
-            version = np.lib.format.read_magic(stream)
-            read_header = {(1, 0): np.lib.format.read_array_header_1_0,
-                           (2, 0): np.lib.format.read_array_header_2_0}.get(version)
-            if read_header is None:
-                raise ModelFileError(f"{self.path}: member {member!r} uses unsupported .npy version {version}.")
-            header_shape, _, file_dtype = read_header(stream)
-            if tuple(header_shape) != tuple(shape) or file_dtype != dtype:
-                raise ModelFileError(
-                    f"{self.path}: member {member!r} holds {file_dtype}{tuple(header_shape)}, but the config "
-                    f"declares {dtype}{tuple(shape)}."
-                )
-            stream.seek(0)
-            return np.load(stream, allow_pickle=False)
-        except ModelFileError:
-            raise
-        except (ValueError, OSError, EOFError) as err:
-            raise ModelFileError(f"{self.path}: member {member!r} is not a valid array ({err}).") from None
-
-    def close(self):
-        self.zip.close()
 
 
 def _check_weight_table(archive, table):
@@ -369,16 +226,6 @@ def _assign_weights(model, archive, table, skip_mismatch=False):
             weight.data[...] = backend.to_device(array.astype(weight.data.dtype, copy=False), weight.device)
 
 
-def _restore_state(value, archive):
-    if isinstance(value, dict):
-        if "__array__" in value:
-            return archive.array(value["__array__"], value.get("shape", []), value.get("dtype", "float32"))
-        return {k: _restore_state(v, archive) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_restore_state(v, archive) for v in value]
-    return value
-
-
 def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):  # noqa: A002 - Keras name
     """Load a model saved with ``model.save``: architecture, weights, compile settings, optimizer state.
 
@@ -388,7 +235,7 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):  # 
     """
     from .. import optimizers  # noqa: PLC0415
 
-    archive = _Archive(filepath)
+    archive = Archive(filepath)
     try:
         config = archive.config
         model_entry = config.get("model")
@@ -418,7 +265,7 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):  # 
             saved_state = (config.get("optimizer") or {}).get("state")
             if isinstance(saved_state, dict) and saved_state.get("shapes"):  # the optimizer had stepped
                 model._parameter_buffer()
-                state = _restore_state(config["optimizer"]["state"], archive)
+                state = restore_state(config["optimizer"]["state"], archive)
                 model.optimizer.set_state(state, model.trainable_weights)
         return model
     finally:
@@ -437,7 +284,7 @@ def _resolve_custom(spec, custom):
 
 def load_weights(model, filepath, skip_mismatch=False):
     """Load weights saved by ``save_weights`` or ``save`` into ``model`` (validated first)."""
-    archive = _Archive(filepath)
+    archive = Archive(filepath)
     try:
         if not model.built:
             shape = archive.config.get("build_input_shape")
