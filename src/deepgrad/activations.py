@@ -24,6 +24,7 @@ import math
 import numpy as np
 
 from . import backend
+from .configurable import Registry
 from .ops import elementwise as _ew
 from .ops import nn as _nn
 from .ops import reduction as _red
@@ -567,44 +568,32 @@ _CANONICAL = (
     brelu, leaky_relu, prelu, rrelu, elu, selu, apl, bent_identity, silu, hard_silu, gelu, mish,
     softplus, log_sigmoid, exponential, soft_exponential, soft_clipping, softmax, log_softmax,
 )
-_BY_NAME = {fn.__name__: fn for fn in _CANONICAL}
-_BY_NAME.update({"swish": silu, "hard_swish": hard_silu, "identity": linear})
+_REGISTRY = Registry("activation", None, {
+    **{fn.__name__: fn for fn in _CANONICAL}, "swish": silu, "hard_swish": hard_silu, "identity": linear,
+}, hint="or pass a callable mapping a tensor to a tensor")
 _VECTOR_ACTIVATIONS = (softmax, log_softmax)
 
 
 def names() -> list:
     """Every string identifier :func:`get` accepts, sorted."""
-    return sorted(_BY_NAME)
-
-
-def _unknown(identifier):
-    return ValueError(
-        f"unknown activation {identifier!r}. Valid names: {', '.join(names())}; "
-        "or pass a callable mapping a tensor to a tensor."
-    )
+    return _REGISTRY.names()
 
 
 def get(identifier):
     """The activation function for ``identifier``: a name, a callable (returned as is), or None (linear).
 
     A Keras-style dict ``{"class_name": "function", "config": name}`` is also accepted.
-    Unknown names raise ValueError listing the valid ones.
+    Unknown names raise ValueError naming the closest valid one.
     """
     if identifier is None:
         return linear
     if isinstance(identifier, dict):
-        identifier = identifier.get("config")
-        if not isinstance(identifier, str):
+        name = identifier.get("config")
+        if not isinstance(name, str):
             raise ValueError(f"cannot read an activation from the dict {identifier!r}: expected "
                              "{'class_name': 'function', 'config': <name>}.")
-    if isinstance(identifier, str):
-        try:
-            return _BY_NAME[identifier]
-        except KeyError:
-            raise _unknown(identifier) from None
-    if callable(identifier):
-        return identifier
-    raise TypeError(f"activation must be a name, a callable or None, got {type(identifier).__name__}.")
+        identifier = name
+    return _REGISTRY.get(identifier)
 
 
 def serialize(activation) -> str:

@@ -1,7 +1,9 @@
-"""The settings protocol shared by losses, initializers and regularizers (Keras' get_config)."""
+"""The settings protocol (Keras' get_config) and the one registry of string identifiers that
+losses, metrics, activations, initializers, regularizers, optimizers and schedules share."""
 
 from __future__ import annotations
 
+import difflib
 import inspect
 
 
@@ -26,68 +28,166 @@ class Configurable:
         return f"{type(self).__name__}({settings})"
 
 
+class IdentifierError(ValueError, TypeError):
+    """An identifier that is neither a name, a config dict, an object of the kind nor a callable.
+
+    Both a ValueError (what Keras raises for an identifier it cannot interpret) and a
+    TypeError (the argument has the wrong type), so either ``except`` clause catches it.
+    """
+
+
+def closest_name(name, candidates):
+    """The candidate most like ``name`` by difflib's ratio (>= 0.6), or None.
+
+    Letter case counts first ('acuracy' -> 'accuracy' rather than 'Accuracy'); only when
+    nothing is close is case ignored ('ADAMM' -> 'adam').
+    """
+    candidates = list(candidates)
+    matches = difflib.get_close_matches(str(name), candidates, n=1)
+    if matches:
+        return matches[0]
+    folded = {}
+    for candidate in candidates:
+        folded.setdefault(candidate.lower(), candidate)
+    matches = difflib.get_close_matches(str(name).lower(), list(folded), n=1)
+    return folded[matches[0]] if matches else None
+
+
+def each_identifier(spec, visit):
+    """Call ``visit`` on every identifier of a compile-time argument: one identifier, a list or
+    tuple of them (nested: one list per output) or a dict by output name (a dict with a
+    ``'class_name'`` key is one serialized identifier, not a mapping)."""
+    if isinstance(spec, (list, tuple)):
+        for item in spec:
+            each_identifier(item, visit)
+    elif isinstance(spec, dict) and "class_name" not in spec:
+        for item in spec.values():
+            each_identifier(item, visit)
+    else:
+        visit(spec)
+
+
 class Registry:
-    """The string identifiers of one kind of object (losses, initializers, regularizers) and Keras'
-    get/serialize/deserialize over them.
+    """The string identifiers of one kind of object (losses, metrics, activations, optimizers, ...)
+    and Keras' get/serialize/deserialize over them.
 
     ``entries`` maps names to classes (instantiated with their defaults by :meth:`get`) or
     to functions (returned as they are, or called with no arguments when
     ``call_functions``: factories such as ``l1_l2``). ``base`` is the class whose
-    instances serialize to ``{'class_name': ..., 'config': get_config()}``.
+    instances serialize to ``{'class_name': ..., 'config': get_config()}`` and are returned
+    as they are by :meth:`get` (None for kinds that are plain functions). ``fold_case``
+    also accepts names in any letter case (Keras does so for optimizers);
+    ``accept_callables`` returns other callables as they are (custom losses, activations);
+    ``unlisted`` names are deserialized but not offered as identifiers.
+
+    Every unknown name raises ValueError naming the closest valid name and all of them,
+    in the order they were registered; any other unusable identifier raises
+    :class:`IdentifierError`.
     """
 
-    def __init__(self, kind, base, entries, hint, call_functions=False):
+    def __init__(self, kind, base, entries, hint, call_functions=False, fold_case=False,
+                 accept_callables=True, unlisted=()):
         self.kind, self.base, self.entries, self.hint = kind, base, dict(entries), hint
-        self.call_functions = call_functions
+        self.call_functions, self.fold_case, self.accept_callables = call_functions, fold_case, accept_callables
+        self.unlisted = frozenset(unlisted)
+
+    def _listed(self):
+        """Names for lookup, in registration order (the abstract base itself is no identifier)."""
+        return [name for name, obj in self.entries.items() if obj is not self.base and name not in self.unlisted]
 
     def names(self) -> list:
         """Every string identifier, sorted."""
-        return sorted(name for name, obj in self.entries.items() if obj is not self.base)
+        return sorted(self._listed())
 
     def _build(self, obj):
         if inspect.isclass(obj) or self.call_functions:
             return obj()
         return obj
 
+    def _find(self, name, extra=None):
+        """The entry for ``name`` (exact, then case-folded when allowed), or None."""
+        table = {**self.entries, **(extra or {})}
+        obj = table.get(name)
+        if obj is None and self.fold_case:
+            obj = table.get(name.lower())
+        return None if obj is self.base else obj
+
+    def unknown_name(self, name, valid=None) -> ValueError:
+        """The error for a name that is not registered: the closest valid name, then all of them."""
+        valid = self._listed() if valid is None else list(valid)
+        match = closest_name(name, valid)
+        suggestion = f"; did you mean {match!r}?" if match else "."
+        return ValueError(f"unknown {self.kind} {name!r}{suggestion} Valid names: "
+                          f"{', '.join(repr(v) for v in valid)}; {self.hint}.")
+
+    def not_understood(self, identifier) -> IdentifierError:
+        """The error for an identifier of an unusable type (a number, a list, ...)."""
+        kinds = ["a name", "a config dict"]
+        if self.base is not None:
+            kinds.append(f"an object of class {self.base.__name__}")
+        if self.accept_callables:
+            kinds.append("a callable")
+        return IdentifierError(f"could not interpret {self.kind} identifier {identifier!r} (of type "
+                               f"{type(identifier).__name__}): expected {', '.join(kinds[:-1])} or "
+                               f"{kinds[-1]}.")
+
+    def lookup(self, name):
+        """The registered class or function for a string identifier (not built); unknown -> ValueError."""
+        obj = self._find(name)
+        if obj is None:
+            raise self.unknown_name(name)
+        return obj
+
     def get(self, identifier):
-        """The object for a name, a config dict, a class (instantiated), or a callable (as is); None -> None."""
+        """The object for a name, a config dict, a class (instantiated), an object of the kind or a
+        callable (as is); None -> None."""
         if identifier is None:
             return None
+        if self.base is not None and isinstance(identifier, self.base):
+            return identifier
         if isinstance(identifier, dict):
             return self.deserialize(identifier)
         if isinstance(identifier, str):
-            obj = self.entries.get(identifier)
-            if obj is None or obj is self.base:
-                raise ValueError(f"unknown {self.kind} {identifier!r}. Valid names: "
-                                 f"{', '.join(self.names())}; {self.hint}.")
-            return self._build(obj)
-        if inspect.isclass(identifier) and issubclass(identifier, self.base):
+            return self._build(self.lookup(identifier))
+        if self.base is not None and inspect.isclass(identifier) and issubclass(identifier, self.base):
             return identifier()
-        if callable(identifier):
+        if self.accept_callables and callable(identifier):
             return identifier
-        raise TypeError(f"{self.kind} identifiers are names, dicts, {self.base.__name__} objects or "
-                        f"callables, got {type(identifier).__name__}.")
+        raise self.not_understood(identifier)
 
     def serialize(self, obj):
         """A registered function -> its name; an instance of ``base`` -> {'class_name', 'config'}."""
-        if isinstance(obj, self.base):
+        if self.base is not None and isinstance(obj, self.base):
             return {"class_name": type(obj).__name__, "config": obj.get_config()}
         name = getattr(obj, "__name__", None)
         if name is not None and self.entries.get(name) is obj and not inspect.isclass(obj):
             return name
-        raise ValueError(f"cannot serialize the {self.kind} {obj!r}: use a {self.base.__name__} "
-                         f"(it has a config) or one of {', '.join(self.names())}.")
+        raise ValueError(f"cannot serialize the {self.kind} {obj!r}: use "
+                         + (f"a {self.base.__name__} (it has a config) or " if self.base is not None else "")
+                         + f"one of {', '.join(self.names())}.")
 
-    def deserialize(self, config):
-        """The object for :meth:`serialize`'s output (a name or a class_name/config dict)."""
+    def deserialize(self, config, custom_objects=None):
+        """The object for :meth:`serialize`'s output (a name or a class_name/config dict).
+
+        ``custom_objects`` maps further class names to classes (your own subclasses).
+        """
         if isinstance(config, str):
             return self.get(config)
         if isinstance(config, dict) and config.get("class_name") == "function":
             return self.get(config.get("config"))
-        cls = self.entries.get(config.get("class_name")) if isinstance(config, dict) else None
-        if not (inspect.isclass(cls) and issubclass(cls, self.base)) or cls is self.base:
+        class_name = config.get("class_name") if isinstance(config, dict) else None
+        cls = self._find(class_name, custom_objects) if isinstance(class_name, str) else None
+        if not (inspect.isclass(cls) and (self.base is None or issubclass(cls, self.base))):
             classes = sorted({c.__name__ for c in self.entries.values()
                               if inspect.isclass(c) and c is not self.base})
-            raise ValueError(f"unknown {self.kind} config {config!r}: expected a name or "
+            match = closest_name(class_name, classes) if isinstance(class_name, str) else None
+            suggestion = f" (did you mean {match!r}?)" if match else ""
+            raise ValueError(f"unknown {self.kind} config {config!r}{suggestion}: expected a name or "
                              "{'class_name': <one of " + ", ".join(classes) + ">, 'config': {...}}.")
-        return cls.from_config(dict(config.get("config") or {}))
+        settings = config.get("config")
+        if settings is None:
+            settings = {}
+        if not isinstance(settings, dict):
+            raise ValueError(f"the {self.kind} config of {class_name!r} must be a dict of settings, "
+                             f"got {settings!r}.")
+        return cls.from_config(dict(settings))

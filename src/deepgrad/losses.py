@@ -37,7 +37,7 @@ import re
 import numpy as np
 
 from .backend import namespace
-from .configurable import Configurable, Registry
+from .configurable import Configurable, Registry, each_identifier
 from .ops import elementwise as _ew
 from .ops import nn as _nn
 from .ops import reduction as _red
@@ -742,12 +742,12 @@ _REGISTRY = Registry("loss", Loss, {
     "bce": binary_crossentropy, "BCE": binary_crossentropy,
     "kld": kl_divergence, "KLD": kl_divergence, "kullback_leibler_divergence": kl_divergence,
     "logcosh": log_cosh, "pinball": quantile, "Pinball": Quantile,
-}, hint="or pass a callable loss(y_true, y_pred)")
+}, hint="or pass a callable loss(y_true, y_pred)", unlisted=("LossFunctionWrapper",))
 
 
 def names() -> list:
     """Every string identifier :func:`get` accepts, sorted."""
-    return [name for name in _REGISTRY.names() if name != "LossFunctionWrapper"]
+    return _REGISTRY.names()
 
 
 def get(identifier):
@@ -770,6 +770,16 @@ def serialize(loss):
 def deserialize(config):
     """The loss described by :func:`serialize`'s output (a name or a class_name/config dict)."""
     return _REGISTRY.deserialize(config)
+
+
+def check(spec):
+    """Interpret every loss identifier of a ``compile(loss=...)`` argument now.
+
+    ``spec`` is one identifier, a list (one per output) or a dict by output name. Unknown
+    names raise ValueError naming the closest valid one at compile time rather than at the
+    first batch; config dicts are built, so their arguments are validated too.
+    """
+    each_identifier(spec, get)
 
 
 def as_loss(identifier) -> Loss:

@@ -31,6 +31,7 @@ import warnings
 
 import numpy as np
 
+from .configurable import Registry, each_identifier
 from .tensor import Tensor
 
 EPSILON = 1e-7  # Keras' backend.epsilon(): clipping of probabilities, F-score denominators
@@ -898,19 +899,20 @@ _CLASSES = (Mean, Accuracy, BinaryAccuracy, CategoricalAccuracy, SparseCategoric
             AUC, MeanSquaredError, MeanAbsoluteError, RootMeanSquaredError, R2Score, BinaryCrossentropy,
             CategoricalCrossentropy, SparseCategoricalCrossentropy)
 
-_BY_NAME = {cls.__name__: cls for cls in _CLASSES}
-_BY_NAME.update({cls().name: cls for cls in _CLASSES})
-_BY_NAME.update({"acc": Accuracy, "mse": MeanSquaredError, "MSE": MeanSquaredError, "mae": MeanAbsoluteError,
-                 "MAE": MeanAbsoluteError, "rmse": RootMeanSquaredError, "bce": BinaryCrossentropy,
-                 "BCE": BinaryCrossentropy, "f1": F1Score})
-
 _ACCURACY_NAMES = ("accuracy", "acc")
 _CROSSENTROPY_NAMES = ("crossentropy", "ce")
+_REGISTRY = Registry("metric", Metric, {
+    **{cls.__name__: cls for cls in _CLASSES}, **{cls().name: cls for cls in _CLASSES},
+    "acc": Accuracy, "mse": MeanSquaredError, "MSE": MeanSquaredError, "mae": MeanAbsoluteError,
+    "MAE": MeanAbsoluteError, "rmse": RootMeanSquaredError, "bce": BinaryCrossentropy,
+    "BCE": BinaryCrossentropy, "f1": F1Score,
+}, hint="or pass a Metric object or a function fn(y_true, y_pred) returning one value per sample",
+    fold_case=True)
 
 
 def names() -> list:
     """Every string :func:`get` and :func:`resolve` accept."""
-    return sorted(set(_BY_NAME) | set(_CROSSENTROPY_NAMES), key=str.lower)
+    return sorted(set(_REGISTRY.names()) | set(_CROSSENTROPY_NAMES), key=str.lower)
 
 
 def get(identifier):
@@ -921,44 +923,39 @@ def get(identifier):
     ``{'class_name': ..., 'config': {...}}`` is deserialized; any other callable
     ``fn(y_true, y_pred)`` returning per-sample values is wrapped in a
     :class:`MeanMetricWrapper` named after the function. None gives None. Unknown names raise
-    ValueError listing the valid ones. Note: 'accuracy' here is exact-match
+    ValueError naming the closest valid one. Note: 'accuracy' here is exact-match
     :class:`Accuracy`, as in Keras; :func:`resolve` applies the compile-time meaning.
     """
-    if identifier is None:
-        return None
-    if isinstance(identifier, Metric):
-        return identifier
-    if isinstance(identifier, dict):
-        return deserialize(identifier)
-    if isinstance(identifier, str):
-        cls = _BY_NAME.get(identifier) or _BY_NAME.get(identifier.lower())
-        if cls is None:
-            raise ValueError(f"Could not interpret metric identifier: {identifier!r}. Valid names: "
-                             f"{', '.join(names())}; or pass a Metric object or a function "
-                             "fn(y_true, y_pred) returning one value per sample.")
-        return cls()
-    if isinstance(identifier, type) and issubclass(identifier, Metric):
-        return identifier()
-    if callable(identifier):
-        return MeanMetricWrapper(identifier)
-    raise ValueError(f"Could not interpret metric identifier: {identifier!r} (a {type(identifier).__name__}); "
-                     "expected a name, a Metric or a function fn(y_true, y_pred).")
+    metric = _REGISTRY.get(identifier)
+    if metric is None or isinstance(metric, Metric):
+        return metric
+    return MeanMetricWrapper(metric)
 
 
 def serialize(metric) -> dict:
     """``{'class_name': ..., 'config': metric.get_config()}`` (JSON-able for built-in metrics)."""
-    metric = get(metric)
-    return {"class_name": type(metric).__name__, "config": metric.get_config()}
+    return _REGISTRY.serialize(get(metric))
 
 
 def deserialize(config: dict):
     """The metric described by :func:`serialize`'s dict."""
-    class_name = config.get("class_name")
-    cls = _BY_NAME.get(class_name) if isinstance(class_name, str) else None
-    if cls is None:
-        raise ValueError(f"Unknown metric class {class_name!r} in {config!r}; known classes: "
-                         f"{', '.join(sorted(c.__name__ for c in _CLASSES))}.")
-    return cls.from_config(config.get("config", {}))
+    if not isinstance(config, dict):
+        raise _REGISTRY.not_understood(config)
+    return _REGISTRY.deserialize(config)
+
+
+def check(spec):
+    """Interpret every metric identifier of a ``compile(metrics=...)`` argument now.
+
+    ``spec`` is one identifier, a list (per output, lists of lists) or a dict by output
+    name. Unknown names raise ValueError naming the closest valid one, and config dicts are
+    built (their arguments validated) at compile time rather than at the first batch.
+    """
+    def visit(identifier):
+        if not (isinstance(identifier, str) and identifier.lower() in _ACCURACY_NAMES + _CROSSENTROPY_NAMES):
+            get(identifier)
+
+    each_identifier(spec, visit)
 
 
 def _loss_name(loss) -> str:

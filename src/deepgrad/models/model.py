@@ -165,9 +165,13 @@ class Model(Layer):
         ``jit_compile`` and ``steps_per_execution`` are accepted for compatibility;
         deepgrad always runs eagerly.
         """
-        from .. import optimizers  # noqa: PLC0415
+        from .. import losses, optimizers  # noqa: PLC0415
+        from .. import metrics as metric_identifiers  # noqa: PLC0415
 
         self.optimizer = optimizers.get(optimizer)
+        losses.check(loss)  # unknown names fail here, not at the first batch
+        metric_identifiers.check(metrics)
+        metric_identifiers.check(weighted_metrics)
         self._loss_spec = loss
         self._loss_weights = loss_weights
         self._metric_spec = metrics

@@ -25,13 +25,16 @@ decay; LARS rescales each layer for very large batches; Lion takes sign steps.
 from . import schedules
 from .adam import Adam, Adamax, AdamW, Lion, Nadam
 from .adaptive import Adadelta, Adagrad, RMSprop
+from ..configurable import Registry
 from .base import Optimizer
 from .lr_finder import LearningRateRangeTest, find_learning_rate
 from .schedules import LearningRateSchedule
 from .sgd import LARS, SGD
 
-_OPTIMIZERS = {cls.__name__.lower(): cls for cls in (
-    SGD, RMSprop, Adam, AdamW, Adagrad, Adadelta, Adamax, Nadam, Lion, LARS)}
+# the course's order (plain gradient descent first), which error messages keep
+_REGISTRY = Registry("optimizer", Optimizer, {cls.__name__.lower(): cls for cls in (
+    SGD, RMSprop, Adam, AdamW, Adagrad, Adadelta, Adamax, Nadam, Lion, LARS)},
+    hint="or pass an Optimizer object", fold_case=True, accept_callables=False)
 
 __all__ = ["Optimizer", "SGD", "RMSprop", "Adam", "AdamW", "Adagrad", "Adadelta", "Adamax", "Nadam",
            "Lion", "LARS", "LearningRateSchedule", "schedules", "get", "serialize", "deserialize",
@@ -42,36 +45,20 @@ def serialize(optimizer: Optimizer) -> dict:
     """``{"class_name": "Adam", "config": optimizer.get_config()}`` (JSON-able)."""
     if not isinstance(optimizer, Optimizer):
         raise TypeError(f"serialize expects a deepgrad optimizer, received {type(optimizer).__name__}.")
-    return {"class_name": type(optimizer).__name__, "config": optimizer.get_config()}
+    return _REGISTRY.serialize(optimizer)
 
 
 def deserialize(config: dict, custom_objects=None) -> Optimizer:
     """Rebuild an optimizer from :func:`serialize`'s dict; class names match case-insensitively."""
-    known = dict(_OPTIMIZERS)
-    known.update({name.lower(): cls for name, cls in (custom_objects or {}).items()})
-    name = str(config.get("class_name", "")).lower()
-    if name not in known:
-        raise ValueError(f"unknown optimizer {config.get('class_name')!r}; valid ones: {_valid_names()}.")
-    return known[name].from_config(config.get("config", {}))
+    return _REGISTRY.deserialize(config, custom_objects)
 
 
 def get(identifier) -> Optimizer:
     """An optimizer from a name ('adam', 'SGD', ... case-insensitive, default arguments),
-    a dict from :func:`serialize`, or an optimizer instance (returned as is)."""
-    if isinstance(identifier, Optimizer):
-        return identifier
-    if isinstance(identifier, dict):
-        return deserialize(identifier)
-    if isinstance(identifier, str):
-        cls = _OPTIMIZERS.get(identifier.lower())
-        if cls is None:
-            raise ValueError(f"unknown optimizer {identifier!r}; valid names: {_valid_names()}.")
-        return cls()
-    raise ValueError(
-        f"could not interpret optimizer identifier {identifier!r} ({type(identifier).__name__}); pass "
-        f"a name ({_valid_names()}), a serialized dict or an Optimizer instance."
-    )
+    a dict from :func:`serialize`, or an optimizer instance (returned as is).
 
-
-def _valid_names() -> str:
-    return ", ".join(repr(name) for name in _OPTIMIZERS)
+    Unknown names raise ValueError naming the closest valid one.
+    """
+    if identifier is None:
+        raise _REGISTRY.not_understood(identifier)
+    return _REGISTRY.get(identifier)

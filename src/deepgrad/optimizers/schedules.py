@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import math
 
+from ..configurable import Registry
+
 __all__ = [
     "LearningRateSchedule", "ExponentialDecay", "PiecewiseConstantDecay", "PolynomialDecay",
     "InverseTimeDecay", "CosineDecay", "CosineDecayRestarts", "OneCycleDecay",
@@ -320,38 +322,33 @@ class OneCycleDecay(LearningRateSchedule):
                 "three_phase": self.three_phase, "name": self.name}
 
 
-_SCHEDULES = {cls.__name__: cls for cls in (
+_REGISTRY = Registry("learning rate schedule", LearningRateSchedule, {cls.__name__: cls for cls in (
     ExponentialDecay, PiecewiseConstantDecay, PolynomialDecay, InverseTimeDecay, CosineDecay,
-    CosineDecayRestarts, OneCycleDecay)}
+    CosineDecayRestarts, OneCycleDecay)},
+    hint="or pass a LearningRateSchedule or a dict from serialize() (custom_objects={'Name': cls} "
+         "for your own)", accept_callables=False)
 
 
 def serialize(schedule: LearningRateSchedule) -> dict:
     """``{"class_name": ..., "config": {...}}``: JSON-able, read back by :func:`deserialize`."""
     if not isinstance(schedule, LearningRateSchedule):
         raise TypeError(f"serialize expects a LearningRateSchedule, received {type(schedule).__name__}.")
-    return {"class_name": type(schedule).__name__, "config": schedule.get_config()}
+    return _REGISTRY.serialize(schedule)
 
 
 def deserialize(config: dict, custom_objects=None) -> LearningRateSchedule:
     """Rebuild a schedule from :func:`serialize`'s dict (Keras' extra keys are ignored)."""
-    known = dict(_SCHEDULES)
-    known.update(custom_objects or {})
-    name = config.get("class_name") if isinstance(config, dict) else None
-    if name not in known:
-        raise ValueError(
-            f"unknown learning rate schedule {name!r}; valid ones: {', '.join(sorted(known))} "
-            "(pass custom_objects={'Name': cls} for your own)."
-        )
-    return known[name].from_config(config.get("config", {}))
+    if not isinstance(config, dict):
+        raise _REGISTRY.not_understood(config)
+    return _REGISTRY.deserialize(config, custom_objects)
 
 
 def get(identifier):
-    """A schedule from a schedule instance or its serialized dict."""
-    if isinstance(identifier, LearningRateSchedule):
-        return identifier
-    if isinstance(identifier, dict):
-        return deserialize(identifier)
-    raise ValueError(
-        f"could not interpret learning rate schedule identifier {identifier!r}: pass a "
-        f"LearningRateSchedule or a dict from serialize(); schedules: {', '.join(sorted(_SCHEDULES))}."
-    )
+    """A schedule from a schedule instance or its serialized dict.
+
+    Schedules have no string identifiers: they need their settings (a name alone raises
+    ValueError naming the classes).
+    """
+    if isinstance(identifier, (LearningRateSchedule, dict)):
+        return _REGISTRY.get(identifier)
+    raise _REGISTRY.not_understood(identifier)
