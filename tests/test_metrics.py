@@ -288,3 +288,35 @@ def test_resolve_keeps_typed_names_and_reads_loss_objects():
     assert metrics.resolve("binary_accuracy").name == "binary_accuracy"
     with pytest.raises(ValueError, match="output_shape"):
         metrics.resolve("accuracy", loss="mse")
+
+
+# --------------------------------------------------------------------------- one formula, shared with the losses
+
+@pytest.mark.parametrize("name, kwargs, make_targets", [
+    ("mean_squared_error", {}, lambda rng, p: rng.normal(size=p.shape).astype(np.float32)),
+    ("mean_absolute_error", {}, lambda rng, p: rng.normal(size=p.shape).astype(np.float32)),
+    ("binary_crossentropy", {"label_smoothing": 0.1}, lambda rng, p: rng.integers(0, 2, p.shape)),
+    ("binary_crossentropy", {"from_logits": True}, lambda rng, p: rng.integers(0, 2, p.shape)),
+    ("categorical_crossentropy", {}, lambda rng, p: np.eye(p.shape[1])[rng.integers(0, p.shape[1], len(p))]),
+    ("categorical_crossentropy", {"from_logits": True, "label_smoothing": 0.2},
+     lambda rng, p: np.eye(p.shape[1])[rng.integers(0, p.shape[1], len(p))]),
+    ("sparse_categorical_crossentropy", {"from_logits": True}, lambda rng, p: rng.integers(0, p.shape[1], len(p))),
+])
+def test_metric_functions_are_the_loss_functions_on_host_arrays(name, kwargs, make_targets):
+    from deepgrad import losses
+
+    rng = np.random.default_rng(3)
+    y_pred = rng.random((6, 4)).astype(np.float32) + (rng.normal(size=(6, 4)).astype(np.float32)
+                                                       if kwargs.get("from_logits") else 0)
+    y_true = make_targets(rng, y_pred)
+    values = getattr(metrics, name)(y_true, y_pred, **kwargs)
+    expected = getattr(losses, name)(y_true, y_pred, **kwargs).numpy()
+    assert isinstance(values, np.ndarray) and values.dtype == np.float32
+    np.testing.assert_array_equal(values, expected)  # the same computation, bit for bit
+
+
+def test_metric_functions_read_rank_one_inputs_as_one_value_per_sample():
+    y_true, y_pred = np.array([0.0, 1.0, 2.0]), np.array([1.0, 1.0, 0.0])
+    np.testing.assert_allclose(metrics.mean_squared_error(y_true, y_pred), [1.0, 0.0, 4.0])
+    np.testing.assert_allclose(metrics.binary_crossentropy(np.array([1, 0]), np.array([0.5, 0.5])),
+                               [np.log(2), np.log(2)], rtol=1e-6)

@@ -51,10 +51,6 @@ def _derivative_of(function):
     return register
 
 
-def _np_sigmoid(z):
-    return 0.5 * (1.0 + np.tanh(0.5 * z))  # tanh form: no overflow for large |z|
-
-
 # --------------------------------------------------------------------------- identity and steps
 
 def linear(x) -> Tensor:
@@ -94,7 +90,7 @@ def sigmoid(x) -> Tensor:
 
 @_derivative_of(sigmoid)
 def _sigmoid_derivative(z):
-    s = _np_sigmoid(z)
+    s = _ew.sigmoid_data(z)
     return s * (1 - s)
 
 
@@ -375,7 +371,7 @@ swish = silu
 
 @_derivative_of(silu)
 def _silu_derivative(z):
-    s = _np_sigmoid(z)
+    s = _ew.sigmoid_data(z)
     f = z * s
     return f + s * (1 - f)
 
@@ -432,7 +428,7 @@ def mish(x) -> Tensor:
 @_derivative_of(mish)
 def _mish_derivative(z):
     t = np.tanh(np.logaddexp(0, z))
-    return t + z * _np_sigmoid(z) * (1 - t * t)
+    return t + z * _ew.sigmoid_data(z) * (1 - t * t)
 
 
 def softplus(x) -> Tensor:
@@ -442,7 +438,7 @@ def softplus(x) -> Tensor:
 
 @_derivative_of(softplus)
 def _softplus_derivative(z):
-    return _np_sigmoid(z)
+    return _ew.sigmoid_data(z)
 
 
 def log_sigmoid(x) -> Tensor:
@@ -452,7 +448,7 @@ def log_sigmoid(x) -> Tensor:
 
 @_derivative_of(log_sigmoid)
 def _log_sigmoid_derivative(z):
-    return _np_sigmoid(-z)
+    return _ew.sigmoid_data(-z)
 
 
 def exponential(x) -> Tensor:
@@ -521,7 +517,7 @@ def soft_clipping(x, alpha=1.0) -> Tensor:
 
 @_derivative_of(soft_clipping)
 def _soft_clipping_derivative(z, alpha=1.0):
-    return _np_sigmoid(alpha * z) - _np_sigmoid(alpha * (z - 1))
+    return _ew.sigmoid_data(alpha * z) - _ew.sigmoid_data(alpha * (z - 1))
 
 
 # --------------------------------------------------------------------------- vector activations

@@ -31,8 +31,10 @@ import warnings
 
 import numpy as np
 
+from . import losses as _losses
 from .configurable import Registry, each_identifier
-from .tensor import Tensor
+from .ops.elementwise import sigmoid_data
+from .tensor import Tensor, no_grad
 
 EPSILON = 1e-7  # Keras' backend.epsilon(): clipping of probabilities, F-score denominators
 
@@ -125,17 +127,6 @@ def _in_top_k(class_ids: np.ndarray, y_pred: np.ndarray, k: int) -> np.ndarray:
     return target_score >= kth_largest
 
 
-def _log_sigmoid(z: np.ndarray) -> np.ndarray:
-    """log(sigmoid(z)) = -softplus(-z), stable for large |z|."""
-    return -(np.maximum(-z, 0.0) + np.log1p(np.exp(-np.abs(z))))
-
-
-def _log_softmax(z: np.ndarray, axis: int = -1) -> np.ndarray:
-    """log softmax(z) = z - max(z) - log sum exp(z - max(z))."""
-    shifted = z - z.max(axis=axis, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
-
-
 def _divide_no_nan(numerator, denominator):
     """numerator / denominator, with 0 where the denominator is 0 (Keras' divide_no_nan)."""
     numerator = np.asarray(numerator, dtype=np.float64)
@@ -195,64 +186,54 @@ def sparse_top_k_categorical_accuracy(y_true, y_pred, k=5) -> np.ndarray:
     return _in_top_k(class_ids, y_pred, k).astype(np.float32)
 
 
+def _loss_values(loss_fn, y_true, y_pred, **kwargs) -> np.ndarray:
+    """One value per sample of a :mod:`deepgrad.losses` function, as a host array (no graph is built).
+
+    The loss computes in y_pred's floating dtype (float32 for integer predictions).
+    Rank-1 inputs hold one value per sample here, so they get a trailing axis first
+    (the losses average over the last axis).
+    """
+    y_true, y_pred = _to_numpy(y_true), _to_numpy(y_pred)
+    if y_pred.ndim == 1:
+        y_pred = y_pred[:, None]
+        y_true = y_true[:, None] if y_true.ndim == 1 else y_true
+    with no_grad():
+        values = loss_fn(y_true, Tensor(y_pred), **kwargs)
+    return _to_numpy(values.data)
+
+
 def mean_squared_error(y_true, y_pred) -> np.ndarray:
-    """Mean squared error per sample: mean over the last axis of (y_true - y_pred)^2."""
-    y_true, y_pred = _aligned(y_true, y_pred, "mean_squared_error")
-    return _per_sample(np.square(y_true - y_pred, dtype=np.float64))
+    """Mean squared error per sample, mean over the last axis of (y_true - y_pred)^2
+    (:func:`deepgrad.losses.mean_squared_error`; y_true shaped like y_pred)."""
+    return _loss_values(_losses.mean_squared_error, *_aligned(y_true, y_pred, "mean_squared_error"))
 
 
 def mean_absolute_error(y_true, y_pred) -> np.ndarray:
-    """Mean absolute error per sample: mean over the last axis of |y_true - y_pred|."""
-    y_true, y_pred = _aligned(y_true, y_pred, "mean_absolute_error")
-    return _per_sample(np.abs(np.subtract(y_true, y_pred, dtype=np.float64)))
+    """Mean absolute error per sample, mean over the last axis of |y_true - y_pred|
+    (:func:`deepgrad.losses.mean_absolute_error`; y_true shaped like y_pred)."""
+    return _loss_values(_losses.mean_absolute_error, *_aligned(y_true, y_pred, "mean_absolute_error"))
 
 
 def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0) -> np.ndarray:
-    """Binary cross-entropy per sample: mean over the last axis of -(y log p + (1 - y) log(1 - p)).
-
-    p is clipped to [1e-7, 1 - 1e-7]; with ``from_logits`` p = sigmoid(y_pred) computed stably.
-    Label smoothing replaces y by y (1 - s) + s / 2.
-    """
+    """Binary cross-entropy per sample, mean over the last axis of -(y ln p + (1 - y) ln(1 - p))
+    (:func:`deepgrad.losses.binary_crossentropy`: p clipped to [1e-7, 1 - 1e-7] in y_pred's
+    dtype, or p = sigmoid(y_pred) with ``from_logits``; smoothing y <- y (1 - s) + s/2)."""
     y_true, y_pred = _aligned(y_true, y_pred, "binary_crossentropy")
-    y_true = y_true.astype(np.float64) * (1.0 - label_smoothing) + 0.5 * label_smoothing
-    y_pred = y_pred.astype(np.float64, copy=False)
-    if from_logits:
-        log_p, log_not_p = _log_sigmoid(y_pred), _log_sigmoid(-y_pred)
-    else:
-        p = np.clip(y_pred, EPSILON, 1.0 - EPSILON)
-        log_p, log_not_p = np.log(p), np.log1p(-p)
-    return _per_sample(-(y_true * log_p + (1.0 - y_true) * log_not_p))
-
-
-def _log_probabilities(y_pred: np.ndarray, from_logits: bool) -> np.ndarray:
-    """log p over the last axis: log_softmax of logits, or log of rows normalized to sum 1 and clipped."""
-    y_pred = y_pred.astype(np.float64, copy=False)
-    if from_logits:
-        return _log_softmax(y_pred)
-    p = y_pred / y_pred.sum(axis=-1, keepdims=True)
-    return np.log(np.clip(p, EPSILON, 1.0 - EPSILON))
+    return _loss_values(_losses.binary_crossentropy, y_true, y_pred, from_logits=from_logits,
+                        label_smoothing=label_smoothing)
 
 
 def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0) -> np.ndarray:
-    """Categorical cross-entropy per sample for one-hot targets: -sum_c y_c log p_c.
-
-    Label smoothing replaces y by y (1 - s) + s / C.
-    """
-    y_pred = _to_numpy(y_pred)
-    y_true, _ = _same_rank(_to_numpy(y_true), y_pred)
-    if y_true.shape != y_pred.shape:
-        raise ValueError(f"categorical_crossentropy expects one-hot y_true shaped like y_pred {y_pred.shape}; "
-                         f"got {y_true.shape}. For integer class ids use sparse_categorical_crossentropy.")
-    y_true = y_true.astype(np.float64) * (1.0 - label_smoothing) + label_smoothing / y_pred.shape[-1]
-    return -(y_true * _log_probabilities(y_pred, from_logits)).sum(axis=-1)
+    """Categorical cross-entropy per sample for one-hot targets, -sum_c y_c ln p_c
+    (:func:`deepgrad.losses.categorical_crossentropy`; smoothing y <- y (1 - s) + s / C)."""
+    return _loss_values(_losses.categorical_crossentropy, y_true, y_pred, from_logits=from_logits,
+                        label_smoothing=label_smoothing)
 
 
 def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False) -> np.ndarray:
-    """Sparse categorical cross-entropy per sample for integer class ids: -log p[y_true]."""
-    y_pred = _to_numpy(y_pred)
-    class_ids = _sparse_class_ids(_to_numpy(y_true), y_pred, "sparse_categorical_crossentropy")
-    log_p = _log_probabilities(y_pred, from_logits)
-    return -np.take_along_axis(log_p, class_ids[..., None], axis=-1)[..., 0]
+    """Sparse categorical cross-entropy per sample for integer class ids, -ln p[y_true]
+    (:func:`deepgrad.losses.sparse_categorical_crossentropy`)."""
+    return _loss_values(_losses.sparse_categorical_crossentropy, y_true, y_pred, from_logits=from_logits)
 
 
 # --------------------------------------------------------------------------- the base classes
@@ -744,7 +725,7 @@ class AUC(Metric):
         y_true, y_pred = _aligned(y_true, y_pred, "AUC")
         y_pred = y_pred.astype(np.float64, copy=False)
         if self.from_logits:
-            y_pred = np.exp(_log_sigmoid(y_pred))
+            y_pred = sigmoid_data(y_pred)
         elif y_pred.size and (y_pred.min() < 0 or y_pred.max() > 1):
             raise ValueError(f"AUC expects probabilities in [0, 1]; got predictions in "
                              f"[{y_pred.min():.4g}, {y_pred.max():.4g}]. For logits pass from_logits=True.")
