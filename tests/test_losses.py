@@ -469,3 +469,31 @@ def test_gradient_of_mse_matches_the_chain_rule():
     losses.MeanSquaredError()(REAL_TRUE, prediction).backward()
     np.testing.assert_allclose(prediction.grad, 2 * (REAL_PRED - REAL_TRUE) / REAL_PRED.size, rtol=1e-12)
     assert math.isclose(losses.MeanSquaredError()(REAL_TRUE, REAL_TRUE).item(), 0.0)
+
+
+# --------------------------------------------------------------------------- label shapes of the cross-entropies
+
+@pytest.mark.parametrize("loss", [
+    losses.binary_crossentropy, losses.binary_focal_crossentropy, losses.categorical_crossentropy,
+    losses.BinaryCrossentropy(), losses.CategoricalCrossentropy(), losses.BinaryFocalCrossentropy(),
+    losses.BinaryCrossentropy(from_logits=True), losses.CategoricalCrossentropy(from_logits=True),
+], ids=lambda l: getattr(l, "__name__", None) or type(l).__name__ + ("_logits" if l.from_logits else ""))
+def test_crossentropies_refuse_column_labels_against_several_classes(loss):
+    # (N, 1) labels against (N, C) predictions used to broadcast: one label scored against every class
+    labels = np.array([[0.0], [1.0], [1.0], [0.0]])
+    predictions = np.full((4, 3), 1 / 3, dtype=np.float32)
+    with pytest.raises(ValueError, match=r"y_true of shape \(4, 1\) does not match y_pred of shape \(4, 3\)"):
+        loss(labels, predictions)
+
+
+def test_sparse_crossentropy_still_takes_flat_or_column_class_ids():
+    probabilities = np.array([[0.1, 0.4, 0.5], [0.7, 0.2, 0.1]], dtype=np.float32)
+    flat = losses.sparse_categorical_crossentropy(np.array([1, 0]), probabilities).numpy()
+    column = losses.sparse_categorical_crossentropy(np.array([[1], [0]]), probabilities).numpy()
+    np.testing.assert_allclose(flat, -np.log([0.4, 0.7]), rtol=1e-6)
+    np.testing.assert_array_equal(flat, column)
+    with pytest.raises(ValueError, match="sparse_categorical_crossentropy"):
+        losses.categorical_crossentropy(np.array([[1], [0]]), probabilities)
+    # one label per sample against one output column still aligns (Keras' rank rule)
+    np.testing.assert_allclose(losses.binary_crossentropy(np.array([1, 0]), np.array([[0.8], [0.4]])).numpy(),
+                               -np.log([0.8, 0.6]), rtol=1e-6)

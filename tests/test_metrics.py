@@ -320,3 +320,51 @@ def test_metric_functions_read_rank_one_inputs_as_one_value_per_sample():
     np.testing.assert_allclose(metrics.mean_squared_error(y_true, y_pred), [1.0, 0.0, 4.0])
     np.testing.assert_allclose(metrics.binary_crossentropy(np.array([1, 0]), np.array([0.5, 0.5])),
                                [np.log(2), np.log(2)], rtol=1e-6)
+
+
+# --------------------------------------------------------------------------- Keras-behaviour checks
+
+@pytest.mark.parametrize("cls", [metrics.Precision, metrics.Recall])
+def test_class_id_needs_a_class_axis(cls):
+    # on 1-D input, class_id=2 used to pick sample 2 of the batch
+    with pytest.raises(ValueError, match=r"class_id=2 selects a column.*shape \(4,\)"):
+        cls(class_id=2)(np.array([0, 1, 1, 0]), np.array([0.2, 0.9, 0.4, 0.8]))
+    with pytest.raises(ValueError, match=r"class_id=3 selects a column.*shape \(2, 3\)"):
+        cls(class_id=3)(np.eye(3)[:2], np.eye(3)[:2])
+    with pytest.raises(ValueError, match="class_id must be an integer >= 0"):
+        cls(class_id=-1)
+    assert cls(class_id=1)(np.array([[0, 1], [1, 0]]), np.array([[0.2, 0.9], [0.6, 0.7]])) == pytest.approx(
+        0.5 if cls is metrics.Precision else 1.0)
+
+
+def keras_float32_binary_crossentropy(y_true, y_pred):
+    """Keras 3's BinaryCrossentropy metric by hand: clip to [1e-7, 1 - 1e-7] and log in float32,
+    mean over the last axis, then the mean over samples."""
+    y_true, y_pred = np.float32(y_true), np.float32(y_pred)
+    p = np.clip(y_pred, np.float32(1e-7), np.float32(1.0) - np.float32(1e-7))
+    assert p.dtype == np.float32 and p.max() == np.float32(0.99999988)
+    per_sample = -(y_true * np.log(p) + (np.float32(1) - y_true) * np.log(np.float32(1) - p)).mean(axis=-1)
+    return float(per_sample.mean(dtype=np.float64))
+
+
+def test_binary_crossentropy_metric_computes_in_its_float32_dtype_like_keras():
+    y_true = np.array([[0], [1], [1], [0], [1]], dtype=np.float32)
+    y_pred = np.array([[1], [0], [1], [0], [1]], dtype=np.float32)  # saturated 0/1 probabilities
+    expected = keras_float32_binary_crossentropy(y_true, y_pred)
+    assert metrics.BinaryCrossentropy()(y_true, y_pred) == pytest.approx(expected, rel=1e-6)
+    # float64 predictions (NumPy's default) give the same value: the metric casts to its dtype
+    assert metrics.BinaryCrossentropy()(y_true, y_pred.astype(np.float64)) == pytest.approx(expected, rel=1e-6)
+    # in float64, 1 - 1e-7 is not rounded and log(1 - p) differs by about 1%
+    float64 = metrics.BinaryCrossentropy(dtype="float64")(y_true, y_pred)
+    assert abs(float64 / expected - 1) > 5e-3
+
+
+def test_metrics_honour_their_dtype_and_reject_non_floating_ones():
+    y_true, y_pred = np.array([[0.1, 0.2]]), np.array([[0.1 + 1e-9, 0.2]])
+    assert metrics.MeanSquaredError(dtype="float64")(y_true, y_pred) == pytest.approx(0.5e-18, rel=1e-6)
+    assert metrics.MeanSquaredError()(y_true, y_pred) == 0.0  # equal once rounded to float32
+    assert metrics.RootMeanSquaredError(dtype="float16").dtype == "float16"
+    for bad in ("int32", "bogus"):
+        with pytest.raises(ValueError, match="floating dtype"):
+            metrics.Mean(dtype=bad)
+    assert metrics.deserialize(metrics.serialize(metrics.AUC(dtype="float64"))).dtype == "float64"

@@ -84,11 +84,22 @@ def squeeze_or_expand_to_same_rank(x1, x2, expand_rank_1=True):
     return x1, x2
 
 
-def _pair(y_true, y_pred, loss_name):
-    """(y_true, y_pred) as aligned tensors of one dtype; refuses shapes that would broadcast y_pred."""
+def _pair(y_true, y_pred, loss_name, same_shape=False):
+    """(y_true, y_pred) as aligned tensors of one dtype; refuses shapes that would broadcast y_pred.
+
+    ``same_shape`` (the cross-entropies, as Keras' backend checks) also refuses labels that
+    would broadcast against y_pred: (N, 1) labels against (N, C) probabilities are class ids
+    or a mistake, never one label for every class.
+    """
     y_pred = _as_prediction(y_pred)
     y_true = _as_target(y_true, y_pred)
     y_true, y_pred = squeeze_or_expand_to_same_rank(y_true, y_pred)
+    if same_shape and y_true.shape != y_pred.shape:
+        fix = ("integer class ids of shape (N,) or (N, 1) go with sparse_categorical_crossentropy; "
+               "categorical_crossentropy takes one-hot rows of shape (N, C)"
+               if "categorical" in loss_name else "give one {0, 1} label per prediction")
+        raise ValueError(f"{loss_name}: y_true of shape {y_true.shape} does not match y_pred of shape "
+                         f"{y_pred.shape}; a cross-entropy needs labels of the predictions' shape: {fix}.")
     if y_true.shape != y_pred.shape:
         try:
             combined = np.broadcast_shapes(y_true.shape, y_pred.shape)
@@ -219,7 +230,7 @@ def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, 
     (then computed as softplus(z) - z y, exact for any z; dl/dz = sigmoid(z) - y).
     ``label_smoothing`` s moves the labels toward 1/2: y <- y (1 - s) + s/2.
     """
-    y_true, y_pred = _pair(y_true, y_pred, "binary_crossentropy")
+    y_true, y_pred = _pair(y_true, y_pred, "binary_crossentropy", same_shape=True)
     y_true = _smooth_binary(y_true, label_smoothing)
     return _red.mean(_binary_crossentropy_elementwise(y_true, y_pred, from_logits), axis=axis)
 
@@ -233,7 +244,7 @@ def binary_focal_crossentropy(y_true, y_pred, apply_class_balancing=False, alpha
     ``apply_class_balancing``, else 1. gamma = 0 gives plain binary cross-entropy.
     With ``from_logits`` the cross-entropy factor is the exact softplus form.
     """
-    y_true, y_pred = _pair(y_true, y_pred, "binary_focal_crossentropy")
+    y_true, y_pred = _pair(y_true, y_pred, "binary_focal_crossentropy", same_shape=True)
     y_true = _smooth_binary(y_true, label_smoothing)
     probs = _ew.sigmoid(y_pred) if from_logits else y_pred
     bce = _binary_crossentropy_elementwise(y_true, y_pred, from_logits)
@@ -265,7 +276,7 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
     ``from_logits`` (computed as log_softmax; dl/dz = p - y). ``label_smoothing`` s:
     y <- y (1 - s) + s / k for k classes.
     """
-    y_true, y_pred = _pair(y_true, y_pred, "categorical_crossentropy")
+    y_true, y_pred = _pair(y_true, y_pred, "categorical_crossentropy", same_shape=True)
     y_true = _smooth_categorical(y_true, label_smoothing, axis)
     return -_red.sum(y_true * _log_probabilities(y_pred, from_logits, axis), axis=axis)
 

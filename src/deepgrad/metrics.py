@@ -127,6 +127,18 @@ def _in_top_k(class_ids: np.ndarray, y_pred: np.ndarray, k: int) -> np.ndarray:
     return target_score >= kth_largest
 
 
+def _float_dtype_name(dtype, what) -> str:
+    """The name of a floating NumPy dtype ('float32' for None), or a ValueError naming the choices."""
+    try:
+        resolved = np.dtype("float32" if dtype is None else dtype)
+    except TypeError:
+        resolved = None
+    if resolved is None or not np.issubdtype(resolved, np.floating):
+        raise ValueError(f"{what}: dtype must be a floating dtype ('float16', 'float32' or 'float64'); "
+                         f"got {dtype!r}.")
+    return resolved.name
+
+
 def _divide_no_nan(numerator, denominator):
     """numerator / denominator, with 0 where the denominator is 0 (Keras' divide_no_nan)."""
     numerator = np.asarray(numerator, dtype=np.float64)
@@ -244,6 +256,8 @@ class Metric:
     Subclasses set their own arguments before calling ``super().__init__``, which calls
     ``reset_state()``. ``metric(y_true, y_pred)`` updates the state and returns the result,
     as in Keras. ``get_config()``/``from_config()`` round-trip the constructor arguments.
+    ``dtype`` (a floating dtype, default float32) is the dtype values are computed in;
+    running sums are kept in float64 so that long epochs do not drift.
     """
 
     default_name = None
@@ -256,7 +270,7 @@ class Metric:
 
             name = snake_case(type(self).__name__)
         self.name = name
-        self.dtype = dtype or "float32"
+        self.dtype = _float_dtype_name(dtype, type(self).__name__)
         self.reset_state()
 
     def update_state(self, y_true, y_pred, sample_weight=None):
@@ -303,8 +317,8 @@ class Mean(Metric):
         self.count = 0.0
 
     def update_state(self, values, sample_weight=None):
-        """total += sum(w v), count += sum(w) over the samples of this batch."""
-        values = _to_numpy(values)
+        """total += sum(w v), count += sum(w) over the samples of this batch (v in the metric's dtype)."""
+        values = _to_numpy(values).astype(self.dtype, copy=False)
         if sample_weight is None:
             values = _per_sample(values) if values.ndim > 1 else values
             self.total += float(values.sum(dtype=np.float64))
@@ -332,12 +346,18 @@ class MeanMetricWrapper(Mean):
     Wraps any per-sample function as a stateful metric; ``metrics=[my_function]`` uses it.
     """
 
+    # the metrics below built on a loss function cast y_pred to the metric's dtype first: the
+    # loss then computes (and clips probabilities) in that dtype, as Keras' float32 metrics do
+    _in_metric_dtype = False
+
     def __init__(self, fn, name=None, dtype=None, **kwargs):
         self._fn = fn
         self._fn_kwargs = kwargs
         super().__init__(name=name or getattr(fn, "__name__", "mean_metric_wrapper"), dtype=dtype)
 
     def update_state(self, y_true, y_pred, sample_weight=None):
+        if self._in_metric_dtype:
+            y_pred = _to_numpy(y_pred).astype(self.dtype, copy=False)
         super().update_state(self._fn(y_true, y_pred, **self._fn_kwargs), sample_weight=sample_weight)
 
     def get_config(self) -> dict:
@@ -393,6 +413,8 @@ class SparseTopKCategoricalAccuracy(MeanMetricWrapper):
 class MeanSquaredError(MeanMetricWrapper):
     """Mean over samples of mean_c (y_true - y_pred)^2."""
 
+    _in_metric_dtype = True
+
     def __init__(self, name="mean_squared_error", dtype=None):
         super().__init__(mean_squared_error, name=name, dtype=dtype)
 
@@ -400,12 +422,16 @@ class MeanSquaredError(MeanMetricWrapper):
 class MeanAbsoluteError(MeanMetricWrapper):
     """Mean over samples of mean_c |y_true - y_pred|."""
 
+    _in_metric_dtype = True
+
     def __init__(self, name="mean_absolute_error", dtype=None):
         super().__init__(mean_absolute_error, name=name, dtype=dtype)
 
 
 class BinaryCrossentropy(MeanMetricWrapper):
     """Mean over samples of -(y log p + (1 - y) log(1 - p)) (see :func:`binary_crossentropy`)."""
+
+    _in_metric_dtype = True
 
     def __init__(self, name="binary_crossentropy", dtype=None, from_logits=False, label_smoothing=0.0):
         super().__init__(binary_crossentropy, name=name, dtype=dtype, from_logits=from_logits,
@@ -415,6 +441,8 @@ class BinaryCrossentropy(MeanMetricWrapper):
 class CategoricalCrossentropy(MeanMetricWrapper):
     """Mean over samples of -sum_c y_c log p_c for one-hot targets (see :func:`categorical_crossentropy`)."""
 
+    _in_metric_dtype = True
+
     def __init__(self, name="categorical_crossentropy", dtype=None, from_logits=False, label_smoothing=0.0):
         super().__init__(categorical_crossentropy, name=name, dtype=dtype, from_logits=from_logits,
                          label_smoothing=label_smoothing)
@@ -422,6 +450,8 @@ class CategoricalCrossentropy(MeanMetricWrapper):
 
 class SparseCategoricalCrossentropy(MeanMetricWrapper):
     """Mean over samples of -log p[y_true] for integer class ids."""
+
+    _in_metric_dtype = True
 
     def __init__(self, name="sparse_categorical_crossentropy", dtype=None, from_logits=False):
         super().__init__(sparse_categorical_crossentropy, name=name, dtype=dtype, from_logits=from_logits)
@@ -434,7 +464,8 @@ class RootMeanSquaredError(Mean):
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         y_true, y_pred = _aligned(y_true, y_pred, "root_mean_squared_error")
-        super().update_state(np.square(y_true - y_pred, dtype=np.float64), sample_weight=sample_weight)
+        error = y_true.astype(self.dtype, copy=False) - y_pred.astype(self.dtype, copy=False)
+        super().update_state(error * error, sample_weight=sample_weight)
 
     def result(self):
         return float(np.sqrt(_divide_no_nan(self.total, self.count)))
@@ -504,6 +535,10 @@ class _ThresholdedConfusion(Metric):
     def __init__(self, thresholds=None, top_k=None, class_id=None, name=None, dtype=None):
         if top_k is not None and (not isinstance(top_k, (int, np.integer)) or top_k < 1):
             raise ValueError(f"top_k must be a positive integer or None; got {top_k!r}.")
+        if class_id is not None and (not isinstance(class_id, (int, np.integer)) or isinstance(class_id, bool)
+                                     or class_id < 0):
+            raise ValueError(f"class_id must be an integer >= 0 (a column of the predictions) or None; "
+                             f"got {class_id!r}.")
         self.init_thresholds = thresholds
         self.top_k = top_k
         self.class_id = class_id
@@ -527,6 +562,10 @@ class _ThresholdedConfusion(Metric):
         if self.top_k is not None:
             y_pred = _filter_top_k(y_pred, self.top_k)
         if self.class_id is not None:
+            if y_pred.ndim < 2 or self.class_id >= y_pred.shape[-1]:
+                raise ValueError(f"{self.name}: class_id={self.class_id} selects a column of predictions "
+                                 f"shaped (batch, classes); got predictions of shape {y_pred.shape}. "
+                                 "For one binary output drop class_id; otherwise give one column per class.")
             y_true, y_pred = y_true[..., self.class_id], y_pred[..., self.class_id]
         weights = None if sample_weight is None else _weights_like(sample_weight, y_pred.shape, self.name)
         tp, fp, _, fn = _confusion_counts(y_true, y_pred, self._sorted_thresholds, weights)
