@@ -368,3 +368,19 @@ def test_metrics_honour_their_dtype_and_reject_non_floating_ones():
         with pytest.raises(ValueError, match="floating dtype"):
             metrics.Mean(dtype=bad)
     assert metrics.deserialize(metrics.serialize(metrics.AUC(dtype="float64"))).dtype == "float64"
+
+
+def test_auc_bounds_its_threshold_tables_at_construction():
+    # a compile config from a file asked for 10**9 thresholds: 7.45 GiB at the first evaluate
+    for bad in (10**9, 1e9, 1, True, "200"):
+        with pytest.raises(ValueError, match="num_thresholds"):
+            metrics.AUC(num_thresholds=bad)
+    with pytest.raises(ValueError, match="num_labels"):
+        metrics.AUC(multi_label=True, num_labels=10**8)
+    with pytest.raises(ValueError, match="num_labels"):
+        metrics.AUC(multi_label=True, num_labels=0)
+    with pytest.raises(ValueError, match="num_labels"):  # the label count learned from the first batch
+        metrics.AUC(num_thresholds=10**6, multi_label=True)(np.zeros((2, 11)), np.zeros((2, 11)))
+    with pytest.raises(ValueError, match="num_thresholds"):
+        metrics.deserialize({"class_name": "AUC", "config": {"num_thresholds": 10**9}})
+    assert metrics.AUC(num_thresholds=metrics.AUC.MAX_THRESHOLDS).true_positives.shape == (10**6,)

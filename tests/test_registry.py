@@ -2,6 +2,9 @@
 regularizers, optimizers and schedules resolve names alike, suggest the closest valid name,
 and model.compile() rejects unknown names at once."""
 
+import json
+import zipfile
+
 import numpy as np
 import pytest
 
@@ -9,7 +12,7 @@ import deepgrad as dg
 from deepgrad import activations, initializers, losses, metrics, optimizers, regularizers
 from deepgrad.configurable import IdentifierError
 from deepgrad.layers import Dense
-from deepgrad.models import Sequential
+from deepgrad.models import Sequential, load_model
 from deepgrad.optimizers import schedules
 
 GETTERS = {"loss": losses.get, "metric": metrics.get, "activation": activations.get,
@@ -87,7 +90,7 @@ def test_compile_rejects_unknown_metrics_and_bad_metric_configs_before_any_batch
         model.compile(optimizer="sgd", loss="categorical_crossentropy", weighted_metrics=[["precison"]])
     with pytest.raises(ValueError, match="num_thresholds"):
         model.compile(optimizer="sgd", loss="categorical_crossentropy",
-                      metrics=[{"class_name": "AUC", "config": {"num_thresholds": 1}}])
+                      metrics=[{"class_name": "AUC", "config": {"num_thresholds": 10**9}}])
 
 
 def test_compile_still_accepts_the_task_dependent_names():
@@ -97,3 +100,21 @@ def test_compile_still_accepts_the_task_dependent_names():
     y = np.eye(3, dtype=np.float32)[np.arange(8) % 3]
     logs = model.evaluate(x, y, verbose=0, return_dict=True)
     assert set(logs) == {"loss", "acc", "ce", "mae", "auc"}
+
+
+def test_a_model_file_asking_for_a_huge_auc_is_rejected_when_loaded(tmp_path):
+    model = small_model()
+    model.compile(optimizer="sgd", loss="categorical_crossentropy", metrics=[metrics.AUC(num_thresholds=50)])
+    model.save(tmp_path / "m.deepgrad")
+    with zipfile.ZipFile(tmp_path / "m.deepgrad") as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    config = json.loads(members["config.json"])
+    auc = config["compile_config"]["metrics"][0]
+    assert auc["class_name"] == "AUC"
+    auc["config"]["num_thresholds"] = 10**9
+    members["config.json"] = json.dumps(config).encode()
+    with zipfile.ZipFile(tmp_path / "hostile.deepgrad", "w") as archive:
+        for name, blob in members.items():
+            archive.writestr(name, blob)
+    with pytest.raises(ValueError, match="num_thresholds"):
+        load_model(tmp_path / "hostile.deepgrad")

@@ -721,6 +721,10 @@ class AUC(Metric):
     """
 
     default_name = "auc"
+    # Each threshold keeps four float64 counts (per label with multi_label). The bounds keep a
+    # config read from a file from allocating gigabytes; Keras' default is 200 thresholds.
+    MAX_THRESHOLDS = 1_000_000
+    MAX_COUNTS = 10_000_000
     _CURVES = ("ROC", "PR")
     _SUMMATIONS = ("interpolation", "minoring", "majoring")
 
@@ -733,13 +737,20 @@ class AUC(Metric):
             raise ValueError(f'Invalid AUC summation method value: "{summation_method}". '
                              f"Expected one of {self._SUMMATIONS}.")
         if thresholds is not None:
+            if np.size(thresholds) > self.MAX_THRESHOLDS - 2:
+                raise ValueError(f"AUC takes at most {self.MAX_THRESHOLDS - 2} thresholds; received "
+                                 f"{np.size(thresholds)}.")
             inner = np.sort(_parse_thresholds(thresholds, 0.5))
             num_thresholds = len(inner) + 2
         else:
-            if not isinstance(num_thresholds, (int, np.integer)) or num_thresholds <= 1:
-                raise ValueError("Argument `num_thresholds` must be an integer > 1. "
+            if (not isinstance(num_thresholds, (int, np.integer)) or isinstance(num_thresholds, bool)
+                    or not 1 < num_thresholds <= self.MAX_THRESHOLDS):
+                raise ValueError(f"Argument `num_thresholds` must be an integer > 1 and at most "
+                                 f"{self.MAX_THRESHOLDS} (the default is 200). "
                                  f"Received: num_thresholds={num_thresholds!r}")
             inner = np.arange(1, num_thresholds - 1, dtype=np.float64) / (num_thresholds - 1)
+        if num_labels is not None:
+            self._check_num_labels(num_labels, num_thresholds)
         self._init_from_thresholds = thresholds is not None
         self.num_thresholds = int(num_thresholds)
         self.thresholds = np.concatenate([[0.0 - EPSILON], inner, [1.0 + EPSILON]])
@@ -750,6 +761,14 @@ class AUC(Metric):
         self.label_weights = None if label_weights is None else np.asarray(label_weights, dtype=np.float64)
         self.from_logits = bool(from_logits)
         super().__init__(name=name, dtype=dtype)
+
+    def _check_num_labels(self, num_labels, num_thresholds):
+        """Refuse a label count that is not a positive integer or whose counts would exceed MAX_COUNTS."""
+        if (not isinstance(num_labels, (int, np.integer)) or isinstance(num_labels, bool) or num_labels < 1
+                or int(num_thresholds) * int(num_labels) > self.MAX_COUNTS):
+            raise ValueError(f"Argument `num_labels` must be None or an integer >= 1 with num_thresholds x "
+                             f"num_labels at most {self.MAX_COUNTS}. Received: num_labels={num_labels!r} "
+                             f"(num_thresholds={num_thresholds}).")
 
     def reset_state(self):
         shape = (self.num_thresholds, self.num_labels) if self.multi_label and self.num_labels else \
@@ -776,6 +795,7 @@ class AUC(Metric):
             if y_pred.ndim != 2:
                 raise ValueError(f"AUC(multi_label=True) expects inputs shaped (batch, labels); got {y_pred.shape}.")
             if self.true_positives.ndim == 1:  # the number of labels is known from the first batch
+                self._check_num_labels(y_pred.shape[1], self.num_thresholds)
                 self.num_labels = y_pred.shape[1]
                 self.reset_state()
             elif self.true_positives.shape[1] != y_pred.shape[1]:
