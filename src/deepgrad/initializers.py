@@ -393,7 +393,7 @@ def get(identifier):
     """An initializer from a name, a class, a config dict, an instance or a callable; None -> None.
 
     Names give an instance with the default arguments (``'he_normal'`` -> HeNormal()).
-    Unknown names raise ValueError listing the valid ones.
+    Unknown names raise ValueError naming the closest valid one and listing them all.
     """
     return _REGISTRY.get(identifier)
 

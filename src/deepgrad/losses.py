@@ -766,7 +766,7 @@ def get(identifier):
 
     Function names (``'mse'``, ``'categorical_crossentropy'``) give the per-sample
     function; class names (``'MeanSquaredError'``) an instance with the default settings.
-    Unknown names raise ValueError listing the valid ones.
+    Unknown names raise ValueError naming the closest valid one and listing them all.
     """
     if identifier == "LossFunctionWrapper":
         raise ValueError("LossFunctionWrapper needs a loss function: use LossFunctionWrapper(fn, ...).")

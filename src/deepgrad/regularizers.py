@@ -171,7 +171,7 @@ def get(identifier):
     """A regularizer from a name, a class, a config dict, an instance or a callable; None -> None.
 
     ``'l1'`` and ``'l2'`` use factor 0.01, ``'l1_l2'`` l1 = l2 = 0.01. Unknown names raise
-    ValueError listing the valid ones.
+    ValueError naming the closest valid one and listing them all.
     """
     return _REGISTRY.get(identifier)
 
