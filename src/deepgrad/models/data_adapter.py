@@ -26,74 +26,7 @@ import numpy as np
 
 from .. import backend
 from ..tensor import Tensor
-
-
-class PyDataset:
-    """Base class for a dataset that hands out whole batches by index (Keras 3's ``keras.utils.PyDataset``).
-
-    Subclasses implement ``__len__`` (the number of batches per epoch) and
-    ``__getitem__(index)`` returning ``x``, ``(x, y)`` or ``(x, y, sample_weight)`` for
-    batch ``index``; they may override ``on_epoch_begin``/``on_epoch_end`` (called around
-    every epoch, e.g. to reshuffle). ``workers``, ``use_multiprocessing`` and
-    ``max_queue_size`` are accepted for Keras compatibility; deepgrad loads batches
-    sequentially in the training process.
-
-    >>> class Squares(PyDataset):
-    ...     def __init__(self, **kwargs):
-    ...         super().__init__(**kwargs)
-    ...     def __len__(self):
-    ...         return 4
-    ...     def __getitem__(self, index):
-    ...         x = np.arange(8.0).reshape(4, 2) + index
-    ...         return x, x ** 2
-    >>> len(Squares())
-    4
-    """
-
-    def __init__(self, workers=1, use_multiprocessing=False, max_queue_size=10):
-        for name, value in (("workers", workers), ("max_queue_size", max_queue_size)):
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"PyDataset: {name} must be a positive integer, got {value!r}.")
-        self._workers = int(workers)
-        self._use_multiprocessing = bool(use_multiprocessing)
-        self._max_queue_size = int(max_queue_size)
-
-    @property
-    def workers(self) -> int:
-        """Number of loading workers requested (batches are loaded sequentially all the same)."""
-        return getattr(self, "_workers", 1)
-
-    @property
-    def use_multiprocessing(self) -> bool:
-        """Whether process workers were requested (accepted for Keras compatibility)."""
-        return getattr(self, "_use_multiprocessing", False)
-
-    @property
-    def max_queue_size(self) -> int:
-        """Prefetch queue length requested (accepted for Keras compatibility)."""
-        return getattr(self, "_max_queue_size", 10)
-
-    @property
-    def num_batches(self):
-        """Batches per epoch: ``len(self)``, or None when ``__len__`` is not implemented."""
-        try:
-            return len(self)
-        except (NotImplementedError, TypeError):
-            return None
-
-    def __getitem__(self, index):
-        """Batch ``index``: ``x``, ``(x, y)`` or ``(x, y, sample_weight)``."""
-        raise NotImplementedError(f"{type(self).__name__} must implement __getitem__(index).")
-
-    def __len__(self):
-        """Number of batches in one epoch."""
-        raise NotImplementedError(f"{type(self).__name__} must implement __len__().")
-
-    def on_epoch_begin(self):
-        """Called at the start of every epoch."""
-
-    def on_epoch_end(self):
-        """Called at the end of every epoch."""
+from ..utils import PyDataset
 
 
 def unpack_x_y_sample_weight(data):
@@ -138,10 +71,11 @@ class ArrayAdapter:
 
     reiterable = True
 
-    def __init__(self, xs, ys, weights, batch_size, shuffle=False, rng=None):
+    def __init__(self, xs, ys, weights, batch_size, shuffle=False, rng=None, drop_remainder=False):
         self.xs, self.ys, self.weights = xs, ys, weights
-        self.n = len(xs[0])
         self.batch_size = int(batch_size)
+        # with drop_remainder every batch is full: the last n % batch_size samples of a pass are left out
+        self.n = len(xs[0]) - (len(xs[0]) % self.batch_size if drop_remainder else 0)
         self.shuffle = bool(shuffle)
         self.rng = rng if rng is not None or not shuffle else backend.new_generator()
         self.num_batches = math.ceil(self.n / self.batch_size)
@@ -149,9 +83,9 @@ class ArrayAdapter:
         self.cursor = self.n
 
     def new_pass(self) -> bool:
-        self.order = self.rng.permutation(self.n) if self.shuffle else None
+        self.order = self.rng.permutation(len(self.xs[0])) if self.shuffle else None
         self.cursor = 0
-        return True
+        return self.n > 0
 
     def next_batch(self):
         start = self.cursor
@@ -178,8 +112,8 @@ class ArrayAdapter:
         cursor, order = state["cursor"], state["order"]
         if not isinstance(cursor, int) or not 0 <= cursor <= self.n:
             raise ValueError(f"saved data position {cursor!r} does not fit {self.n} samples.")
-        if order is not None and (np.shape(order) != (self.n,) or np.asarray(order).dtype.kind not in "iu"):
-            raise ValueError(f"saved shuffle order does not fit {self.n} samples.")
+        if order is not None and (np.shape(order) != (len(self.xs[0]),) or np.asarray(order).dtype.kind not in "iu"):
+            raise ValueError(f"saved shuffle order does not fit {len(self.xs[0])} samples.")
         self.cursor = cursor
         self.order = None if order is None else np.asarray(order)
         if state.get("rng") is not None and self.rng is not None:

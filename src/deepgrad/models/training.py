@@ -514,7 +514,7 @@ def _verbose(verbose, default):
 def _reject_with_batch_source(what, **given):
     """Arguments that a generator or PyDataset provides itself must not be passed beside it."""
     for name, value in given.items():
-        if value is not None and value is not False and value != 0.0:
+        if value is not None and not (isinstance(value, (bool, float, int)) and not value):
             raise ValueError(
                 f"{what}: do not pass {name} when x is a generator or PyDataset; its batches carry the data "
                 "(x, y[, sample_weight]) and set their own size."
