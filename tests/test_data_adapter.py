@@ -182,3 +182,10 @@ def test_find_learning_rate_takes_a_generator():
     result = optimizers.find_learning_rate(model, batches_forever(), None, steps=12, end=1.0)
     assert len(result.raw_losses) >= 4 and np.all(np.isfinite(result.raw_losses[:4]))
     assert_same_weights(model, type("W", (), {"get_weights": lambda self: before})())
+
+
+def test_class_weight_applies_to_pydataset_batches_as_to_arrays():
+    arrays, streamed = twin_models()
+    arrays.fit(X, Y, batch_size=BATCH, shuffle=False, class_weight={1: 4.0}, verbose=0)
+    streamed.fit(Batches(), shuffle=False, class_weight={1: 4.0}, verbose=0)
+    assert_same_weights(streamed, arrays)

@@ -1,9 +1,16 @@
 """The training loop behind ``Model.fit``/``evaluate``/``predict``/``train_on_batch``.
 
-Data arrive as NumPy arrays (or lists of them for several inputs/outputs) and are
+Data arrive as NumPy arrays (or lists/dicts of them for several inputs/outputs) and are
 validated and converted once, before the first step. Each step then costs one
 gather per array, the forward pass, the loss, backward and one optimizer update:
-no per-sample Python and no per-batch conversions.
+no per-sample Python and no per-batch conversions. Generators and
+:class:`~deepgrad.utils.PyDataset` instances hand out whole batches instead, each
+converted as it arrives; both kinds reach the loops through one
+:class:`~deepgrad.models.data_adapter.EpochIterator`.
+
+``fit`` is: check the arguments, make the training and validation iterators, then per
+epoch ``_train_epoch`` and ``_validate``, with a :class:`TrainingProgress` recording where
+the run stands so that :class:`~deepgrad.callbacks.BackupAndRestore` can resume it exactly.
 """
 
 from __future__ import annotations
