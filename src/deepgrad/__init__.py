@@ -21,6 +21,7 @@ from .ops import (abs, add, broadcast_to, clip, concatenate, exp, expand_dims, g
                   truediv, unsqueeze, var, where)
 from .tensor import (ParameterBuffer, Tensor, enable_grad, is_grad_enabled, no_grad, tensor)
 from .factories import arange, eye, full, ones, ones_like, rand, randn, zeros, zeros_like
+from .utils import PyDataset
 
 from . import optimizers  # noqa: E402
 from . import callbacks, metrics  # noqa: E402

@@ -14,6 +14,7 @@ exactly.
 from __future__ import annotations
 
 import contextlib
+import itertools
 
 import numpy as np
 
@@ -122,6 +123,11 @@ def to_numpy(array) -> np.ndarray:
 
 _SEED_SEQUENCE = np.random.SeedSequence()
 _GLOBAL_RNG = np.random.default_rng(_SEED_SEQUENCE.spawn(1)[0])
+# Each manual_seed gets a larger token; a SeedGenerator drawn under an older token redraws its
+# stream at its next use. ``seeded`` restores the previous token, which is smaller, so a
+# generator drawn inside that block keeps its stream after it.
+_SEED_TOKENS = itertools.count(1)
+_SEED_EPOCH = 0
 
 
 def manual_seed(seed: int) -> None:
@@ -129,11 +135,12 @@ def manual_seed(seed: int) -> None:
 
     After ``manual_seed(n)`` the same program draws the same numbers, on either backend.
     """
-    global _SEED_SEQUENCE, _GLOBAL_RNG
+    global _SEED_SEQUENCE, _GLOBAL_RNG, _SEED_EPOCH
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"manual_seed expects a non-negative integer, got {seed!r}.")
     _SEED_SEQUENCE = np.random.SeedSequence(int(seed))
     _GLOBAL_RNG = np.random.default_rng(_SEED_SEQUENCE.spawn(1)[0])
+    _SEED_EPOCH = next(_SEED_TOKENS)
     cupy = _cupy() if _CUPY is not None else None
     if cupy is not None:
         try:
@@ -149,16 +156,16 @@ def seeded(seed):
     ``seed=None`` leaves the global state untouched. Used where a component has its own
     ``random_state`` (scikit-learn estimators, tuner trials) and must not disturb the caller's stream.
     """
-    global _SEED_SEQUENCE, _GLOBAL_RNG
+    global _SEED_SEQUENCE, _GLOBAL_RNG, _SEED_EPOCH
     if seed is None:
         yield
         return
-    saved = _SEED_SEQUENCE, _GLOBAL_RNG
+    saved = _SEED_SEQUENCE, _GLOBAL_RNG, _SEED_EPOCH
     manual_seed(seed)
     try:
         yield
     finally:
-        _SEED_SEQUENCE, _GLOBAL_RNG = saved
+        _SEED_SEQUENCE, _GLOBAL_RNG, _SEED_EPOCH = saved
 
 
 def global_generator() -> np.random.Generator:
@@ -171,6 +178,57 @@ def new_generator(seed=None) -> np.random.Generator:
     if seed is not None:
         return np.random.default_rng(seed)
     return np.random.default_rng(_SEED_SEQUENCE.spawn(1)[0])
+
+
+def generator_state(generator: np.random.Generator) -> dict:
+    """The state of ``generator`` as plain JSON values (its bit generator's ``state`` dict)."""
+    return generator.bit_generator.state
+
+
+def set_generator_state(generator: np.random.Generator, state) -> None:
+    """Put ``generator`` back into a state returned by :func:`generator_state`.
+
+    Raises ``ValueError`` when ``state`` is not a state of the same bit generator.
+    """
+    expected = type(generator.bit_generator).__name__
+    if not isinstance(state, dict) or state.get("bit_generator") != expected:
+        raise ValueError(f"not a saved {expected} generator state: {str(state)[:80]!r}.")
+    try:
+        generator.bit_generator.state = state
+    except (TypeError, ValueError, KeyError) as err:
+        raise ValueError(f"invalid saved {expected} generator state ({err}).") from None
+
+
+class SeedGenerator:
+    """The random stream of one layer (Keras 3's ``keras.random.SeedGenerator``).
+
+    With a ``seed`` the stream is fixed by it. Without one it is drawn from the global seed,
+    and drawn again at its first use after each :func:`manual_seed`: so a model built
+    before ``manual_seed(n)`` also repeats its dropout masks run after run.
+    ``get_state``/``set_state`` save and restore the position in the stream (used to resume
+    an interrupted training run exactly).
+    """
+
+    def __init__(self, seed=None):
+        self.seed = seed
+        self._generator = new_generator(seed)
+        self._epoch = _SEED_EPOCH
+
+    @property
+    def generator(self) -> np.random.Generator:
+        """The NumPy generator to draw from."""
+        if self.seed is None and self._epoch < _SEED_EPOCH:
+            self._generator = new_generator()
+            self._epoch = _SEED_EPOCH
+        return self._generator
+
+    def get_state(self) -> dict:
+        """The stream's position, as plain JSON values."""
+        return generator_state(self.generator)
+
+    def set_state(self, state) -> None:
+        """Continue the stream from a position returned by :meth:`get_state`."""
+        set_generator_state(self.generator, state)
 
 
 # --------------------------------------------------------------------------- naming

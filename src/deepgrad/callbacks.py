@@ -32,7 +32,7 @@ import warnings
 
 import numpy as np
 
-from .fileio import Archive, atomic_write, flatten_state, restore_state, write_archive
+from .fileio import Archive, ModelFileError, atomic_write, flatten_state, restore_state, write_archive
 
 _BATCH_HOOKS = ("on_train_batch_begin", "on_train_batch_end", "on_test_batch_begin", "on_test_batch_end",
                 "on_predict_batch_begin", "on_predict_batch_end")
@@ -974,23 +974,30 @@ def _write_json_atomically(path, data):
 
 
 class BackupAndRestore(Callback):
-    """Back up training so that a run killed mid-way resumes where it stopped.
+    """Back up training so that a run killed mid-way resumes where it stopped, bit for bit.
 
     Every epoch (or every ``save_freq`` batches) the weights (``model.save_weights``), the
-    optimizer state (``get_state()`` in an archive of :mod:`deepgrad.fileio`, no pickle) and the
-    number of completed epochs go to a new folder in ``backup_dir``; then ``latest.json`` is
-    pointed at it by an atomic rename, and older folders are removed. A crash at any moment
-    thus leaves the previous complete backup in force.
+    optimizer state (``get_state()`` in an archive of :mod:`deepgrad.fileio`, no pickle), the
+    training progress (the next epoch and batch, the position in the data, the shuffle
+    generator's and every dropout/noise layer's random state) and the number of completed
+    epochs go to a new folder in ``backup_dir``; then ``latest.json`` is pointed at it by an
+    atomic rename, and older folders are removed. A crash at any moment thus leaves the
+    previous complete backup in force.
 
-    When ``fit`` starts with a backup present, weights and optimizer state are restored and
-    training continues from the first epoch not completed (``model._initial_epoch_override``).
-    When training ends normally the backup is deleted (``delete_checkpoint=True``); only the
-    files this callback wrote are removed, and ``backup_dir`` itself if left empty.
+    When ``fit`` starts with a backup present, weights, optimizer state and progress are
+    restored and training continues from the batch after the last one backed up, with the
+    same shuffle order and dropout masks: a run of the same program and seed ends with the
+    weights an uninterrupted run reaches. (A Python generator cannot seek: it is replayed
+    from its start to the saved position, which is exact when it is deterministic.) A damaged
+    backup raises :class:`~deepgrad.fileio.ModelFileError` naming the file. When training
+    ends normally the backup is deleted (``delete_checkpoint=True``); only the files this
+    callback wrote are removed, and ``backup_dir`` itself if left empty.
     """
 
     POINTER = "latest.json"
     WEIGHTS = "weights.deepgrad"
     OPTIMIZER = "optimizer.deepgrad"
+    PROGRESS = "progress.deepgrad"
 
     def __init__(self, backup_dir, save_freq="epoch", delete_checkpoint=True):
         super().__init__()
@@ -1008,31 +1015,65 @@ class BackupAndRestore(Callback):
     def _pointer_path(self):
         return os.path.join(self.backup_dir, self.POINTER)
 
+    def _read_pointer(self, pointer):
+        """``latest.json``, checked: {"folder": "backup-N", "epoch": int, "saves": int}."""
+        try:
+            with open(pointer, encoding="utf-8") as stream:
+                latest = json.load(stream)
+        except (ValueError, UnicodeDecodeError) as err:
+            raise ModelFileError(f"{pointer}: the backup pointer is not valid JSON ({err}); delete the "
+                                 "backup folder to start training afresh.") from None
+        folder = latest.get("folder") if isinstance(latest, dict) else None
+        counts = [latest.get(key, 0) if isinstance(latest, dict) else None for key in ("epoch", "saves")]
+        if (not isinstance(folder, str) or not folder.startswith("backup-")
+                or any(isinstance(c, bool) or not isinstance(c, int) or c < 0 for c in counts)):
+            raise ModelFileError(f"{pointer}: not a backup pointer (expected {{\"folder\": \"backup-N\", "
+                                 f"\"epoch\": int, \"saves\": int}}, got {str(latest)[:120]!r}).")
+        return os.path.join(self.backup_dir, os.path.basename(folder)), counts[0], counts[1]
+
+    def _read_archive(self, path, restore):
+        """Open the archive ``path`` and hand its config to ``restore``; any inconsistency names the file."""
+        archive = Archive(path)
+        try:
+            restore(archive.config, archive)
+        except ModelFileError:
+            raise
+        except (KeyError, TypeError, ValueError, IndexError) as err:
+            raise ModelFileError(f"{path}: the backup does not fit this training run ({err}).") from None
+        finally:
+            archive.close()
+
     def on_train_begin(self, logs=None):
         pointer = self._pointer_path()
         if not os.path.exists(pointer):
             return
-        with open(pointer) as stream:
-            latest = json.load(stream)
-        folder = os.path.join(self.backup_dir, os.path.basename(latest["folder"]))
+        folder, completed_epochs, saves = self._read_pointer(pointer)
         self.model.load_weights(os.path.join(folder, self.WEIGHTS))
         optimizer_file = os.path.join(folder, self.OPTIMIZER)
         optimizer = getattr(self.model, "optimizer", None)
         if optimizer is not None and os.path.exists(optimizer_file):
-            archive = Archive(optimizer_file)
+            self._read_archive(optimizer_file, lambda config, archive: self._restore_optimizer(
+                optimizer, config, archive))
+        self._completed_epochs = completed_epochs
+        self._saves = saves
+        self.model._initial_epoch_override = completed_epochs
+        progress = getattr(self.model, "_training_progress", None)
+        progress_file = os.path.join(folder, self.PROGRESS)
+        if progress is not None and os.path.exists(progress_file):
+            self._read_archive(progress_file, lambda config, archive: progress.set_state(
+                restore_state(config["progress"], archive)))
+            self.model._initial_epoch_override = progress.epoch
+            # batch numbers continue from the saved one, so the save cadence does too
+            self._counter.last_batch, self._counter.since_last = progress.step - 1, 0
+
+    @staticmethod
+    def _restore_optimizer(optimizer, saved, archive):
+        optimizer.set_state(restore_state(saved["state"], archive))
+        if saved.get("learning_rate") is not None:
             try:
-                saved = archive.config
-                optimizer.set_state(restore_state(saved["state"], archive))
-            finally:
-                archive.close()
-            if saved.get("learning_rate") is not None:
-                try:
-                    optimizer.learning_rate = saved["learning_rate"]
-                except TypeError:  # a schedule: its value follows from the restored step count
-                    pass
-        self._completed_epochs = int(latest["epoch"])
-        self._saves = int(latest.get("saves", 0))
-        self.model._initial_epoch_override = self._completed_epochs
+                optimizer.learning_rate = saved["learning_rate"]
+            except TypeError:  # a schedule: its value follows from the restored step count
+                pass
 
     def on_train_batch_end(self, batch, logs=None):
         if self._counter.due(batch):
@@ -1064,6 +1105,11 @@ class BackupAndRestore(Callback):
             state = flatten_state(optimizer.get_state(), arrays, "optimizer")
             write_archive(os.path.join(partial, self.OPTIMIZER),
                           {"state": state, "learning_rate": learning_rate}, arrays)
+        progress = getattr(self.model, "_training_progress", None)
+        if progress is not None:
+            arrays = {}
+            state = flatten_state(progress.get_state(), arrays, "progress")
+            write_archive(os.path.join(partial, self.PROGRESS), {"progress": state}, arrays)
         os.replace(partial, final)
         _write_json_atomically(self._pointer_path(), {"folder": name, "epoch": self._completed_epochs,
                                                       "saves": self._saves})

@@ -173,9 +173,13 @@ class _RandomLayer(Layer):
     def __init__(self, seed=None, **kwargs):
         super().__init__(**kwargs)
         self.seed = seed
-        self._rng = backend.new_generator(seed)
+        self.seed_generator = backend.SeedGenerator(seed)
         if self._input_shape_arg is not None:
             self.build_from_shape(self._input_shape_arg)
+
+    @property
+    def _rng(self):
+        return self.seed_generator.generator
 
     def _uniform(self, shape, like):
         xp = backend.namespace(like)

@@ -4,5 +4,6 @@ from .functional import Functional
 from .model import Model
 from .saving import load_model, save_model
 from .sequential import Sequential
+from ..utils import PyDataset
 
-__all__ = ["Functional", "Model", "Sequential", "load_model", "save_model"]
+__all__ = ["Functional", "Model", "PyDataset", "Sequential", "load_model", "save_model"]

@@ -230,7 +230,7 @@ class Model(Layer):
                              class_weight=class_weight, sample_weight=sample_weight,
                              initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch,
                              validation_batch_size=validation_batch_size,
-                             validation_freq=validation_freq)
+                             validation_freq=validation_freq, validation_steps=validation_steps)
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
                  steps=None, callbacks=None, return_dict=False):

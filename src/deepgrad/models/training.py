@@ -1,19 +1,29 @@
 """The training loop behind ``Model.fit``/``evaluate``/``predict``/``train_on_batch``.
 
-Data arrive as NumPy arrays (or lists of them for several inputs/outputs) and are
+Data arrive as NumPy arrays (or lists/dicts of them for several inputs/outputs) and are
 validated and converted once, before the first step. Each step then costs one
 gather per array, the forward pass, the loss, backward and one optimizer update:
-no per-sample Python and no per-batch conversions.
+no per-sample Python and no per-batch conversions. Generators and
+:class:`~deepgrad.utils.PyDataset` instances hand out whole batches instead, each
+converted as it arrives; both kinds reach the loops through one
+:class:`~deepgrad.models.data_adapter.EpochIterator`.
+
+``fit`` is: check the arguments, make the training and validation iterators, then per
+epoch ``_train_epoch`` and ``_validate``, with a :class:`TrainingProgress` recording where
+the run stands so that :class:`~deepgrad.callbacks.BackupAndRestore` can resume it exactly.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 
 from .. import backend
 from ..tensor import Tensor, no_grad
+from .data_adapter import (ArrayAdapter, DataExhaustedWarning, EpochIterator, adapter_for,
+                           is_batch_source, unpack_x_y_sample_weight)
 
 # --------------------------------------------------------------------------- data preparation
 
@@ -74,11 +84,21 @@ def prepare_inputs(model, x):
     return cast
 
 
-def prepare_data(model, x, y):
-    """Inputs and targets as arrays, checked to hold the same number of samples: (xs, ys, n)."""
+def prepare_data(model, x, y, check=False):
+    """Inputs and targets as arrays, checked to hold the same number of samples: (xs, ys, n).
+
+    With ``check`` (once per fit/evaluate) empty data and non-finite values are refused.
+    """
+    if check:
+        for name, data in (("x", x), ("y", y)):
+            arrays = as_array_list(data, name) or []
+            for i, array in enumerate(arrays):
+                check_finite(array, name if len(arrays) == 1 else f"{name}[{i}]", model.dtype)
     xs = prepare_inputs(model, x)
     ys = as_array_list(y, "y")
     n = sample_count(xs)
+    if check and n == 0:
+        raise ValueError("x holds no samples: training and evaluation need at least one.")
     if ys is not None and any(len(a) != n for a in ys):
         raise ValueError(f"x has {n} samples but y has {[len(a) for a in ys]}: they must match.")
     return xs, ys, n
@@ -377,20 +397,94 @@ def combined_sample_weight(sample_weight, class_weight, y_arrays, n, dtype):
         if len(weights) != n:
             raise ValueError(f"sample_weight has {len(weights)} entries for {n} samples.")
     if class_weight is not None:
-        if len(y_arrays) != 1:
-            raise ValueError("class_weight is supported for single-output models only (as in Keras).")
-        y = y_arrays[0]
-        if y.ndim > 1 and y.shape[-1] > 1:
-            ids = y.argmax(axis=-1).reshape(-1)
-        else:
-            ids = np.round(y.reshape(len(y), -1)[:, 0]).astype(np.int64)
-        table = np.ones(int(max(ids.max() + 1, max(class_weight) + 1)), dtype=dtype)
-        for cls, w in class_weight.items():
-            table[int(cls)] = w
-        cw = table[ids]
+        table = class_weight if isinstance(class_weight, np.ndarray) else class_weight_table(class_weight, dtype)
+        cw = class_weights_for(table, y_arrays)
         weights = cw if weights is None else weights * cw
     return weights
 
+
+def class_weight_table(class_weight, dtype):
+    """``class_weight`` ({class id: weight}) checked and turned into a lookup table (1.0 for absent ids)."""
+    if not isinstance(class_weight, dict):
+        raise TypeError(f"class_weight must be a dict {{class id: weight}}, got {type(class_weight).__name__}.")
+    if not class_weight:
+        raise ValueError("class_weight is empty: give a weight per class id, e.g. {0: 1.0, 1: 5.0}, "
+                         "or pass class_weight=None to weigh all classes equally.")
+    ids = {}
+    for key, weight in class_weight.items():
+        if isinstance(key, bool) or not isinstance(key, (int, np.integer)):
+            raise TypeError(f"class_weight keys must be integer class ids (0, 1, ...); got {key!r} "
+                            f"({type(key).__name__}). Encode class names as ids first.")
+        if key < 0:
+            raise ValueError(f"class_weight has the negative class id {key}; class ids start at 0.")
+        if isinstance(weight, bool) or not isinstance(weight, (int, float, np.number)) or not (
+                math.isfinite(weight) and weight >= 0):
+            raise ValueError(f"class_weight[{key}] must be a finite non-negative number, got {weight!r}.")
+        ids[int(key)] = float(weight)
+    table = np.ones(max(ids) + 1, dtype=dtype)
+    for key, weight in ids.items():
+        table[key] = weight
+    return table
+
+
+def class_weights_for(table, y_arrays):
+    """Each sample's class weight: ``table[class id]``, the id from integer labels or one-hot rows."""
+    if len(y_arrays) != 1:
+        raise ValueError("class_weight is supported for single-output models only (as in Keras).")
+    y = y_arrays[0]
+    if y.ndim > 1 and y.shape[-1] > 1:
+        ids = y.argmax(axis=-1).reshape(-1)
+    else:
+        labels = y.reshape(len(y), -1)[:, 0]
+        if labels.dtype.kind == "f":
+            fractional = labels != np.round(labels)
+            if fractional.any():
+                first = int(np.argmax(fractional))
+                raise ValueError(
+                    f"class_weight needs class labels, but y holds non-integer values (e.g. {labels[first]!r} at "
+                    f"sample {first}): is this a regression target? Use sample_weight to weigh samples.")
+        ids = labels.astype(np.int64)
+        if ids.size and ids.min() < 0:
+            raise ValueError(f"class_weight needs class ids >= 0; y holds {ids.min()}.")
+    if ids.size and ids.max() >= len(table):  # classes without a weight keep 1.0
+        table = np.concatenate([table, np.ones(int(ids.max()) + 1 - len(table), dtype=table.dtype)])
+    return table[ids]
+
+
+def check_finite(array, what, dtype=None):
+    """Raise ``ValueError`` when ``array`` holds NaN or Inf (or values beyond ``dtype``'s range).
+
+    Costs a min and a max over the array when all is well; the count and the first bad
+    index are computed only for the error message.
+    """
+    array = np.asarray(array)
+    if array.dtype.kind not in "fc" or array.size == 0:
+        return
+    narrower = dtype is not None and np.dtype(dtype).kind == "f" and np.dtype(dtype).itemsize < array.dtype.itemsize
+    limit = float(np.finfo(dtype).max) if narrower else math.inf
+    low, high = array.min(), array.max()
+    if math.isfinite(low) and math.isfinite(high) and -limit <= low and high <= limit:
+        return
+    with np.errstate(invalid="ignore", over="ignore"):
+        bad = ~np.isfinite(array)
+        if narrower:
+            bad |= np.abs(array) > limit
+    count = int(bad.sum())
+    first = tuple(int(i) for i in np.unravel_index(int(np.argmax(bad)), array.shape))
+    beyond = f", or beyond {np.dtype(dtype).name}'s range" if narrower else ""
+    raise ValueError(
+        f"{what} holds {count} non-finite value(s) (NaN, Inf{beyond}); the first is {array[first]!r} at index "
+        f"{first[0] if len(first) == 1 else first} (sample {first[0]}). Remove or impute them before training."
+    )
+
+
+def positive_int(value, name, default=None):
+    """``value`` as a positive int (``default`` when None); a clear ``ValueError`` otherwise."""
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+    return int(value)
 
 # --------------------------------------------------------------------------- steps
 
@@ -421,121 +515,305 @@ def _verbose(verbose, default):
     return int(verbose)
 
 
-def fit(model, x, y, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
-        validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0,
-        steps_per_epoch=None, validation_batch_size=None, validation_freq=1):
-    """The training loop behind :meth:`Model.fit` (see there): epochs of shuffled mini-batch steps."""
-    from ..callbacks import CallbackList  # noqa: PLC0415
+# --------------------------------------------------------------------------- data sources
 
-    model._require_compiled("fit")
+
+def _reject_with_batch_source(what, **given):
+    """Arguments that a generator or PyDataset provides itself must not be passed beside it."""
+    for name, value in given.items():
+        if value is not None and not (isinstance(value, (bool, float, int)) and not value):
+            raise ValueError(
+                f"{what}: do not pass {name} when x is a generator or PyDataset; its batches carry the data "
+                "(x, y[, sample_weight]) and set their own size."
+            )
+
+
+def _batch_converter(model, state, class_table, training=True):
+    """Prepare a raw batch of a generator or PyDataset as arrays are prepared once: ``(xs, ys, weights)``."""
+
+    def convert(batch):
+        x, y, sample_weight = unpack_x_y_sample_weight(batch)
+        if not training:
+            return prepare_inputs(model, x), None, None
+        if y is None:
+            raise ValueError("training and evaluation batches must be (x, y) or (x, y, sample_weight); got x alone.")
+        xs, ys, n = prepare_data(model, x, y, check=True)
+        ys = state.prepare_targets(ys)
+        return xs, ys, combined_sample_weight(sample_weight, class_table, ys, n, model.dtype)
+
+    return convert
+
+
+def _peek_source(model, iterator, class_weight=None):
+    """Build the model and its compiled state from the first batch of a batch source; set its converter."""
+    x, y, _ = unpack_x_y_sample_weight(iterator.peek())
     xs, ys, n = prepare_data(model, x, y)
+    state, _, _ = compiled_targets(model, xs, ys, n)
+    table = None if class_weight is None else class_weight_table(class_weight, model.dtype)
+    iterator.convert = _batch_converter(model, state, table)
+    return state
+
+
+def _training_source(model, x, y, sample_weight, class_weight, batch_size, shuffle, steps, validation_split):
+    """The compiled state, the training :class:`EpochIterator` and the held-out validation arrays (or None)."""
+    if is_batch_source(x):
+        _reject_with_batch_source("fit", y=y, sample_weight=sample_weight, batch_size=batch_size,
+                                  validation_split=validation_split)
+        adapter = adapter_for(x, shuffle)
+        iterator = EpochIterator(adapter, steps)
+        state = _peek_source(model, iterator, class_weight)
+        adapter.rng = backend.new_generator() if shuffle else None
+        return state, iterator, None
+    xs, ys, n = prepare_data(model, x, y, check=True)
     if sample_weight is not None:
         sample_weight = np.asarray(sample_weight)
-    if not 0 <= validation_split < 1:
-        raise ValueError(f"validation_split must be in [0, 1), got {validation_split!r}.")
-    val = None
-    if validation_data is not None:
-        if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
-            raise ValueError("validation_data must be a tuple (x_val, y_val) or (x_val, y_val, sample_weight).")
-        val = tuple(validation_data) + (None,) * (3 - len(validation_data))
-    elif validation_split:
+        check_finite(sample_weight, "sample_weight")
+    held_out = None
+    if validation_split:
         # Keras holds out the last fraction of the data, before any shuffling
         split_at = int(math.floor(n * (1.0 - validation_split)))
         if split_at == 0 or split_at == n:
             raise ValueError(f"validation_split={validation_split} leaves no training or no validation samples of {n}.")
-        val = ([a[split_at:] for a in xs], [a[split_at:] for a in ys],
-               None if sample_weight is None else sample_weight[split_at:])
+        held_out = ([a[split_at:] for a in xs], [a[split_at:] for a in ys],
+                    None if sample_weight is None else sample_weight[split_at:])
         xs, ys = [a[:split_at] for a in xs], [a[:split_at] for a in ys]
         sample_weight = None if sample_weight is None else sample_weight[:split_at]
         n = split_at
     state, ys, weights = compiled_targets(model, xs, ys, n, sample_weight, class_weight)
+    rng = backend.new_generator()  # after the build, which draws the initial weights first
+    adapter = ArrayAdapter(xs, ys, weights, positive_int(batch_size, "batch_size", 32), shuffle, rng)
+    return state, EpochIterator(adapter, steps), held_out
+
+
+def _evaluation_source(model, x, y, sample_weight, batch_size, steps, state=None):
+    """The compiled state and an :class:`EpochIterator` of single passes over evaluation data."""
+    if is_batch_source(x):
+        _reject_with_batch_source("evaluate", y=y, sample_weight=sample_weight, batch_size=batch_size)
+        iterator = EpochIterator(adapter_for(x), steps, fresh_passes=True)
+        peeked = _peek_source(model, iterator)
+        return state or peeked, iterator
+    xs, ys, n = prepare_data(model, x, y, check=True)
+    if sample_weight is not None:
+        check_finite(sample_weight, "sample_weight")
+    compiled, ys, weights = compiled_targets(model, xs, ys, n, sample_weight, None)
+    adapter = ArrayAdapter(xs, ys, weights, n if batch_size is None else batch_size)
+    return state or compiled, EpochIterator(adapter, steps, fresh_passes=True)
+
+
+def _validation_source(model, state, validation_data, held_out, batch_size, steps):
+    """An :class:`EpochIterator` over the validation data (None without any)."""
+    if held_out is not None:
+        return EpochIterator(ArrayAdapter(*held_out, batch_size), steps, fresh_passes=True)
+    if validation_data is None:
+        return None
+    if is_batch_source(validation_data):
+        return _evaluation_source(model, validation_data, None, None, None, steps, state)[1]
+    if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+        raise ValueError("validation_data must be a tuple (x_val, y_val) or (x_val, y_val, sample_weight), "
+                         "a generator or a PyDataset.")
+    x_val, y_val, weights = tuple(validation_data) + (None,) * (3 - len(validation_data))
+    return _evaluation_source(model, x_val, y_val, weights, batch_size, steps, state)[1]
+
+
+# --------------------------------------------------------------------------- resumable progress
+
+
+def random_streams(model):
+    """Every layer's :class:`~deepgrad.backend.SeedGenerator` in the model (nested models included), once each."""
+    streams, seen = [], set()
+
+    def visit(layer):
+        if id(layer) in seen:
+            return
+        seen.add(id(layer))
+        stream = getattr(layer, "seed_generator", None)
+        if stream is not None:
+            streams.append(stream)
+        for sublayer in layer._sublayers():
+            visit(sublayer)
+
+    for layer in model._sublayers():
+        visit(layer)
+    return streams
+
+
+class TrainingProgress:
+    """Where a running ``fit`` stands: the next epoch and step, the position in the data and all random streams.
+
+    ``fit`` exposes it as ``model._training_progress`` while it runs. :class:`~deepgrad.callbacks.BackupAndRestore`
+    saves :meth:`get_state` and gives it back through :meth:`set_state` in ``on_train_begin``;
+    training then continues from that very batch, with the shuffle order and the dropout
+    masks it would have had, so the resumed run ends bit for bit where an uninterrupted one does.
+    """
+
+    def __init__(self, model, iterator):
+        self.iterator = iterator
+        self.streams = random_streams(model)
+        self.epoch = 0
+        self.step = 0
+        self.restored = False
+
+    def get_state(self) -> dict:
+        """Plain values and arrays, for :func:`deepgrad.fileio.flatten_state`."""
+        return {"epoch": self.epoch, "step": self.step, "data": self.iterator.get_state(),
+                "layers": [stream.get_state() for stream in self.streams]}
+
+    def set_state(self, state) -> None:
+        """Continue from a state returned by :meth:`get_state` (``ValueError`` when it does not fit this run)."""
+        if not isinstance(state, dict):
+            raise ValueError("saved training progress is not a mapping.")
+        epoch, step, layers = state.get("epoch"), state.get("step"), state.get("layers")
+        for name, value in (("epoch", epoch), ("step", step)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"saved training progress has an invalid {name}: {value!r}.")
+        if not isinstance(layers, list) or len(layers) != len(self.streams):
+            raise ValueError(f"saved training progress holds {len(layers) if isinstance(layers, list) else 'no'} "
+                             f"random layer streams; the model has {len(self.streams)}.")
+        self.iterator.set_state(state.get("data"))
+        for stream, saved in zip(self.streams, layers):
+            stream.set_state(saved)
+        self.epoch, self.step, self.restored = epoch, step, True
+
+
+# --------------------------------------------------------------------------- loops
+
+
+def _check_fit_arguments(epochs, steps_per_epoch, validation_steps, validation_freq, validation_split,
+                         validation_batch_size):
+    """Fail before any work on arguments that would otherwise give silent or late errors."""
+    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
+        raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}.")
+    positive_int(steps_per_epoch, "steps_per_epoch")
+    positive_int(validation_steps, "validation_steps")
+    positive_int(validation_freq, "validation_freq")
+    positive_int(validation_batch_size, "validation_batch_size")
+    if not 0 <= validation_split < 1:
+        raise ValueError(f"validation_split must be in [0, 1), got {validation_split!r}.")
+
+
+def fit(model, x, y, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
+        validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0,
+        steps_per_epoch=None, validation_batch_size=None, validation_freq=1, validation_steps=None):
+    """The training loop behind :meth:`Model.fit` (see there): epochs of shuffled mini-batch steps."""
+    from ..callbacks import CallbackList  # noqa: PLC0415
+
+    model._require_compiled("fit")
+    _check_fit_arguments(epochs, steps_per_epoch, validation_steps, validation_freq, validation_split,
+                         validation_batch_size)
+    state, iterator, held_out = _training_source(model, x, y, sample_weight, class_weight, batch_size, shuffle,
+                                                 steps_per_epoch, validation_split)
+    validation = _validation_source(model, state, validation_data, held_out,
+                                    validation_batch_size or positive_int(batch_size, "batch_size", 32),
+                                    validation_steps)
     model._parameter_buffer()
     trainable = model.trainable_weights
     if not trainable:
         raise ValueError(f"model {model.name!r} has no trainable weights: every layer is frozen.")
-
-    batch_size = int(batch_size or 32)
-    if batch_size <= 0:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size}.")
-    steps = steps_per_epoch or math.ceil(n / batch_size)
     verbose = _verbose(verbose, 1)
     callback_list = CallbackList(callbacks, add_history=True, add_progbar=verbose != 0, model=model,
-                                 verbose=verbose, epochs=epochs, steps=steps)
-    rng = backend.new_generator()
-    model.stop_training = False
-    model._initial_epoch_override = None
-    callback_list.on_train_begin()
-    start_epoch = model._initial_epoch_override if model._initial_epoch_override is not None else initial_epoch
-    wants_batch_logs = callback_list.wants_batch_logs if hasattr(callback_list, "wants_batch_logs") else True
-    cursor = 0
-    order = np.arange(n)
+                                 verbose=verbose, epochs=epochs, steps=iterator.steps_per_epoch)
+    progress = TrainingProgress(model, iterator)
+    start_epoch, start_step = _begin_training(model, callback_list, progress, initial_epoch)
     epoch_logs = {}
-    for epoch in range(start_epoch, epochs):
-        state.reset()
-        callback_list.on_epoch_begin(epoch)
-        if steps_per_epoch is None:
-            order = rng.permutation(n) if shuffle else np.arange(n)
-            cursor = 0
-        for step in range(steps):
-            if cursor >= n:  # steps_per_epoch ran past the data: start a new pass
-                order = rng.permutation(n) if shuffle else np.arange(n)
-                cursor = 0
-            index = order[cursor:cursor + batch_size]
-            cursor += batch_size
-            callback_list.on_train_batch_begin(step)
-            train_step(model, state, gather(xs, index), gather(ys, index),
-                       None if weights is None else weights[index], trainable)
-            callback_list.on_train_batch_end(step, state.results() if wants_batch_logs else None)
+    try:
+        for epoch in range(start_epoch, epochs):
+            logs = _train_epoch(model, state, iterator, callback_list, progress, epoch, start_step, trainable)
+            start_step = 0
+            if logs is None:  # the data ran out before this epoch began
+                break
+            epoch_logs = logs
+            if validation is not None and (epoch + 1) % validation_freq == 0:
+                epoch_logs.update({f"val_{k}": v for k, v in _validate(state, validation).items()})
+            progress.epoch, progress.step = epoch + 1, 0
+            callback_list.on_epoch_end(epoch, epoch_logs)
             if model.stop_training:
                 break
-        epoch_logs = state.results()
-        if val is not None and (epoch + 1) % validation_freq == 0:
-            val_logs = evaluate(model, val[0], val[1], batch_size=validation_batch_size or batch_size,
-                                verbose=0, sample_weight=val[2], return_dict=True, _state=state)
-            epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
-        callback_list.on_epoch_end(epoch, epoch_logs)
-        if model.stop_training:
-            break
-    callback_list.on_train_end(epoch_logs)
+        callback_list.on_train_end(epoch_logs)
+    finally:
+        model._training_progress = None
     model.history = callback_list.history
     return model.history
 
 
-def evaluate(model, x, y, batch_size=None, verbose="auto", sample_weight=None, steps=None, callbacks=None,
-             return_dict=False, single_batch=False, _state=None):
-    """Loss and metrics over (x, y) in batches, with no graph recorded (see :meth:`Model.evaluate`)."""
-    model._require_compiled("evaluate")
-    xs, ys, n = prepare_data(model, x, y)
-    state, ys, weights = compiled_targets(model, xs, ys, n, sample_weight, None)
-    batch_size = n if single_batch else int(batch_size or 32)
-    # evaluation must not disturb the training metrics it may be called in the middle of
-    saved = _snapshot(state) if _state is not None else None
-    state.reset()
-    callback_list = None
-    if not single_batch and (callbacks or _verbose(verbose, 1)):
-        from ..callbacks import CallbackList  # noqa: PLC0415
+def _begin_training(model, callback_list, progress, initial_epoch):
+    """Run ``on_train_begin`` (where a backup may restore the run) and return the (epoch, step) to start at."""
+    model.stop_training = False
+    model._initial_epoch_override = None
+    model._training_progress = progress
+    callback_list.on_train_begin()
+    if not progress.restored:
+        override = model._initial_epoch_override
+        progress.epoch = override if override is not None else initial_epoch
+    return progress.epoch, progress.step
 
-        callback_list = CallbackList(callbacks, add_progbar=_verbose(verbose, 1) != 0, model=model,
-                                     verbose=_verbose(verbose, 1), epochs=1,
-                                     steps=math.ceil(n / batch_size))
-        callback_list.on_test_begin()
+
+def _train_epoch(model, state, iterator, callback_list, progress, epoch, start_step, trainable):
+    """One epoch of training steps from ``start_step``; its logs, or None when the data ran out before it."""
+    state.reset()
+    callback_list.on_epoch_begin(epoch)
+    wants_batch_logs = callback_list.wants_batch_logs
+    progress.epoch = epoch
+    ran = False
+    for step, (x_batch, y_batch, w_batch) in iterator.epoch(start_step):
+        callback_list.on_train_batch_begin(step)
+        train_step(model, state, x_batch, y_batch, w_batch, trainable)
+        progress.step = step + 1
+        ran = True
+        callback_list.on_train_batch_end(step, state.results() if wants_batch_logs else None)
+        if model.stop_training:
+            break
+    if iterator.exhausted:
+        warnings.warn("the training data ran out; training stops. Make sure the generator or dataset yields at "
+                      "least steps_per_epoch * epochs batches.", DataExhaustedWarning, stacklevel=4)
+        model.stop_training = True
+        if not ran and start_step == 0:
+            return None
+    return state.results()
+
+
+def _validate(state, iterator):
+    """Validation logs, leaving the training metrics' running state as it was."""
+    saved = _snapshot(state)
+    try:
+        return _evaluation_pass(state, iterator)
+    finally:
+        _restore(state, saved)
+
+
+def _evaluation_pass(state, iterator, callback_list=None):
+    """Loss and metrics over one epoch of ``iterator`` with no graph recorded."""
+    state.reset()
     with no_grad():
-        for step, (start, stop) in enumerate(batch_slices(n, batch_size)):
-            if steps is not None and step >= steps:
-                break
-            x_batch = [a[start:stop] for a in xs]
-            y_batch = [a[start:stop] for a in ys]
-            w_batch = None if weights is None else weights[start:stop]
+        for step, (x_batch, y_batch, w_batch) in iterator.epoch():
             outputs = state.forward([Tensor(a) for a in x_batch], training=False)
             loss = state.loss(y_batch, outputs, w_batch)
-            state.update(float(loss.data), stop - start, y_batch, outputs, w_batch)
+            state.update(float(loss.data), len(x_batch[0]), y_batch, outputs, w_batch)
             if callback_list is not None:
                 callback_list.on_test_batch_end(step, state.results())
-    logs = state.results()
+    if state.loss_count == 0:
+        raise ValueError("evaluation ran no batches: the data is empty or a generator ran out "
+                         "(pass validation_steps/steps, or a generator that repeats).")
+    return state.results()
+
+
+def evaluate(model, x, y, batch_size=None, verbose="auto", sample_weight=None, steps=None, callbacks=None,
+             return_dict=False, single_batch=False):
+    """Loss and metrics over (x, y) in batches, with no graph recorded (see :meth:`Model.evaluate`)."""
+    model._require_compiled("evaluate")
+    steps = positive_int(steps, "steps")
+    batch_size = None if single_batch else positive_int(batch_size, "batch_size", None if is_batch_source(x) else 32)
+    state, iterator = _evaluation_source(model, x, y, sample_weight, batch_size, steps)
+    callback_list = None
+    verbose = _verbose(verbose, 1)
+    if not single_batch and (callbacks or verbose):
+        from ..callbacks import CallbackList  # noqa: PLC0415
+
+        callback_list = CallbackList(callbacks, add_progbar=verbose != 0, model=model, verbose=verbose, epochs=1,
+                                     steps=iterator.steps_per_epoch)
+        callback_list.on_test_begin()
+    logs = _evaluation_pass(state, iterator, callback_list)
     if callback_list is not None:
         callback_list.on_test_end(logs)
-    if saved is not None:
-        _restore(state, saved)
     if return_dict:
         return logs
     values = list(logs.values())
@@ -557,37 +835,47 @@ def _restore(state, saved):
 
 def predict(model, x, batch_size=None, verbose="auto", steps=None, callbacks=None, single_batch=False):
     """Outputs for x as NumPy arrays, batched, with no graph recorded (see :meth:`Model.predict`)."""
-    xs = prepare_inputs(model, x)
-    ensure_built(model, xs)
-    n = sample_count(xs)
-    batch_size = n if single_batch else int(batch_size or 32)
+    steps = positive_int(steps, "steps")
     verbose = _verbose(verbose, 0)
-    with no_grad():
+    if is_batch_source(x):
+        _reject_with_batch_source("predict", batch_size=batch_size)
+        iterator = EpochIterator(adapter_for(x), steps, fresh_passes=True)
+        ensure_built(model, prepare_inputs(model, unpack_x_y_sample_weight(iterator.peek())[0]))
+        iterator.convert = _batch_converter(model, None, None, training=False)
+    else:
+        xs = prepare_inputs(model, x)
+        ensure_built(model, xs)
+        n = sample_count(xs)
+        batch_size = n if single_batch else positive_int(batch_size, "batch_size", 32)
         if n <= batch_size and not callbacks and not verbose:
-            # small inputs: one forward pass, no data pipeline
-            out = model(Tensor(xs[0]) if len(xs) == 1 else [Tensor(a) for a in xs], training=False)
+            with no_grad():  # small inputs: one forward pass, no data pipeline
+                out = model(Tensor(xs[0]) if len(xs) == 1 else [Tensor(a) for a in xs], training=False)
             if isinstance(out, (list, tuple)):
                 return [backend.to_numpy(o.data) for o in out]
             return out.data if type(out.data) is np.ndarray else backend.to_numpy(out.data)
-        callback_list = None
-        if callbacks or verbose:
-            from ..callbacks import CallbackList  # noqa: PLC0415
+        iterator = EpochIterator(ArrayAdapter(xs, None, None, batch_size), steps, fresh_passes=True)
+    return _predict_pass(model, iterator, callbacks, verbose)
 
-            callback_list = CallbackList(callbacks, add_progbar=verbose != 0, model=model, verbose=verbose,
-                                         epochs=1, steps=math.ceil(n / batch_size))
-            callback_list.on_predict_begin()
-        pieces = []
-        for step, (start, stop) in enumerate(batch_slices(n, batch_size)):
-            if steps is not None and step >= steps:
-                break
-            batch = [a[start:stop] for a in xs]
+
+def _predict_pass(model, iterator, callbacks, verbose):
+    """Outputs over one epoch of ``iterator``, concatenated per output."""
+    callback_list = None
+    if callbacks or verbose:
+        from ..callbacks import CallbackList  # noqa: PLC0415
+
+        callback_list = CallbackList(callbacks, add_progbar=verbose != 0, model=model, verbose=verbose,
+                                     epochs=1, steps=iterator.steps_per_epoch)
+        callback_list.on_predict_begin()
+    pieces = []
+    with no_grad():
+        for step, (batch, _, _) in iterator.epoch():
             out = model(batch[0] if len(batch) == 1 else batch, training=False)
             outs = out if isinstance(out, (list, tuple)) else [out]
             pieces.append([backend.to_numpy(o.data) for o in outs])
             if callback_list is not None:
                 callback_list.on_predict_batch_end(step, {"outputs": outs})
-        if callback_list is not None:
-            callback_list.on_predict_end()
+    if callback_list is not None:
+        callback_list.on_predict_end()
     if not pieces:
         raise ValueError("predict: no batches were run (empty input or steps=0).")
     joined = [np.concatenate([p[i] for p in pieces]) for i in range(len(pieces[0]))]
@@ -608,4 +896,3 @@ def train_on_batch(model, x, y, sample_weight=None, class_weight=None, return_di
         return logs
     values = list(logs.values())
     return values[0] if len(values) == 1 else values
-

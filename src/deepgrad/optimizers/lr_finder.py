@@ -97,9 +97,10 @@ def find_learning_rate(model_or_loss_fn, x, y, start=1e-7, end=10.0, steps=200, 
     model_or_loss_fn : model or callable
         A model following the protocol in this module's docstring, or
         ``loss_fn(x_batch, y_batch) -> scalar Tensor``.
-    x, y : arrays (or Tensors)
+    x, y : arrays (or Tensors), or a generator / PyDataset as ``x`` with ``y=None``
         Training data; mini-batches of ``batch_size`` rows are drawn epoch after epoch
-        (shuffled with ``seed`` when ``shuffle``). ``batch_size=None`` uses all rows.
+        (shuffled with ``seed`` when ``shuffle``). ``batch_size=None`` uses all rows. A
+        generator or PyDataset hands out its own batches (and must last ``steps`` batches).
     start, end, steps :
         eta_i = start * (end / start) ^ (i / (steps - 1)) for i = 0 .. steps - 1.
     variables : list of Tensor
@@ -143,7 +144,7 @@ def find_learning_rate(model_or_loss_fn, x, y, start=1e-7, end=10.0, steps=200, 
 
     saved_weights = [backend.namespace(t.data).array(t.data, copy=True) for t in saved_tensors]
     saved_optimizer = optimizer._snapshot()
-    batches = _batches(x, y, batch_size, shuffle, np.random.default_rng(seed))
+    batches = _batches(x, y, batch_size, shuffle, np.random.default_rng(seed), steps)
     rates = start * (end / start) ** (np.arange(steps) / (steps - 1))
     learning_rates, losses, raw_losses = [], [], []
     average, best, diverged = 0.0, math.inf, False
@@ -193,14 +194,27 @@ def _function_step(loss_fn, variables, optimizer):
     return step
 
 
-def _batches(x, y, batch_size, shuffle, rng):
-    """Endless (x_batch, y_batch) pairs, one gather per batch, reshuffled every epoch."""
+def _batches(x, y, batch_size, shuffle, rng, steps):
+    """``steps`` (x_batch, y_batch) pairs through the models' data path: full batches, reshuffled every pass.
+
+    ``x`` may also be a generator or a :class:`~deepgrad.models.PyDataset` yielding ``(x, y)``.
+    """
+    from ..models.data_adapter import ArrayAdapter, EpochIterator, adapter_for, is_batch_source  # noqa: PLC0415
+
+    if is_batch_source(x):
+        if y is not None:
+            raise ValueError("do not pass y when x is a generator or PyDataset: its batches carry (x, y).")
+        iterator = EpochIterator(adapter_for(x, shuffle, rng), steps)
+        for _, batch in iterator.epoch():
+            yield batch[0], batch[1] if isinstance(batch, (tuple, list)) and len(batch) > 1 else None
+        if iterator.exhausted:
+            raise ValueError(f"the data ran out before the {steps} steps of the test; pass a generator that repeats.")
+        return
     x_data = x.data if isinstance(x, Tensor) else np.asarray(x)
     y_data = y.data if isinstance(y, Tensor) else (None if y is None else np.asarray(y))
     n = len(x_data)
     size = n if batch_size is None else min(int(batch_size), n)
-    while True:
-        order = rng.permutation(n) if shuffle else np.arange(n)
-        for begin in range(0, n - size + 1, size):
-            index = order[begin:begin + size]
-            yield x_data[index], (None if y_data is None else y_data[index])
+    adapter = ArrayAdapter([x_data], None if y_data is None else [y_data], None, size, shuffle, rng,
+                           drop_remainder=True)
+    for _, (x_batch, y_batch, _) in EpochIterator(adapter, steps).epoch():
+        yield x_batch[0], None if y_batch is None else y_batch[0]
