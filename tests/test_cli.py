@@ -250,3 +250,25 @@ def test_bench_runs_scripts_and_reports_failures(tmp_path, monkeypatch, capfd):
     monkeypatch.setattr(cli, "_benchmarks_dir", lambda: None)
     assert main(["bench"]) == 1
     assert "the benchmarks are not available" in capfd.readouterr().err
+
+
+def test_a_typo_in_a_numeric_column_or_target_is_an_error_naming_the_cell_and_the_option(tmp_path, capsys):
+    rows = _regression_rows(60)
+    rows[5][0] = "0.3O"  # letter O for zero
+    _write_csv(tmp_path / "typo.csv", ["a", "b", "price"], rows)
+    args = ["train", str(tmp_path / "typo.csv"), "--target", "price", "--out", str(tmp_path / "m"), "--epochs", "1",
+            "--verbose", "0"]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert "column 'a' holds numbers except in 1 of 60 cells ('0.3O' on line 7)" in err
+    assert "--categorical-columns a" in err and not (tmp_path / "m").exists()
+    assert main(args + ["--categorical-columns", "a"]) == 0
+    assert "61 inputs" in capsys.readouterr().out  # 60 one-hot columns of a, and b: what the user asked for
+    rows = _regression_rows(60)
+    rows[9][2] = "unknown"
+    _write_csv(tmp_path / "target.csv", ["a", "b", "price"], rows)
+    args[1] = str(tmp_path / "target.csv")
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert "target 'price' holds numbers except in 1 of 60 rows ('unknown' on line 11)" in err
+    assert "--task regression" in err and "--task classification" in err

@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import csv
 import os
+import re
 import subprocess
 import sys
 import time
@@ -65,6 +66,14 @@ def _layer_sizes(text):
     if any(size < 1 for size in sizes):
         raise argparse.ArgumentTypeError(f"layer sizes must be positive, got {text!r}")
     return sizes
+
+
+def _column_names(text):
+    """argparse type of a column list: 'zip,state' -> ['zip', 'state']."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(f"expected comma-separated column names, got {text!r}")
+    return names
 
 
 def _fraction(text):
@@ -125,15 +134,23 @@ def _format_scores(scores) -> str:
     return "  ".join(f"{name} {value:.4f}" for name, value in scores.items())
 
 
+# load_csv's keyword arguments in its messages, and the options of the command line that set them
+_OPTION_SPELLINGS = ((re.compile(r"missing='(\w+)'"), r"--missing \1"),
+                     (re.compile(r"task='(\w+)'"), r"--task \1"),
+                     (re.compile(r"categorical_columns=\['([^']*)'\]"), r"--categorical-columns \1"))
+
+
 def _read_csv(path, **options):
-    """``load_csv`` with the command line's option names in its missing-value hint."""
-    from .datasets import MissingValuesError, load_csv
+    """``load_csv`` with the command line's option names in its hints (``--missing drop``, not ``missing='drop'``)."""
+    from .datasets import load_csv
 
     try:
         return load_csv(path, **options)
-    except MissingValuesError as err:
-        raise CommandError(str(err).replace("missing='drop'", "--missing drop")
-                           .replace("missing='impute'", "--missing impute")) from None
+    except ValueError as err:
+        message = str(err)
+        for pattern, option in _OPTION_SPELLINGS:
+            message = pattern.sub(option, message)
+        raise CommandError(message) from None
 
 
 def _report_dropped(data):
@@ -168,7 +185,7 @@ def run_train(args) -> int:
         except ValueError as err:
             raise CommandError(f"--{kind}: {err}", usage=True) from None
     data = _read_csv(args.data, target=args.target, task=args.task, categorical=args.categorical,
-                     missing=args.missing)
+                     categorical_columns=args.categorical_columns, missing=args.missing)
     _report_dropped(data)
     schema = data.schema
     n = len(data.x)
@@ -371,7 +388,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--target", required=True, metavar="COL", help="the column to predict")
     train.add_argument("--out", required=True, metavar="MODEL", help="where to save the model (e.g. model.deepgrad)")
     train.add_argument("--task", choices=TASKS, default="auto",
-                       help="auto (default): classification for text labels or at most 10 integer values")
+                       help="auto (default): classification for text labels or at most 10 integer values; a numeric "
+                            "target with a few text cells is an error until --task says which")
     train.add_argument("--hidden", type=_layer_sizes, default=(64, 32), metavar="64,32",
                        help="hidden layer sizes (default 64,32; 0 for none)")
     train.add_argument("--activation", default="relu", help="hidden layer activation (default relu)")
@@ -385,6 +403,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="stop after PATIENCE epochs without a better validation loss; keep the best weights")
     train.add_argument("--categorical", choices=CATEGORICAL_ENCODINGS, default="onehot",
                        help="encoding of categorical feature columns (default onehot)")
+    train.add_argument("--categorical-columns", type=_column_names, metavar="COL[,COL]",
+                       help="read these columns as categories even where they hold numbers (by default a column "
+                            "is categorical when at least half of its cells are not numbers)")
     train.add_argument("--missing", choices=MISSING_POLICIES, default="error", help=missing_help)
     train.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     train.add_argument("--verbose", type=int, choices=[0, 1, 2], default=1,

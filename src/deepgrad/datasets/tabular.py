@@ -145,14 +145,33 @@ def _line_list(lines) -> str:
     return f"line{'s' if len(lines) > 1 else ''} {shown}{more}"
 
 
-def _numbers(cells, missing):
-    """The cells as float64 (NaN where missing), or None when some present cell is not a number."""
+def _parse_numbers(cells, missing):
+    """``(values, bad)``: the cells as float64 (NaN where missing or not a number) and the mask of
+    present cells that are not numbers."""
     values = np.full(len(cells), np.nan)
+    bad = np.zeros(len(cells), dtype=bool)
     try:
         values[~missing] = cells[~missing].astype(np.float64)
-    except ValueError:
-        return None
-    return values
+    except ValueError:  # some cell is text: find which, one by one
+        for i in np.flatnonzero(~missing):
+            try:
+                values[i] = float(cells[i])
+            except ValueError:
+                bad[i] = True
+    return values, bad
+
+
+def _mostly_text(bad, missing) -> bool:
+    """A column is read as categories when at least half of its present cells are not numbers."""
+    return 2 * int(bad.sum()) >= int((~missing).sum())
+
+
+def _cell_list(cells, lines, mask) -> str:
+    """The first cells under ``mask`` as "'abc' on line 5", and how many more there are."""
+    where = np.flatnonzero(mask)
+    shown = ", ".join(f"{str(cells[i])!r} on line {int(lines[i])}" for i in where[:_LINES_SHOWN])
+    more = f" and {len(where) - _LINES_SHOWN} more" if len(where) > _LINES_SHOWN else ""
+    return shown + more
 
 
 def _check_finite(values, path, name, lines):
@@ -160,20 +179,6 @@ def _check_finite(values, path, name, lines):
     if infinite.any():
         raise ValueError(f"{path}: column {name!r} holds infinite values ({_line_list(lines[infinite])}); "
                          "replace them, or mark them missing (empty cell).")
-
-
-def _first_non_numbers(cells, missing, lines):
-    bad = []
-    for cell, gap, line in zip(cells, missing, lines):
-        if gap:
-            continue
-        try:
-            float(cell)
-        except ValueError:
-            bad.append(f"{str(cell)!r} on line {int(line)}")
-            if len(bad) == 3:
-                break
-    return ", ".join(bad)
 
 
 def _label_name(value: float) -> str:
@@ -203,19 +208,25 @@ def _check_choice(name, value, choices):
         raise ValueError(f"unknown {name} {value!r}; valid values: {', '.join(repr(c) for c in choices)}.")
 
 
-def load_csv(path, target=None, *, task="auto", features=None, categorical="onehot", missing="error",
-             missing_values=MISSING_MARKERS, delimiter=",", schema=None) -> CSVData:
+def load_csv(path, target=None, *, task="auto", features=None, categorical="onehot", categorical_columns=None,
+             missing="error", missing_values=MISSING_MARKERS, delimiter=",", schema=None) -> CSVData:
     """Read a CSV file with a header line into ``(x, y)`` plus what is needed to read the next file alike.
 
-    Columns: a column whose present cells all parse as numbers is numeric; any other
-    is categorical, encoded (``categorical=``) as one-hot columns ``column=category``
-    ('onehot', the default; categories sorted) or as the integer index of its category
-    ('integer'). ``features`` picks the feature columns (default: all but ``target``).
+    Columns: a column whose present cells all parse as numbers is numeric; one where at
+    least half of them are not numbers is categorical; one that is numeric except for a
+    few cells is an error naming those cells (line and value), since one typo must not
+    turn a numeric column into hundreds of categories. ``categorical_columns`` names
+    columns to read as categories whatever they hold (codes such as zip codes, or a
+    column with a few text values on purpose). Categorical columns are encoded
+    (``categorical=``) as one-hot columns ``column=category`` ('onehot', the default;
+    categories sorted) or as the integer index of its category ('integer').
+    ``features`` picks the feature columns (default: all but ``target``).
 
     Target: ``task='classification'`` turns labels into class ids 0..K-1 in sorted
     order (numbers sorted by value) and records ``class_names``; 'regression' needs
-    numbers; 'auto' chooses classification for a non-numeric target or one with at
-    most ``AUTO_MAX_CLASSES`` distinct integer values, regression otherwise.
+    numbers; 'auto' chooses classification for a mostly non-numeric target or one with at
+    most ``AUTO_MAX_CLASSES`` distinct integer values, regression otherwise, and a
+    numeric target with a few text cells is an error naming them.
     ``target=None`` reads features only (y is None).
 
     Missing values are empty cells or ``missing_values`` markers (NA, NaN, null, ?...,
@@ -248,6 +259,10 @@ def load_csv(path, target=None, *, task="auto", features=None, categorical="oneh
         raise ValueError(f"column {target!r} cannot be both the target and a feature.")
     if not features:
         raise ValueError(f"{path}: no feature columns left besides the target {target!r}.")
+    declared = set(categorical_columns or ())
+    if isinstance(categorical_columns, str) or declared - set(features):
+        raise ValueError(f"categorical_columns must be a list of feature columns; got {categorical_columns!r}, "
+                         f"the feature columns are {', '.join(map(repr, features))}.")
     column = {name: header.index(name) for name in wanted}
     gaps = np.isin(np.char.lower(cells), [m.lower() for m in missing_values])
 
@@ -284,10 +299,19 @@ def load_csv(path, target=None, *, task="auto", features=None, categorical="oneh
         raw, gap = cells[:, column[name]], gaps[:, column[name]]
         if gap.all():
             raise ValueError(f"{path}: column {name!r} has no values at all; leave it out with features=[...].")
-        numbers = None if name in categories else _numbers(raw, gap)
-        if numbers is None and schema is not None and name not in categories:
-            raise ValueError(f"{path}: column {name!r} was numeric in the training data but holds "
-                             f"{_first_non_numbers(raw, gap, lines)}.")
+        numbers = None
+        if name not in categories and name not in declared:
+            numbers, bad = _parse_numbers(raw, gap)
+            if bad.any() and schema is not None:
+                raise ValueError(f"{path}: column {name!r} was numeric in the training data but holds "
+                                 f"{_cell_list(raw, lines, bad)}.")
+            if bad.any() and not _mostly_text(bad, gap):
+                raise ValueError(
+                    f"{path}: column {name!r} holds numbers except in {int(bad.sum())} of {int((~gap).sum())} "
+                    f"cells ({_cell_list(raw, lines, bad)}). Fix those cells or empty them (empty cells are "
+                    f"missing values), or, if the column holds categories, pass categorical_columns=[{name!r}].")
+            if bad.any():
+                numbers = None
         if numbers is not None:
             _check_finite(numbers, path, name, lines)
             fill_values.setdefault(name, float(np.mean(numbers[~gap])))
@@ -306,14 +330,22 @@ def load_csv(path, target=None, *, task="auto", features=None, categorical="oneh
     class_names = schema.class_names if schema is not None else None
     if target is not None:
         raw = cells[:, column[target]]
-        values = _numbers(raw, np.zeros(len(raw), dtype=bool))
+        no_gaps = np.zeros(len(raw), dtype=bool)
+        values, bad = _parse_numbers(raw, no_gaps)
+        if task_used == "auto" and bad.any() and not _mostly_text(bad, no_gaps):
+            raise ValueError(
+                f"{path}: the target {target!r} holds numbers except in {int(bad.sum())} of {len(raw)} rows "
+                f"({_cell_list(raw, lines, bad)}). Fix those cells, or say what the target is: "
+                "task='regression' for numbers, task='classification' for class labels.")
+        if bad.any():
+            values = None
         if task_used == "auto":
             task_used = "classification" if values is None or (
                 np.all(values == np.round(values)) and len(np.unique(values)) <= AUTO_MAX_CLASSES) else "regression"
         if task_used == "regression":
             if values is None:
                 raise ValueError(f"{path}: the regression target {target!r} is not numeric "
-                                 f"({_first_non_numbers(raw, np.zeros(len(raw), bool), lines)}); "
+                                 f"({_cell_list(raw, lines, bad)}); "
                                  "for class labels use task='classification'.")
             _check_finite(values, path, target, lines)
             y = values.astype(np.float32)
