@@ -387,3 +387,22 @@ def test_load_csv_one_text_cell_does_not_turn_a_regression_target_into_classes(t
     with pytest.raises(ValueError, match=r"regression target 'price' is not numeric \('n/a\?' on line 13\)"):
         load_csv(path, target="price", task="regression")
     assert len(load_csv(path, target="price", task="classification").class_names) == 30
+
+
+def test_load_csv_rejects_values_beyond_float32_and_reads_other_encodings_and_delimiters(tmp_path):
+    with pytest.raises(ValueError, match=r"column 'b' holds values beyond the float32 range.*'-1e300' on line 3"):
+        load_csv(_write(tmp_path / "big.csv", "a,b\n1,2\n2,-1e300\n"))
+    with pytest.raises(ValueError, match=r"column 'b' holds values beyond the float32 range.*'1e39' on line 2"):
+        load_csv(_write(tmp_path / "t.csv", "a,b\n1,1e39\n2,2.5\n"), target="b")
+    assert load_csv(_write(tmp_path / "ok.csv", "a\n3e38\n")).x[0, 0] == np.float32(3e38)
+    (tmp_path / "l.csv").write_bytes("a\tb\n1\tcafé\n2\tthé\n".encode("latin-1"))
+    with pytest.raises(ValueError, match=r"l.csv, line 2: byte 0xe9 is not valid utf-8 text.*encoding='latin-1'"):
+        load_csv(tmp_path / "l.csv")
+    data = load_csv(tmp_path / "l.csv", encoding="latin-1")
+    assert data.feature_names == ["a", "b=café", "b=thé"]
+    with pytest.raises(ValueError, match="unknown text encoding 'klingon'"):
+        load_csv(tmp_path / "l.csv", encoding="klingon")
+    (tmp_path / "bom.csv").write_bytes("\ufeffa|b\n1|2\n".encode("utf-8"))
+    assert load_csv(tmp_path / "bom.csv", target="b", task="regression").feature_names == ["a"]
+    quoted = _write(tmp_path / "q.csv", 'name;"price, eur"\n"x, y";1,5\n"z";2\n')
+    assert load_csv(quoted, features=["name"]).feature_names == ["name=x, y", "name=z"]

@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
+import math
 import os
 import re
 import subprocess
@@ -76,18 +78,78 @@ def _column_names(text):
     return names
 
 
+def _number(text, kind):
+    try:
+        return kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'}, "
+                                         f"got {text!r}") from None
+
+
 def _fraction(text):
-    value = float(text)
+    """argparse type: a fraction in [0, 1) (NaN is not one)."""
+    value = _number(text, float)
     if not 0 <= value < 1:
         raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1), got {text!r}")
     return value
 
 
+def _positive_float(text):
+    """argparse type: a finite number > 0 (a learning rate of NaN, inf, 0 or -1 trains nothing useful)."""
+    value = _number(text, float)
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a finite number greater than 0, got {text!r}")
+    return value
+
+
 def _positive_int(text):
-    value = int(text)
+    """argparse type: an integer >= 1."""
+    value = _number(text, int)
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
     return value
+
+
+def _seed(text):
+    """argparse type: a random seed, an integer in [0, 2**32)."""
+    value = _number(text, int)
+    if not 0 <= value < 2 ** 32:
+        raise argparse.ArgumentTypeError(f"expected a seed in [0, 2**32), got {text!r}")
+    return value
+
+
+def _delimiter(text):
+    """argparse type of ``--delimiter``: one character ('\\t' or 'tab' for a tab), or 'auto'."""
+    if text == "auto":
+        return None
+    text = "\t" if text in ("\\t", "tab") else text
+    if len(text) != 1:
+        raise argparse.ArgumentTypeError(f"expected one character (or 'tab', or 'auto'), got {text!r}")
+    return text
+
+
+def _check_output_path(path, option):
+    """Fail before any work when ``path`` cannot be written: a folder, or a parent that is absent or a file.
+
+    The folder is never created: a typo in a path should not leave new folders behind.
+    """
+    if os.path.isdir(path):
+        raise CommandError(f"{option} {path} is a folder; give a file name inside it.")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.exists(folder):
+        raise CommandError(f"{option} {path}: the folder {folder} does not exist; create it first or choose "
+                           "another path.")
+    if not os.path.isdir(folder):
+        raise CommandError(f"{option} {path}: {_existing_file_above(folder)} is a file, not a folder.")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise CommandError(f"{option} {path}: no permission to write in the folder {folder}.")
+
+
+def _existing_file_above(folder):
+    """The first existing path above ``folder`` (the file that stands where a folder should be)."""
+    while not os.path.exists(folder):
+        folder = os.path.dirname(folder)
+    return folder
 
 
 def _load_trained_model(path):
@@ -137,7 +199,9 @@ def _format_scores(scores) -> str:
 # load_csv's keyword arguments in its messages, and the options of the command line that set them
 _OPTION_SPELLINGS = ((re.compile(r"missing='(\w+)'"), r"--missing \1"),
                      (re.compile(r"task='(\w+)'"), r"--task \1"),
-                     (re.compile(r"categorical_columns=\['([^']*)'\]"), r"--categorical-columns \1"))
+                     (re.compile(r"categorical_columns=\['([^']*)'\]"), r"--categorical-columns \1"),
+                     (re.compile(r"delimiter=('[^']*')"), r"--delimiter \1"),
+                     (re.compile(r"encoding='([^']*)'"), r"--encoding \1"))
 
 
 def _read_csv(path, **options):
@@ -184,8 +248,10 @@ def run_train(args) -> int:
             (optimizers.get if kind == "optimizer" else activations.get)(name)
         except ValueError as err:
             raise CommandError(f"--{kind}: {err}", usage=True) from None
+    _check_output_path(args.out, "--out")
     data = _read_csv(args.data, target=args.target, task=args.task, categorical=args.categorical,
-                     categorical_columns=args.categorical_columns, missing=args.missing)
+                     categorical_columns=args.categorical_columns, missing=args.missing,
+                     delimiter=args.delimiter, encoding=args.encoding)
     _report_dropped(data)
     schema = data.schema
     n = len(data.x)
@@ -268,7 +334,8 @@ def run_evaluate(args) -> int:
     """Metrics of a trained model on a labelled CSV file."""
     model, schema, scaler, target_scaler = _load_trained_model(args.model)
     target = args.target or schema.target
-    data = _read_csv(args.data, target=target, schema=schema, missing=args.missing)
+    data = _read_csv(args.data, target=target, schema=schema, missing=args.missing, delimiter=args.delimiter,
+                     encoding=args.encoding)
     _report_dropped(data)
     scores = _scores(schema.task, data.y, _predict(model, scaler, target_scaler, data.x))
     print(f"{args.data}: {len(data.x)} rows, target {target!r} ({schema.task})")
@@ -278,8 +345,12 @@ def run_evaluate(args) -> int:
 
 def run_predict(args) -> int:
     """One prediction per row of a CSV file (the target column, if present, is ignored)."""
+    from .fileio import atomic_write
+    if args.out:
+        _check_output_path(args.out, "--out")
     model, schema, scaler, target_scaler = _load_trained_model(args.model)
-    data = _read_csv(args.data, schema=schema, missing=args.missing)
+    data = _read_csv(args.data, schema=schema, missing=args.missing, delimiter=args.delimiter,
+                     encoding=args.encoding)
     _report_dropped(data)
     outputs = _predict(model, scaler, target_scaler, data.x)
     if schema.task == "classification":
@@ -288,17 +359,22 @@ def run_predict(args) -> int:
         rows = np.column_stack([names[outputs.argmax(axis=1)], np.char.mod("%.6g", outputs)])
     else:
         header, rows = ["prediction"], np.char.mod("%.7g", outputs)[:, None]
-    stream = open(args.out, "w", newline="") if args.out else sys.stdout
-    try:
-        writer = csv.writer(stream)
-        writer.writerow(header)
-        writer.writerows(rows.tolist())
-    finally:
-        if args.out:
-            stream.close()
-    if args.out:
-        print(f"wrote {len(rows)} predictions to {args.out}")
+    if not args.out:
+        _write_rows(sys.stdout, header, rows)
+        return 0
+    text = io.StringIO(newline="")
+    _write_rows(text, header, rows)
+    # a failed write (full disk, interrupt) keeps the previous file whole
+    with atomic_write(args.out, "wb") as stream:
+        stream.write(text.getvalue().encode("utf-8"))
+    print(f"wrote {len(rows)} predictions to {args.out}")
     return 0
+
+
+def _write_rows(stream, header, rows):
+    writer = csv.writer(stream)
+    writer.writerow(header)
+    writer.writerows(rows.tolist())
 
 
 def run_summary(args) -> int:
@@ -367,6 +443,14 @@ def run_bench(args) -> int:
 # --------------------------------------------------------------------------- parser and entry point
 
 
+def _add_reading_options(command):
+    command.add_argument("--delimiter", type=_delimiter, default=None, metavar="CHAR",
+                         help="the field separator (default auto: the one of , ; tab | that splits the header "
+                              "into the most columns)")
+    command.add_argument("--encoding", default="utf-8", help="the file's text encoding (default utf-8; e.g. latin-1, "
+                                                             "cp1252)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every ``deepgrad`` command."""
     from .datasets.tabular import CATEGORICAL_ENCODINGS, MISSING_POLICIES, TASKS
@@ -374,7 +458,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="deepgrad", description="deepgrad: a transparent deep learning framework.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     demo = commands.add_parser("demo", help="run the course demo on bundled data")
-    demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    demo.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
     demo.add_argument("--output-dir", default="deepgrad-demo", help="where the plots go (default ./deepgrad-demo)")
     demo.set_defaults(handler=run_demo)
 
@@ -394,7 +478,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="hidden layer sizes (default 64,32; 0 for none)")
     train.add_argument("--activation", default="relu", help="hidden layer activation (default relu)")
     train.add_argument("--optimizer", default="adam", help="optimizer name (default adam)")
-    train.add_argument("--learning-rate", type=float, default=0.001, help="default 0.001")
+    train.add_argument("--learning-rate", type=_positive_float, default=0.001, help="default 0.001")
     train.add_argument("--epochs", type=_positive_int, default=50, help="default 50")
     train.add_argument("--batch-size", type=_positive_int, default=32, help="default 32")
     train.add_argument("--validation-split", type=_fraction, default=0.2,
@@ -407,7 +491,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="read these columns as categories even where they hold numbers (by default a column "
                             "is categorical when at least half of its cells are not numbers)")
     train.add_argument("--missing", choices=MISSING_POLICIES, default="error", help=missing_help)
-    train.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    _add_reading_options(train)
+    train.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
     train.add_argument("--verbose", type=int, choices=[0, 1, 2], default=1,
                        help="0 silent, 1 progress bar (default), 2 one line per epoch")
     train.set_defaults(handler=run_train)
@@ -417,6 +502,7 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("model", metavar="MODEL", help="a model file written by `deepgrad train`")
         command.add_argument("data", metavar="DATA.csv")
         command.add_argument("--missing", choices=MISSING_POLICIES, default="error", help=missing_help)
+        _add_reading_options(command)
         command.set_defaults(handler=handler)
         return command
 
@@ -439,6 +525,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _detach_stdout():
+    """Point standard output at the null device, so that the interpreter's final flush does not fail again."""
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
+    except (OSError, ValueError, AttributeError):  # stdout replaced by an object without a file descriptor
+        pass
+
+
 def main(argv=None) -> int:
     """Entry point of the ``deepgrad`` console script; returns the exit code (0 ok, 2 usage, 1 failure)."""
     from .models.saving import ModelFileError
@@ -455,6 +551,9 @@ def main(argv=None) -> int:
         return int(args.handler(args) or 0)
     except KeyboardInterrupt:
         return 1
+    except BrokenPipeError:  # the reader left (`deepgrad predict ... | head`): stop quietly, as Unix tools do
+        _detach_stdout()
+        return 0
     except CommandError as err:
         print(f"deepgrad: error: {err}", file=sys.stderr)
         return 2 if err.usage else 1

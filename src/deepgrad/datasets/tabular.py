@@ -9,6 +9,7 @@ gaps), so that new files are encoded the same way: ``load_csv(new, schema=train.
 from __future__ import annotations
 
 import csv
+import io
 import os
 from dataclasses import dataclass, field
 
@@ -20,9 +21,11 @@ MISSING_MARKERS = ("", "na", "n/a", "nan", "null", "none", "?")  # compared case
 TASKS = ("auto", "classification", "regression")
 CATEGORICAL_ENCODINGS = ("onehot", "integer")
 MISSING_POLICIES = ("error", "drop", "impute")
+DELIMITERS = (",", ";", "\t", "|")  # the ones delimiter=None recognizes, in order of preference
 # task='auto' reads a numeric target as class labels when it holds at most this many integer values
 AUTO_MAX_CLASSES = 10
 _LINES_SHOWN = 8
+_DELIMITER_SAMPLE_LINES = 20
 
 
 class MissingValuesError(ValueError):
@@ -108,34 +111,67 @@ class CSVData:
         return iter((self.x, self.y))
 
 
-def _read_table(path, delimiter):
-    """Header, cells (n, columns) stripped strings, and the file line number of each row."""
+def _decode(path, encoding):
+    """The text of the file at ``path``; undecodable bytes are an error naming the line and the option."""
     if not os.path.exists(path):
         raise FileNotFoundError(f"no such CSV file: {path}")
-    with open(path, newline="", encoding="utf-8-sig") as stream:
-        reader = csv.reader(stream, delimiter=delimiter)
-        try:
-            header = next(reader, None)
-            if header is None:
-                raise ValueError(f"{path} is empty; a CSV file needs a header line naming its columns.")
-            header = [name.strip() for name in header]
-            duplicated = sorted({name for name in header if header.count(name) > 1})
-            if duplicated:
-                raise ValueError(f"{path}: the header names columns {duplicated} more than once.")
-            rows, lines = [], []
-            for record in reader:
-                if not any(cell.strip() for cell in record):
-                    continue  # blank line
-                if len(record) != len(header):
-                    raise ValueError(f"{path}, line {reader.line_num}: {len(record)} fields, but the header has "
-                                     f"{len(header)} ({', '.join(header)}).")
-                rows.append(record)
-                lines.append(reader.line_num)
-        except csv.Error as err:
-            raise ValueError(f"{path}, line {reader.line_num}: malformed CSV ({err}).") from None
+    with open(path, "rb") as stream:
+        data = stream.read()
+    # a byte-order mark is not part of the first column's name
+    codec = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
+    try:
+        return data.decode(codec)
+    except LookupError:
+        raise ValueError(f"unknown text encoding {encoding!r}; common ones: 'utf-8', 'latin-1', 'cp1252'.") from None
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        raise ValueError(f"{path}, line {line}: byte 0x{data[err.start]:02x} is not valid {encoding} text; the file "
+                         "has another encoding: pass it with encoding='latin-1' (or 'cp1252', ...).") from None
+
+
+def _detect_delimiter(text) -> str:
+    """The candidate delimiter that splits the first lines into the same number of fields, the most of them.
+
+    Score per candidate: (every sampled line has as many fields as the header, fields in the header);
+    ',' wins a tie. Quotes are honoured, so '"x, y";1' is two fields for ';'.
+    """
+    sample = [line for line in text.splitlines()[:_DELIMITER_SAMPLE_LINES] if line.strip()]
+
+    def score(delimiter):
+        counts = [len(fields) for fields in csv.reader(sample, delimiter=delimiter)]
+        return (bool(counts) and counts[0] > 1 and len(set(counts)) == 1, counts[0] if counts else 0)
+
+    return max(DELIMITERS, key=score)  # max keeps the first of equal scores
+
+
+def _read_table(path, delimiter, encoding):
+    """Header, cells (n, columns) stripped strings, the file line number of each row, and the delimiter used."""
+    text = _decode(path, encoding)
+    if delimiter is None:
+        delimiter = _detect_delimiter(text)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        header = next(reader, None)
+        if header is None:
+            raise ValueError(f"{path} is empty; a CSV file needs a header line naming its columns.")
+        header = [name.strip() for name in header]
+        duplicated = sorted({name for name in header if header.count(name) > 1})
+        if duplicated:
+            raise ValueError(f"{path}: the header names columns {duplicated} more than once.")
+        rows, lines = [], []
+        for record in reader:
+            if not any(cell.strip() for cell in record):
+                continue  # blank line
+            if len(record) != len(header):
+                raise ValueError(f"{path}, line {reader.line_num}: {len(record)} fields, but the header has "
+                                 f"{len(header)} ({', '.join(header)}), separated by {delimiter!r}.")
+            rows.append(record)
+            lines.append(reader.line_num)
+    except csv.Error as err:
+        raise ValueError(f"{path}, line {reader.line_num}: malformed CSV ({err}).") from None
     if not rows:
         raise ValueError(f"{path} has a header but no data rows.")
-    return header, np.char.strip(np.array(rows, dtype=str)), np.array(lines, dtype=np.int64)
+    return header, np.char.strip(np.array(rows, dtype=str)), np.array(lines, dtype=np.int64), delimiter
 
 
 def _line_list(lines) -> str:
@@ -174,11 +210,17 @@ def _cell_list(cells, lines, mask) -> str:
     return shown + more
 
 
-def _check_finite(values, path, name, lines):
+def _check_finite(values, path, name, lines, cells):
+    """Infinite values, and finite ones beyond float32's range (they become inf in x), are errors."""
     infinite = ~np.isfinite(values) & ~np.isnan(values)
     if infinite.any():
         raise ValueError(f"{path}: column {name!r} holds infinite values ({_line_list(lines[infinite])}); "
                          "replace them, or mark them missing (empty cell).")
+    too_large = np.abs(np.nan_to_num(values)) > np.finfo(np.float32).max
+    if too_large.any():
+        raise ValueError(f"{path}: column {name!r} holds values beyond the float32 range (|v| > 3.4e38) that "
+                         f"deepgrad computes in: {_cell_list(cells, lines, too_large)}; rescale the column "
+                         "(e.g. to other units or its logarithm).")
 
 
 def _label_name(value: float) -> str:
@@ -209,7 +251,8 @@ def _check_choice(name, value, choices):
 
 
 def load_csv(path, target=None, *, task="auto", features=None, categorical="onehot", categorical_columns=None,
-             missing="error", missing_values=MISSING_MARKERS, delimiter=",", schema=None) -> CSVData:
+             missing="error", missing_values=MISSING_MARKERS, delimiter=None, encoding="utf-8",
+             schema=None) -> CSVData:
     """Read a CSV file with a header line into ``(x, y)`` plus what is needed to read the next file alike.
 
     Columns: a column whose present cells all parse as numbers is numeric; one where at
@@ -235,6 +278,11 @@ def load_csv(path, target=None, *, task="auto", features=None, categorical="oneh
     lines are in ``dropped_lines``); 'impute' fills features with the column mean
     (numeric) or most frequent category (a missing target is still an error).
 
+    The file is decoded as ``encoding`` (UTF-8 by default, a byte-order mark ignored); an
+    undecodable byte is an error naming its line. ``delimiter=None`` (default) takes the
+    one of ``DELIMITERS`` (',', ';', tab, '|') that splits the header line into the most
+    fields. Numbers must fit float32, the type of x and y: 1e300 is an error.
+
     ``schema``: a :class:`TableSchema` from the training file; the same columns,
     categories, class names and fill values are then used, and a category or class
     the training file did not have is an error. Returns a :class:`CSVData`.
@@ -243,7 +291,7 @@ def load_csv(path, target=None, *, task="auto", features=None, categorical="oneh
     _check_choice("task", task, TASKS)
     _check_choice("categorical encoding", categorical, CATEGORICAL_ENCODINGS)
     _check_choice("missing-value policy", missing, MISSING_POLICIES)
-    header, cells, lines = _read_table(path, delimiter)
+    header, cells, lines, delimiter = _read_table(path, delimiter, encoding)
     if schema is not None:
         features = schema.features
     elif features is None:
@@ -254,7 +302,8 @@ def load_csv(path, target=None, *, task="auto", features=None, categorical="oneh
     absent = [name for name in wanted if name not in header]
     if absent:
         raise ValueError(f"{path}: column{'s' if len(absent) > 1 else ''} {', '.join(map(repr, absent))} not found; "
-                         f"the columns are {', '.join(map(repr, header))}.")
+                         f"the columns are {', '.join(map(repr, header))} (read with "
+                         f"delimiter={delimiter!r}).")
     if target is not None and target in features:
         raise ValueError(f"column {target!r} cannot be both the target and a feature.")
     if not features:
@@ -313,7 +362,7 @@ def load_csv(path, target=None, *, task="auto", features=None, categorical="oneh
             if bad.any():
                 numbers = None
         if numbers is not None:
-            _check_finite(numbers, path, name, lines)
+            _check_finite(numbers, path, name, lines, raw)
             fill_values.setdefault(name, float(np.mean(numbers[~gap])))
             blocks.append(np.where(gap, fill_values[name], numbers)[:, None])
             continue
@@ -347,7 +396,7 @@ def load_csv(path, target=None, *, task="auto", features=None, categorical="oneh
                 raise ValueError(f"{path}: the regression target {target!r} is not numeric "
                                  f"({_cell_list(raw, lines, bad)}); "
                                  "for class labels use task='classification'.")
-            _check_finite(values, path, target, lines)
+            _check_finite(values, path, target, lines, raw)
             y = values.astype(np.float32)
         else:
             if values is not None:  # numeric labels: named and ordered by value
