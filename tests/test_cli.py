@@ -217,7 +217,7 @@ def _train_small(tmp_path):
 def test_train_prints_the_diagnosis_when_available(tmp_path, monkeypatch, capsys):
     seen = []
     fake = types.ModuleType("deepgrad.diagnostics")
-    fake.diagnose = lambda model, history: seen.append(len(history.history["loss"])) or "REPORT: all fine"
+    fake.diagnose = lambda model, history, **context: seen.append(len(history.history["loss"])) or "REPORT: all fine"
     monkeypatch.setitem(sys.modules, "deepgrad.diagnostics", fake)
     assert _train_small(tmp_path) == 0
     assert seen == [2] and "REPORT: all fine" in capsys.readouterr().out
@@ -229,7 +229,7 @@ def test_train_without_diagnostics_or_with_a_failing_one_still_succeeds(tmp_path
     captured = capsys.readouterr()
     assert "diagnosis" not in captured.out and captured.err == ""
     broken = types.ModuleType("deepgrad.diagnostics")
-    broken.diagnose = lambda model, history: 1 / 0
+    broken.diagnose = lambda model, history, **context: 1 / 0
     monkeypatch.setitem(sys.modules, "deepgrad.diagnostics", broken)
     assert _train_small(tmp_path) == 0
     assert "warning: no diagnosis (ZeroDivisionError" in capsys.readouterr().err
@@ -373,3 +373,34 @@ def test_a_failed_predict_write_keeps_the_previous_file(small_model):
     assert result.returncode == 1 and "deepgrad: error: " in result.stderr
     assert (small_model / "preds.csv").read_text() == "previous predictions\n"
     assert [p.name for p in small_model.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def _diabetes_csv(folder):
+    datasets = pytest.importorskip("sklearn.datasets")
+    data = datasets.load_diabetes(scaled=False)  # bundled with scikit-learn: no download
+    rows = [[f"{v:g}" for v in row] + [f"{t:g}"] for row, t in zip(data.data, data.target)]
+    return _write_csv(folder / "diabetes.csv", list(data.feature_names) + ["progression"], rows)
+
+
+def test_diagnosis_names_a_wide_train_validation_gap_in_the_targets_units(tmp_path, capsys):
+    data = _diabetes_csv(tmp_path)
+    assert main(["train", str(data), "--target", "progression", "--out", str(tmp_path / "m"), "--verbose", "0"]) == 0
+    out = capsys.readouterr().out
+    train_r2 = float(out.split("train:")[1].split("r2 ")[1].split()[0])
+    val_r2 = float(out.split("validation:")[1].split("r2 ")[1].split()[0])
+    assert train_r2 - val_r2 > 0.3  # the gap of the report: train 0.73, validation 0.33
+    assert "diagnosis (regression losses in the target's units: loss = mse)" in out
+    assert "[WARNING] overfitting" in out and "EarlyStopping" in out
+    # the diagnosis's final val_loss is the validation mse printed above it, in the same units
+    val_mse = float(out.split("validation: mse ")[1].split()[0])
+    val_loss = float(out.split("final loss / val_loss: [")[1].split("]")[0].split(", ")[1])
+    assert val_loss == pytest.approx(val_mse, rel=1e-3)
+
+
+def test_diagnosis_does_not_recommend_early_stopping_when_it_is_on(tmp_path, capsys):
+    data = _diabetes_csv(tmp_path)
+    assert main(["train", str(data), "--target", "progression", "--out", str(tmp_path / "m"), "--verbose", "0",
+                 "--early-stopping", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "[WARNING] overfitting" in out and "add Dropout layers" in out
+    assert "EarlyStopping" not in out

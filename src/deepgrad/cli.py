@@ -281,6 +281,10 @@ def run_train(args) -> int:
     print(f"{args.data}: {n} rows, {len(schema.features)} feature columns -> {x.shape[1]} inputs; "
           f"target {args.target!r}: {schema.task}{classes}")
     print(f"training on {len(x_train)} rows, validating on {n_val}")
+    if target_scaler is not None and args.verbose:
+        print(f"the target is standardized for training, z = (y - {float(target_scaler.mean_[0]):.4g}) / "
+              f"{float(target_scaler.scale_[0]):.4g}: the progress below shows loss (mse) and mae of z; the results after it "
+              "are in the target's units")
 
     dg.manual_seed(args.seed)
     model = _build_model(x.shape[1], args.hidden, args.activation, n_outputs, schema.task)
@@ -306,25 +310,52 @@ def run_train(args) -> int:
     print(f"train:      {_format_scores(_scores(schema.task, y_train, _predict(model, scaler, target_scaler, x_train)))}")
     if n_val:
         print(f"validation: {_format_scores(_scores(schema.task, y_val, _predict(model, scaler, target_scaler, x_val)))}")
-    _print_diagnosis(model, history)
+    target_std = float(target_scaler.scale_[0]) if target_scaler is not None else None
+    _print_diagnosis(model, _history_in_target_units(history, target_std),
+                     "regression losses in the target's units: loss = mse" if target_std else "",
+                     callbacks=callbacks, x=scaler.transform(x_train), y=fit_y)
     print(f"saved model to {args.out}")
     return 0
 
 
-def _print_diagnosis(model, history):
-    """The report of ``deepgrad.diagnostics.diagnose`` when that module is installed."""
+def _history_in_target_units(history, target_std):
+    """``history`` with a regression's losses in the target's units, as the train/validation lines print them.
+
+    Training sees z = (y - mean) / std, so its mse is std^2 times smaller than in y's units and its mae std
+    times smaller; classification histories are returned as they are.
+    """
+    from .callbacks import History
+
+    if target_std is None:
+        return history
+    converted = History()
+    converted.epoch = list(history.epoch)
+    converted.params = getattr(history, "params", {})
+    for key, values in history.history.items():
+        scale = target_std ** 2 if key.removeprefix("val_") == "loss" else \
+            target_std if key.removeprefix("val_") == "mae" else 1.0
+        converted.history[key] = [float(v) * scale for v in values]
+    return converted
+
+
+def _print_diagnosis(model, history, units="", **context):
+    """The report of ``deepgrad.diagnostics.diagnose`` when that module is installed.
+
+    ``units``: a note on the units of the history's numbers; ``context``: the fit's ``callbacks`` (remedies already in use are not recommended) and its
+    ``x``, ``y`` (a NaN loss caused by the data is named as such).
+    """
     try:
         from .diagnostics import diagnose
     except ImportError:
         return
     try:
-        report = diagnose(model, history)
+        report = diagnose(model, history, **context)
     except Exception as err:  # the model is trained and saved: a failed report must not lose it
         print(f"deepgrad: warning: no diagnosis ({type(err).__name__}: {err})", file=sys.stderr)
         return
     text = str(report).strip()
     if text:
-        print("\ndiagnosis:\n" + text + "\n")
+        print(f"\ndiagnosis{f' ({units})' if units else ''}:\n" + text + "\n")
 
 
 # --------------------------------------------------------------------------- evaluate, predict, summary
