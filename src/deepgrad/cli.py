@@ -238,66 +238,26 @@ def _build_model(n_features, hidden, activation, n_outputs, task):
 
 def run_train(args) -> int:
     """Train an MLP on a CSV file: split, standardize, fit, report, diagnose, save."""
-    import deepgrad as dg
-    from . import activations, optimizers
-    from .callbacks import EarlyStopping
     from .datasets import Standardizer
 
-    for kind, name in (("optimizer", args.optimizer), ("activation", args.activation)):
-        try:
-            (optimizers.get if kind == "optimizer" else activations.get)(name)
-        except ValueError as err:
-            raise CommandError(f"--{kind}: {err}", usage=True) from None
-    _check_output_path(args.out, "--out")
+    _check_train_options(args)
     data = _read_csv(args.data, target=args.target, task=args.task, categorical=args.categorical,
                      categorical_columns=args.categorical_columns, missing=args.missing,
                      delimiter=args.delimiter, encoding=args.encoding)
     _report_dropped(data)
     schema = data.schema
-    n = len(data.x)
-    n_val = int(round(n * args.validation_split)) if args.validation_split else 0
-    if args.validation_split and not 1 <= n_val < n:
-        raise CommandError(f"--validation-split {args.validation_split} of {n} rows leaves no training or no "
-                           "validation rows; use more data or another split.", usage=True)
-    if args.early_stopping is not None and n_val == 0:
-        print("note: --early-stopping watches the training loss (no --validation-split)", file=sys.stderr)
-    # the file may be sorted by class: shuffle before holding out the validation rows
-    order = np.random.default_rng(args.seed).permutation(n)
-    x, y = data.x[order], data.y[order]
-    x_train, y_train, x_val, y_val = x[: n - n_val], y[: n - n_val], x[n - n_val:], y[n - n_val:]
-
+    x_train, y_train, x_val, y_val = _split_rows(data, args)
     scaler = Standardizer().fit(x_train)
-    target_scaler = None
-    if schema.task == "regression":
-        target_scaler = Standardizer().fit(y_train.reshape(-1, 1))
-        fit_y = target_scaler.transform(y_train.reshape(-1, 1))
-        val_y = target_scaler.transform(y_val.reshape(-1, 1))
-        n_outputs, loss, metric_names = 1, "mse", ["mae"]
-    else:
-        fit_y, val_y = y_train, y_val
-        n_outputs, loss, metric_names = len(schema.class_names), "sparse_categorical_crossentropy", ["accuracy"]
+    target_scaler = Standardizer().fit(y_train.reshape(-1, 1)) if schema.task == "regression" else None
+    _describe_run(args, data, len(x_train), len(x_val), target_scaler)
 
-    classes = f", classes {schema.class_names}" if schema.class_names else ""
-    print(f"{args.data}: {n} rows, {len(schema.features)} feature columns -> {x.shape[1]} inputs; "
-          f"target {args.target!r}: {schema.task}{classes}")
-    print(f"training on {len(x_train)} rows, validating on {n_val}")
-    if target_scaler is not None and args.verbose:
-        print(f"the target is standardized for training, z = (y - {float(target_scaler.mean_[0]):.4g}) / "
-              f"{float(target_scaler.scale_[0]):.4g}: the progress below shows loss (mse) and mae of z; the results after it "
-              "are in the target's units")
-
-    dg.manual_seed(args.seed)
-    model = _build_model(x.shape[1], args.hidden, args.activation, n_outputs, schema.task)
-    optimizer = optimizers.deserialize({"class_name": args.optimizer, "config": {"learning_rate": args.learning_rate}})
-    model.compile(optimizer=optimizer, loss=loss, metrics=metric_names)
-    callbacks = []
-    if args.early_stopping is not None:
-        callbacks.append(EarlyStopping(monitor="val_loss" if n_val else "loss", patience=args.early_stopping,
-                                       restore_best_weights=True))
-    validation = (scaler.transform(x_val), val_y) if n_val else None
+    model = _compiled_model(args, data.x.shape[1], schema)
+    callbacks = _callbacks(args, validating=len(x_val) > 0)
+    validation = (scaler.transform(x_val), _model_targets(target_scaler, y_val)) if len(x_val) else None
     start = time.perf_counter()
-    history = model.fit(scaler.transform(x_train), fit_y, batch_size=args.batch_size, epochs=args.epochs,
-                        validation_data=validation, callbacks=callbacks, verbose=args.verbose)
+    history = model.fit(scaler.transform(x_train), _model_targets(target_scaler, y_train),
+                        batch_size=args.batch_size, epochs=args.epochs, validation_data=validation,
+                        callbacks=callbacks, verbose=args.verbose)
     elapsed = time.perf_counter() - start
 
     model.metadata[METADATA_KEY] = {
@@ -305,17 +265,87 @@ def run_train(args) -> int:
         "target_scaler": target_scaler.get_config() if target_scaler is not None else None,
     }
     model.save(args.out)
-    epochs_run = len(history.history.get("loss", []))
-    print(f"trained {epochs_run} epochs in {elapsed:.1f} s")
-    print(f"train:      {_format_scores(_scores(schema.task, y_train, _predict(model, scaler, target_scaler, x_train)))}")
-    if n_val:
-        print(f"validation: {_format_scores(_scores(schema.task, y_val, _predict(model, scaler, target_scaler, x_val)))}")
+    print(f"trained {len(history.history.get('loss', []))} epochs in {elapsed:.1f} s")
+    for name, x, y in (("train:     ", x_train, y_train), ("validation:", x_val, y_val)):
+        if len(x):
+            outputs = _predict(model, scaler, target_scaler, x)
+            print(f"{name} {_format_scores(_scores(schema.task, y, outputs))}")
     target_std = float(target_scaler.scale_[0]) if target_scaler is not None else None
     _print_diagnosis(model, _history_in_target_units(history, target_std),
                      "regression losses in the target's units: loss = mse" if target_std else "",
-                     callbacks=callbacks, x=scaler.transform(x_train), y=fit_y)
+                     callbacks=callbacks, x=scaler.transform(x_train), y=_model_targets(target_scaler, y_train))
     print(f"saved model to {args.out}")
     return 0
+
+
+def _check_train_options(args):
+    """The names of ``--optimizer`` and ``--activation`` (usage errors) and the ``--out`` path, before any work."""
+    from . import activations, optimizers
+
+    for kind, name in (("optimizer", args.optimizer), ("activation", args.activation)):
+        try:
+            (optimizers.get if kind == "optimizer" else activations.get)(name)
+        except ValueError as err:
+            raise CommandError(f"--{kind}: {err}", usage=True) from None
+    _check_output_path(args.out, "--out")
+
+
+def _split_rows(data, args):
+    """``(x_train, y_train, x_val, y_val)``: the last ``--validation-split`` of the shuffled rows validate."""
+    n = len(data.x)
+    n_val = int(round(n * args.validation_split)) if args.validation_split else 0
+    if args.validation_split and not 1 <= n_val < n:
+        raise CommandError(f"--validation-split {args.validation_split} of {n} rows leaves no training or no "
+                           "validation rows; use more data or another split.", usage=True)
+    # the file may be sorted by class: shuffle before holding out the validation rows
+    order = np.random.default_rng(args.seed).permutation(n)
+    x, y = data.x[order], data.y[order]
+    return x[: n - n_val], y[: n - n_val], x[n - n_val:], y[n - n_val:]
+
+
+def _describe_run(args, data, n_train, n_val, target_scaler):
+    """What is about to be trained on what; notes on the options that change its meaning."""
+    schema = data.schema
+    classes = f", classes {schema.class_names}" if schema.class_names else ""
+    print(f"{args.data}: {len(data.x)} rows, {len(schema.features)} feature columns -> {data.x.shape[1]} inputs; "
+          f"target {args.target!r}: {schema.task}{classes}")
+    print(f"training on {n_train} rows, validating on {n_val}")
+    if args.early_stopping is not None and n_val == 0:
+        print("note: --early-stopping watches the training loss (no --validation-split)", file=sys.stderr)
+    if target_scaler is not None and args.verbose:
+        print(f"the target is standardized for training, z = (y - {float(target_scaler.mean_[0]):.4g}) / "
+              f"{float(target_scaler.scale_[0]):.4g}: the progress below shows loss (mse) and mae of z; the "
+              "results after it are in the target's units")
+
+
+def _model_targets(target_scaler, y):
+    """What the network is trained on: class ids as they are, regression targets standardized (n, 1)."""
+    return y if target_scaler is None else target_scaler.transform(y.reshape(-1, 1))
+
+
+def _compiled_model(args, n_inputs, schema):
+    """The MLP of ``--hidden``/``--activation``, compiled with ``--optimizer`` and the task's loss and metric."""
+    import deepgrad as dg
+    from . import optimizers
+
+    if schema.task == "regression":
+        n_outputs, loss, metric_names = 1, "mse", ["mae"]
+    else:
+        n_outputs, loss, metric_names = len(schema.class_names), "sparse_categorical_crossentropy", ["accuracy"]
+    dg.manual_seed(args.seed)
+    model = _build_model(n_inputs, args.hidden, args.activation, n_outputs, schema.task)
+    optimizer = optimizers.deserialize({"class_name": args.optimizer, "config": {"learning_rate": args.learning_rate}})
+    model.compile(optimizer=optimizer, loss=loss, metrics=metric_names)
+    return model
+
+
+def _callbacks(args, validating):
+    from .callbacks import EarlyStopping
+
+    if args.early_stopping is None:
+        return []
+    return [EarlyStopping(monitor="val_loss" if validating else "loss", patience=args.early_stopping,
+                          restore_best_weights=True)]
 
 
 def _history_in_target_units(history, target_std):

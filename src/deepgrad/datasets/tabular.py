@@ -292,13 +292,34 @@ def load_csv(path, target=None, *, task="auto", features=None, categorical="oneh
     _check_choice("categorical encoding", categorical, CATEGORICAL_ENCODINGS)
     _check_choice("missing-value policy", missing, MISSING_POLICIES)
     header, cells, lines, delimiter = _read_table(path, delimiter, encoding)
+    features = _choose_features(path, header, delimiter, target, features, schema, categorical_columns)
+    column = {name: header.index(name) for name in features + ([target] if target is not None else [])}
+    gaps = np.isin(np.char.lower(cells), [m.lower() for m in missing_values])
+    keep = _rows_to_keep(path, gaps, lines, column, features, target, missing)
+    dropped = lines[~keep].tolist()
+    cells, gaps, lines = cells[keep], gaps[keep], lines[keep]
+    x, categories, fill_values = _encode_features(path, features, cells, gaps, lines, column, schema, categorical,
+                                                  set(categorical_columns or ()))
+    y, task_used, class_names = None, None, None
+    if target is not None:
+        y, task_used, class_names = _encode_target(
+            path, target, cells[:, column[target]], lines,
+            schema.task if schema is not None and schema.task else task,
+            schema.class_names if schema is not None else None)
+    if schema is None:
+        schema = TableSchema(features, categories, fill_values, target, task_used, class_names, categorical)
+    return CSVData(x=x, y=y, schema=schema, lines=lines, dropped_lines=dropped)
+
+
+def _choose_features(path, header, delimiter, target, features, schema, categorical_columns) -> list:
+    """The feature columns (the schema's, the given ones, or all but the target), checked against the header."""
     if schema is not None:
-        features = schema.features
+        features = list(schema.features)
     elif features is None:
         features = [name for name in header if name != target]
     else:
         features = list(features)
-    wanted = list(features) + ([target] if target is not None else [])
+    wanted = features + ([target] if target is not None else [])
     absent = [name for name in wanted if name not in header]
     if absent:
         raise ValueError(f"{path}: column{'s' if len(absent) > 1 else ''} {', '.join(map(repr, absent))} not found; "
@@ -308,38 +329,36 @@ def load_csv(path, target=None, *, task="auto", features=None, categorical="oneh
         raise ValueError(f"column {target!r} cannot be both the target and a feature.")
     if not features:
         raise ValueError(f"{path}: no feature columns left besides the target {target!r}.")
-    declared = set(categorical_columns or ())
-    if isinstance(categorical_columns, str) or declared - set(features):
+    if isinstance(categorical_columns, str) or set(categorical_columns or ()) - set(features):
         raise ValueError(f"categorical_columns must be a list of feature columns; got {categorical_columns!r}, "
                          f"the feature columns are {', '.join(map(repr, features))}.")
-    column = {name: header.index(name) for name in wanted}
-    gaps = np.isin(np.char.lower(cells), [m.lower() for m in missing_values])
+    return features
 
-    # ---- which rows are kept (missing values)
-    feature_gaps = gaps[:, [column[name] for name in features]]
-    target_gaps = gaps[:, column[target]] if target is not None else np.zeros(len(cells), dtype=bool)
-    keep = np.ones(len(cells), dtype=bool)
-    dropped = []
+
+def _rows_to_keep(path, gaps, lines, column, features, target, missing):
+    """The rows kept under the ``missing`` policy (a boolean mask); 'error' and gaps in the target raise."""
+    target_gaps = gaps[:, column[target]] if target is not None else np.zeros(len(gaps), dtype=bool)
     if missing == "drop":
-        keep = ~(feature_gaps.any(axis=1) | target_gaps)
-        dropped = lines[~keep].tolist()
+        keep = ~(gaps[:, [column[name] for name in features]].any(axis=1) | target_gaps)
         if not keep.any():
             raise MissingValuesError(f"{path}: every row has a missing value; nothing is left after dropping them.")
-    else:
-        problems = [(name, gaps[:, column[name]]) for name in features] if missing == "error" else []
-        problems.append((target, target_gaps))
-        problems = [(name, gap) for name, gap in problems if name is not None and gap.any()]
-        if problems:
-            where = "; ".join(f"column {name!r} at {_line_list(lines[gap])}" for name, gap in problems)
-            hint = ("missing='drop' leaves those rows out" if missing == "impute" else
-                    "pass missing='drop' to leave those rows out or missing='impute' to fill them "
-                    "(numeric: column mean, categorical: most frequent value)")
-            what = "the target has missing values, which cannot be imputed" if missing == "impute" else \
-                "missing values"
-            raise MissingValuesError(f"{path}: {what}: {where}. Fix the file, or {hint}.")
-    cells, gaps, lines = cells[keep], gaps[keep], lines[keep]
+        return keep
+    problems = [(name, gaps[:, column[name]]) for name in features] if missing == "error" else []
+    problems.append((target, target_gaps))
+    problems = [(name, gap) for name, gap in problems if name is not None and gap.any()]
+    if problems:
+        where = "; ".join(f"column {name!r} at {_line_list(lines[gap])}" for name, gap in problems)
+        hint = ("missing='drop' leaves those rows out" if missing == "impute" else
+                "pass missing='drop' to leave those rows out or missing='impute' to fill them "
+                "(numeric: column mean, categorical: most frequent value)")
+        what = "the target has missing values, which cannot be imputed" if missing == "impute" else \
+            "missing values"
+        raise MissingValuesError(f"{path}: {what}: {where}. Fix the file, or {hint}.")
+    return np.ones(len(gaps), dtype=bool)
 
-    # ---- features
+
+def _encode_features(path, features, cells, gaps, lines, column, schema, categorical, declared):
+    """``(x, categories, fill_values)``: numeric columns as they are, categorical ones encoded, gaps filled."""
     categories = dict(schema.categories) if schema is not None else {}
     fill_values = dict(schema.fill_values) if schema is not None else {}
     encoding = schema.categorical if schema is not None else categorical
@@ -350,19 +369,8 @@ def load_csv(path, target=None, *, task="auto", features=None, categorical="oneh
             raise ValueError(f"{path}: column {name!r} has no values at all; leave it out with features=[...].")
         numbers = None
         if name not in categories and name not in declared:
-            numbers, bad = _parse_numbers(raw, gap)
-            if bad.any() and schema is not None:
-                raise ValueError(f"{path}: column {name!r} was numeric in the training data but holds "
-                                 f"{_cell_list(raw, lines, bad)}.")
-            if bad.any() and not _mostly_text(bad, gap):
-                raise ValueError(
-                    f"{path}: column {name!r} holds numbers except in {int(bad.sum())} of {int((~gap).sum())} "
-                    f"cells ({_cell_list(raw, lines, bad)}). Fix those cells or empty them (empty cells are "
-                    f"missing values), or, if the column holds categories, pass categorical_columns=[{name!r}].")
-            if bad.any():
-                numbers = None
+            numbers = _numeric_feature(path, name, raw, gap, lines, trained=schema is not None)
         if numbers is not None:
-            _check_finite(numbers, path, name, lines, raw)
             fill_values.setdefault(name, float(np.mean(numbers[~gap])))
             blocks.append(np.where(gap, fill_values[name], numbers)[:, None])
             continue
@@ -371,53 +379,70 @@ def load_csv(path, target=None, *, task="auto", features=None, categorical="oneh
         fill_values.setdefault(name, _most_frequent(raw[~gap]))
         codes = _encode_categories(name, np.where(gap, fill_values[name], raw), categories[name], lines, path)
         blocks.append(one_hot(codes, len(categories[name])) if encoding == "onehot" else codes[:, None])
-    x = np.concatenate(blocks, axis=1).astype(np.float32)
+    return np.concatenate(blocks, axis=1).astype(np.float32), categories, fill_values
 
-    # ---- target
-    y = None
-    task_used = schema.task if schema is not None and schema.task else task
-    class_names = schema.class_names if schema is not None else None
-    if target is not None:
-        raw = cells[:, column[target]]
-        no_gaps = np.zeros(len(raw), dtype=bool)
-        values, bad = _parse_numbers(raw, no_gaps)
-        if task_used == "auto" and bad.any() and not _mostly_text(bad, no_gaps):
-            raise ValueError(
-                f"{path}: the target {target!r} holds numbers except in {int(bad.sum())} of {len(raw)} rows "
-                f"({_cell_list(raw, lines, bad)}). Fix those cells, or say what the target is: "
-                "task='regression' for numbers, task='classification' for class labels.")
-        if bad.any():
-            values = None
-        if task_used == "auto":
-            task_used = "classification" if values is None or (
-                np.all(values == np.round(values)) and len(np.unique(values)) <= AUTO_MAX_CLASSES) else "regression"
-        if task_used == "regression":
-            if values is None:
-                raise ValueError(f"{path}: the regression target {target!r} is not numeric "
-                                 f"({_cell_list(raw, lines, bad)}); "
-                                 "for class labels use task='classification'.")
-            _check_finite(values, path, target, lines, raw)
-            y = values.astype(np.float32)
-        else:
-            if values is not None:  # numeric labels: named and ordered by value
-                distinct, inverse = np.unique(values, return_inverse=True)
-                found = [_label_name(v) for v in distinct]
-            else:
-                distinct, inverse = np.unique(raw, return_inverse=True)
-                found = distinct.tolist()
-            if class_names is None:
-                if len(found) < 2:
-                    raise ValueError(f"{path}: the target {target!r} has a single class {found}; "
-                                     "classification needs at least two.")
-                class_names = found
-            index = {name: i for i, name in enumerate(class_names)}
-            unknown = sorted(set(found) - set(index))
-            if unknown:
-                raise ValueError(f"{path}: the target {target!r} has classes {unknown[:5]} that the model does not "
-                                 f"know; its classes are {class_names}.")
-            # one lookup per distinct label, then a gather for the rows
-            y = np.array([index[name] for name in found], dtype=np.int64)[inverse.reshape(-1)]
-    if schema is None:
-        schema = TableSchema(features, categories, fill_values, target,
-                             task_used if target is not None else None, class_names, categorical)
-    return CSVData(x=x, y=y, schema=schema, lines=lines, dropped_lines=dropped)
+
+def _numeric_feature(path, name, raw, gap, lines, trained):
+    """The column as float64 numbers, or None when it is mostly text (categorical); a numeric column
+    with a few text cells is an error naming them (``trained``: the schema says it is numeric)."""
+    numbers, bad = _parse_numbers(raw, gap)
+    if bad.any() and trained:
+        raise ValueError(f"{path}: column {name!r} was numeric in the training data but holds "
+                         f"{_cell_list(raw, lines, bad)}.")
+    if bad.any() and not _mostly_text(bad, gap):
+        raise ValueError(
+            f"{path}: column {name!r} holds numbers except in {int(bad.sum())} of {int((~gap).sum())} "
+            f"cells ({_cell_list(raw, lines, bad)}). Fix those cells or empty them (empty cells are "
+            f"missing values), or, if the column holds categories, pass categorical_columns=[{name!r}].")
+    if bad.any():
+        return None
+    _check_finite(numbers, path, name, lines, raw)
+    return numbers
+
+
+def _encode_target(path, target, raw, lines, task, class_names):
+    """``(y, task, class_names)`` for the target cells ``raw``: regression values or class ids."""
+    no_gaps = np.zeros(len(raw), dtype=bool)
+    values, bad = _parse_numbers(raw, no_gaps)
+    if task == "auto" and bad.any() and not _mostly_text(bad, no_gaps):
+        raise ValueError(
+            f"{path}: the target {target!r} holds numbers except in {int(bad.sum())} of {len(raw)} rows "
+            f"({_cell_list(raw, lines, bad)}). Fix those cells, or say what the target is: "
+            "task='regression' for numbers, task='classification' for class labels.")
+    if bad.any():
+        values = None
+    if task == "auto":
+        task = "classification" if values is None or (
+            np.all(values == np.round(values)) and len(np.unique(values)) <= AUTO_MAX_CLASSES) else "regression"
+    if task == "regression":
+        if values is None:
+            raise ValueError(f"{path}: the regression target {target!r} is not numeric "
+                             f"({_cell_list(raw, lines, bad)}); "
+                             "for class labels use task='classification'.")
+        _check_finite(values, path, target, lines, raw)
+        return values.astype(np.float32), task, class_names
+    y, class_names = _class_ids(path, target, raw, values, class_names)
+    return y, task, class_names
+
+
+def _class_ids(path, target, raw, values, class_names):
+    """Class ids of the labels (numeric ``values`` named and ordered by value, else the text ``raw``)
+    and the class names (``class_names`` when given: then an unknown label is an error)."""
+    if values is not None:
+        distinct, inverse = np.unique(values, return_inverse=True)
+        found = [_label_name(v) for v in distinct]
+    else:
+        distinct, inverse = np.unique(raw, return_inverse=True)
+        found = distinct.tolist()
+    if class_names is None:
+        if len(found) < 2:
+            raise ValueError(f"{path}: the target {target!r} has a single class {found}; "
+                             "classification needs at least two.")
+        class_names = found
+    index = {name: i for i, name in enumerate(class_names)}
+    unknown = sorted(set(found) - set(index))
+    if unknown:
+        raise ValueError(f"{path}: the target {target!r} has classes {unknown[:5]} that the model does not "
+                         f"know; its classes are {class_names}.")
+    # one lookup per distinct label, then a gather for the rows
+    return np.array([index[name] for name in found], dtype=np.int64)[inverse.reshape(-1)], class_names
