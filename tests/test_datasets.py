@@ -357,3 +357,52 @@ def test_moons_and_circles_match_scikit_learn_without_randomness():
         theirs = sklearn_datasets.make_circles(n, shuffle=False, factor=0.4)
         np.testing.assert_allclose(ours[0], theirs[0], atol=1e-6)
         assert np.array_equal(ours[1], theirs[1])
+
+
+def test_load_csv_one_text_cell_does_not_turn_a_numeric_column_into_categories(tmp_path):
+    rows = "".join(f"{i},{i % 3},{10.5 * i}\n" for i in range(20))
+    typo = _write(tmp_path / "t.csv", "a,b,y\n" + rows.replace("\n4,1,", "\nfour,1,"))
+    with pytest.raises(ValueError, match=r"column 'a' holds numbers except in 1 of 20 cells \('four' on line 6\)"
+                                         r".*categorical_columns=\['a'\]"):
+        load_csv(typo, target="y")
+    declared = load_csv(typo, target="y", categorical_columns=["a"])
+    assert "a=four" in declared.feature_names and declared.schema.task == "regression"
+    # a column that is mostly text is read as categories, as before
+    mostly_text = _write(tmp_path / "m.csv", "a,y\nred,1.5\nblue,2.5\n3,3.5\ngreen,4.5\n")
+    assert load_csv(mostly_text, target="y").feature_names == ["a=3", "a=blue", "a=green", "a=red"]
+    # columns that hold numbers can be declared categorical too (codes)
+    codes = load_csv(mostly_text, target="a", categorical_columns=["y"], task="classification")
+    assert codes.feature_names == ["y=1.5", "y=2.5", "y=3.5", "y=4.5"]
+    with pytest.raises(ValueError, match="categorical_columns must be a list of feature columns"):
+        load_csv(mostly_text, target="y", categorical_columns=["nope"])
+
+
+def test_load_csv_one_text_cell_does_not_turn_a_regression_target_into_classes(tmp_path):
+    rows = [f"{i},{100 + 7.25 * i}" for i in range(30)]
+    rows[11] = "11,n/a?"
+    path = _write(tmp_path / "r.csv", "x,price\n" + "\n".join(rows) + "\n")
+    with pytest.raises(ValueError, match=r"target 'price' holds numbers except in 1 of 30 rows \('n/a\?' on line 13\)"
+                                         r".*task='regression'.*task='classification'"):
+        load_csv(path, target="price")
+    with pytest.raises(ValueError, match=r"regression target 'price' is not numeric \('n/a\?' on line 13\)"):
+        load_csv(path, target="price", task="regression")
+    assert len(load_csv(path, target="price", task="classification").class_names) == 30
+
+
+def test_load_csv_rejects_values_beyond_float32_and_reads_other_encodings_and_delimiters(tmp_path):
+    with pytest.raises(ValueError, match=r"column 'b' holds values beyond the float32 range.*'-1e300' on line 3"):
+        load_csv(_write(tmp_path / "big.csv", "a,b\n1,2\n2,-1e300\n"))
+    with pytest.raises(ValueError, match=r"column 'b' holds values beyond the float32 range.*'1e39' on line 2"):
+        load_csv(_write(tmp_path / "t.csv", "a,b\n1,1e39\n2,2.5\n"), target="b")
+    assert load_csv(_write(tmp_path / "ok.csv", "a\n3e38\n")).x[0, 0] == np.float32(3e38)
+    (tmp_path / "l.csv").write_bytes("a\tb\n1\tcafé\n2\tthé\n".encode("latin-1"))
+    with pytest.raises(ValueError, match=r"l.csv, line 2: byte 0xe9 is not valid utf-8 text.*encoding='latin-1'"):
+        load_csv(tmp_path / "l.csv")
+    data = load_csv(tmp_path / "l.csv", encoding="latin-1")
+    assert data.feature_names == ["a", "b=café", "b=thé"]
+    with pytest.raises(ValueError, match="unknown text encoding 'klingon'"):
+        load_csv(tmp_path / "l.csv", encoding="klingon")
+    (tmp_path / "bom.csv").write_bytes("\ufeffa|b\n1|2\n".encode("utf-8"))
+    assert load_csv(tmp_path / "bom.csv", target="b", task="regression").feature_names == ["a"]
+    quoted = _write(tmp_path / "q.csv", 'name;"price, eur"\n"x, y";1,5\n"z";2\n')
+    assert load_csv(quoted, features=["name"]).feature_names == ["name=x, y", "name=z"]

@@ -377,3 +377,53 @@ def test_overfitting_rule_skips_histories_validated_every_few_epochs():
     # validation_freq=2: val_loss has half the entries, so epochs cannot be compared one by one
     history = {"loss": [1.0, 0.8, 0.6, 0.4, 0.3, 0.2], "val_loss": [0.9, 0.7, 1.5]}
     assert "overfitting" not in diagnose(history=history)
+
+
+def test_a_wide_train_validation_gap_is_overfitting_in_any_units():
+    # the last epochs of a regression whose train r2 is 0.73 and validation r2 0.33 (standardized target)
+    history = {"loss": [0.771, 0.545, 0.40, 0.32, 0.281, 0.278], "val_loss": [0.647, 0.628, 0.58, 0.55, 0.542, 0.537]}
+    for scale in (1.0, 78.58 ** 2):  # the same history in the target's units
+        scaled = {key: [v * scale for v in values] for key, values in history.items()}
+        diagnosis = diagnose(history=scaled)
+        assert diagnosis.kinds() == ["overfitting"]
+        assert "1.9x the training loss" in diagnosis[0].summary
+        assert diagnosis[0].evidence["final loss / val_loss"] == pytest.approx([0.278 * scale, 0.537 * scale])
+    # a small gap, or a tiny one between two good fits, is not
+    assert diagnose(history={"loss": [1.0, 0.5, 0.3, 0.2], "val_loss": [1.0, 0.5, 0.32, 0.24]}) == []
+    assert diagnose(history={"loss": [1.0, 0.2, 0.05, 0.01], "val_loss": [1.0, 0.2, 0.06, 0.03]}) == []
+    accuracy_gap = {"loss": [0.7, 0.5, 0.3, 0.2], "val_loss": [0.7, 0.5, 0.35, 0.27],
+                    "accuracy": [0.6, 0.8, 0.95, 0.99], "val_accuracy": [0.6, 0.75, 0.8, 0.82]}
+    diagnosis = diagnose(history=accuracy_gap)
+    assert diagnosis.kinds() == ["overfitting"] and "17.0% below the training accuracy" in diagnosis[0].summary
+
+
+def test_remedies_already_in_place_are_not_recommended():
+    from deepgrad.callbacks import EarlyStopping, ReduceLROnPlateau
+
+    diverging = {"loss": [1.0, 0.5, 0.4, 0.3, 0.2], "val_loss": [1.0, 0.5, 0.6, 0.7, 0.8]}
+    assert any("EarlyStopping" in r for r in diagnose(history=diverging)[0].remedies)
+    remedies = diagnose(history=diverging, callbacks=[EarlyStopping(patience=3)])[0].remedies
+    assert remedies and not any("EarlyStopping" in r for r in remedies)
+    oscillating = {"loss": [1.0, 0.7, 0.9, 0.6, 0.95, 0.55, 0.9, 0.6]}
+    remedies = diagnose(history=oscillating, callbacks=[ReduceLROnPlateau()])[0].remedies
+    assert remedies and not any("schedule" in r for r in remedies)
+
+
+def test_a_nan_loss_from_the_data_or_the_learning_rate_is_not_called_exploding_gradients():
+    import types
+
+    nan_history = {"loss": [float("nan")] * 3}
+    x = np.ones((20, 3), dtype=np.float32)
+    x[7, 2] = np.nan
+    diagnosis = diagnose(history=nan_history, x=x, y=np.zeros(20))
+    assert diagnosis.kinds() == ["invalid_inputs"] and diagnosis[0].severity == "critical"
+    assert diagnosis[0].evidence == {"non-finite entries in x": 1, "first at index": [7, 2]}
+    assert "this is the data, not the gradients" in str(diagnosis)
+    diagnosis = diagnose(history=nan_history, x=np.ones((4, 1)), y=np.array([1.0, 1e300, 2.0, 3.0]))
+    assert diagnosis.kinds() == ["invalid_inputs"] and "first at index: [1]" in str(diagnosis)
+    model = types.SimpleNamespace(optimizer=types.SimpleNamespace(learning_rate=float("nan")), history=None)
+    diagnosis = diagnose(model, nan_history)
+    assert diagnosis.kinds() == ["invalid_learning_rate"] and "the learning rate is nan" in str(diagnosis)
+    # without the data, a loss NaN from the first epoch says what it may be
+    diagnosis = diagnose(history=nan_history)
+    assert diagnosis.kinds() == ["exploding_gradients"] and "NaN/Inf from the first epoch" in diagnosis[0].summary

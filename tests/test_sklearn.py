@@ -279,3 +279,73 @@ def test_bad_parameters_are_explained_at_fit(estimator, message):
     x, y = datasets.logic_gate("and")
     with pytest.raises((ValueError, TypeError), match=message):
         estimator.fit(x, y)
+
+
+# --------------------------------------------------------------------------- scikit-learn's parameter names
+
+
+def test_mlp_code_written_for_scikit_learn_runs_with_the_import_changed(blobs):
+    X, y = blobs
+    # as written for sklearn.neural_network.MLPClassifier
+    model = MLPClassifier(hidden_layer_sizes=(16,), solver="adam", learning_rate="constant",
+                          learning_rate_init=0.01, max_iter=40, random_state=0).fit(X, y)
+    assert model.score(X, y) > 0.9 and model.n_iter_ <= 40
+    optimizer = model.model_.optimizer.get_config()
+    assert optimizer["learning_rate"] == pytest.approx(0.01) and optimizer["epsilon"] == 1e-8  # sklearn's Adam
+    # the same network as deepgrad's own names give
+    own = MLPClassifier(hidden_layer_sizes=(16,), learning_rate=0.01, epochs=40, random_state=0).fit(X, y)
+    np.testing.assert_allclose(own.predict_proba(X), MLPClassifier(
+        hidden_layer_sizes=(16,), learning_rate_init=0.01, max_iter=40, random_state=0).fit(X, y).predict_proba(X))
+    X_reg, y_reg = make_regression(n_samples=60, n_features=3, random_state=0)
+    sgd = MLPRegressor(solver="sgd", momentum=0.5, nesterovs_momentum=False, learning_rate_init=1e-3,
+                       max_iter=3, shuffle=False, random_state=0).fit(X_reg, y_reg)
+    config = sgd.model_.optimizer.get_config()
+    assert type(sgd.model_.optimizer).__name__ == "SGD" and config["momentum"] == 0.5 and not config["nesterov"]
+    defaults = MLPRegressor(solver="sgd", max_iter=1).fit(X_reg, y_reg).model_.optimizer.get_config()
+    assert defaults["momentum"] == 0.9 and defaults["nesterov"]  # scikit-learn's SGD defaults
+    assert clone(sgd).get_params()["max_iter"] == 3 and clone(sgd).get_params()["momentum"] == 0.5
+
+
+@pytest.mark.parametrize("params, error, message", [
+    ({"warm_start": True}, TypeError, r"no parameter 'warm_start' \(each fit trains a new network"),
+    ({"max_iters": 5}, TypeError, "closest supported one is 'max_iter'"),
+    ({"learnin_rate": 0.1}, TypeError, "closest supported one is 'learning_rate'"),
+])
+def test_mlp_parameters_without_an_equivalent_name_the_closest_one(params, error, message):
+    for estimator in (MLPClassifier, MLPRegressor):
+        with pytest.raises(error, match=message):
+            estimator(**params)
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"epochs": 10, "max_iter": 20}, "max_iter=20 and epochs=10 set the same thing"),
+    ({"learning_rate": 0.1, "learning_rate_init": 0.01}, "pass only one"),
+    ({"solver": "lbfgs"}, "solver='lbfgs' has no equivalent.*'adam'"),
+    ({"learning_rate": "adaptive"}, "learning_rate='adaptive'.*closest supported one is learning_rate='constant'"),
+    ({"solver": "adam", "momentum": 0.9}, "momentum is a setting of scikit-learn's sgd solver"),
+])
+def test_mlp_conflicting_or_unsupported_scikit_learn_values_are_explained_at_fit(blobs, params, message):
+    with pytest.raises(ValueError, match=message):
+        MLPClassifier(**{"max_iter": 2, **params}).fit(*blobs)  # short: the error comes before training
+
+
+def test_perceptron_code_written_for_scikit_learn_runs_with_the_import_changed():
+    from sklearn.linear_model import Perceptron as SklearnPerceptron
+
+    X, y = make_blobs(n_samples=60, centers=[[-3, -3], [3, 3]], random_state=0)
+    ours = Perceptron(max_iter=50, eta0=0.1, random_state=0).fit(X, y)
+    theirs = SklearnPerceptron(max_iter=50, eta0=0.1, random_state=0).fit(X, y)
+    for name in ("coef_", "intercept_"):
+        assert getattr(ours, name).shape == getattr(theirs, name).shape
+    np.testing.assert_array_equal(ours.coef_[0], ours.weights_)
+    assert ours.intercept_[0] == ours.bias_ and ours.n_iter_ == ours.n_epochs_ and ours.n_iter_ <= 50
+    np.testing.assert_array_equal(ours.predict(X), theirs.predict(X))
+    np.testing.assert_array_equal(np.sign(X @ ours.coef_.T + ours.intercept_).ravel() > 0, ours.predict(X) == 1)
+    # eta0 scales every step: the weights are 0.1 x those of the default rate on the same visits
+    default = Perceptron(max_iter=50, random_state=0).fit(X, y)
+    np.testing.assert_allclose(ours.coef_, 0.1 * default.coef_)
+    assert ours.get_params()["learning_rate"] == 1.0 and ours.get_params()["eta0"] == 0.1  # as given
+    with pytest.raises(TypeError, match=r"no parameter 'penalty' \(the perceptron rule has no penalty"):
+        Perceptron(penalty="l2")
+    with pytest.raises(ValueError, match="pass only one"):
+        Perceptron(max_epochs=5, max_iter=9).fit(X, y)

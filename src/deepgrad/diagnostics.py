@@ -397,6 +397,14 @@ REMEDIES = {
         "get more training data or augment it",
         "use a smaller network",
     ],
+    "invalid_inputs": [
+        "find the bad entries: np.argwhere(~np.isfinite(x)), and fix, impute or drop those rows",
+        "rescale columns with huge values (other units, or their logarithm)",
+    ],
+    "invalid_learning_rate": [
+        "pass a finite, positive learning rate (e.g. 0.001 for Adam, 0.01 for SGD), "
+        "or find one with find_learning_rate",
+    ],
     "high_bias": [
         "use a bigger network (more units or layers)",
         "train longer",
@@ -488,38 +496,100 @@ def _accuracy_key(logs):
 
 
 def diagnose(model=None, history=None, monitor=None, *, vanishing_ratio=1e-3, dead_threshold=0.5,
-             overfit_tolerance=0.1, accuracy_target=0.8):
+             overfit_tolerance=0.1, overfit_gap=0.1, accuracy_target=0.8, callbacks=None, x=None, y=None):
     """Name the training problems visible in ``history`` (and ``monitor``), with evidence and remedies.
 
     Rules (``r`` = per-parameter RMS gradient, ``||g|| / sqrt(n)``, averaged over epochs):
 
+    * invalid inputs: NaN/Inf in ``x`` or ``y`` (when given), or a learning rate that is
+      NaN, infinite or not positive; these explain a NaN loss, so the rules below are skipped;
     * vanishing gradients: r(first layer) / r(last layer) < ``vanishing_ratio``;
     * exploding gradients: NaN/Inf in the loss or the gradients, gradient norms growing
       more than 100x across epochs, or the loss ending above 10x its start;
     * dying ReLU: a ReLU layer with at least ``dead_threshold`` of its units dead in the last epoch;
-    * overfitting: val_loss above (1 + ``overfit_tolerance``) x its minimum at the end, with
-      the training loss still falling after that minimum;
+    * overfitting (high variance): val_loss above (1 + ``overfit_tolerance``) x its minimum at
+      the end, with the training loss still falling after that minimum; or a large gap between
+      training and validation at the end: validation accuracy ``overfit_gap`` or more below
+      training accuracy, or val_loss at least 1.5x the training loss and above it by
+      2 x ``overfit_gap`` x the first epoch's loss (scale-free: the same in any units);
     * high bias: final training accuracy below ``accuracy_target``;
     * learning rate too high: the training loss rises in at least 30% of epochs, or ends above its start;
     * learning rate too low: the loss falls every epoch but by under 10% overall, as fast at the end as at the start.
+
+    ``callbacks``: those passed to ``fit``; a remedy already in place (EarlyStopping, a
+    learning-rate schedule) is not recommended again. ``x``, ``y``: the training data, to
+    tell a NaN loss caused by the data from one caused by the training.
 
     Returns a :class:`Diagnosis` (a list of :class:`Finding`); an empty one prints as "ok".
     """
     logs = _history_dict(history if history is not None else getattr(model, "history", None))
     findings = []
     loss = logs.get("loss", np.zeros(0))
+    if _check_invalid_inputs(model, x, y, findings):
+        return Diagnosis(_without_remedies_in_place(findings, callbacks))
     exploding = _check_exploding(logs, monitor, findings)
     # NaN activations read as dead units and dead units pass no gradient back: report the cause only
     if monitor is not None and monitor.epochs and not exploding:
         if not _check_dying(monitor, findings, dead_threshold):
             _check_vanishing(monitor, findings, vanishing_ratio)
     if not exploding and len(loss) >= 3:
-        _check_overfitting(logs, findings, overfit_tolerance)
+        _check_overfitting(logs, findings, overfit_tolerance, overfit_gap)
         _check_learning_rate(loss, findings)
     if not exploding and len(loss):
         _check_high_bias(logs, findings, accuracy_target)
     findings.sort(key=lambda f: _SEVERITY_ORDER[f.severity])
-    return Diagnosis(findings)
+    return Diagnosis(_without_remedies_in_place(findings, callbacks))
+
+
+# callback class -> words that mark the remedies it already applies
+_REMEDIES_IN_PLACE = {"EarlyStopping": ("EarlyStopping",), "ReduceLROnPlateau": ("schedule",),
+                      "LearningRateScheduler": ("schedule",)}
+
+
+def _without_remedies_in_place(findings, callbacks):
+    """The findings, without the remedies that ``callbacks`` already apply."""
+    present = {type(callback).__name__ for callback in callbacks or ()}
+    words = [word for name in present & set(_REMEDIES_IN_PLACE) for word in _REMEDIES_IN_PLACE[name]]
+    for finding in findings:
+        finding.remedies = [r for r in finding.remedies if not any(word in r for word in words)]
+    return findings
+
+
+def _learning_rate_value(model):
+    """The optimizer's current learning rate as a float, or None when there is none to read."""
+    try:
+        return float(model.optimizer.learning_rate)
+    except (AttributeError, TypeError, ValueError):
+        return None
+
+
+def _check_invalid_inputs(model, x, y, findings):
+    """NaN/Inf in the data or an unusable learning rate: the loss is NaN from the first step, whatever the
+    gradients do, so these are named instead of exploding gradients."""
+    found = False
+    for name, data in (("x", x), ("y", y)):
+        if data is None:
+            continue
+        values = np.asarray(data, dtype=np.float64)
+        bad = ~np.isfinite(values) | (np.abs(np.nan_to_num(values)) > np.finfo(np.float32).max)
+        if bad.any():
+            first = np.unravel_index(int(np.argmax(bad)), values.shape)
+            findings.append(Finding(
+                "invalid_inputs", "critical",
+                f"{name} holds NaN/Inf (or values beyond float32's range): every loss that touches them is NaN; "
+                "this is the data, not the gradients.",
+                {f"non-finite entries in {name}": int(bad.sum()), "first at index": [int(i) for i in first]},
+                REMEDIES["invalid_inputs"]))
+            found = True
+    rate = _learning_rate_value(model)
+    if rate is not None and not (math.isfinite(rate) and rate > 0):
+        findings.append(Finding(
+            "invalid_learning_rate", "critical",
+            f"the learning rate is {rate}: every update is {'NaN' if not math.isfinite(rate) else 'zero or uphill'}; "
+            "this is the setting, not the gradients.",
+            {"learning rate": rate}, REMEDIES["invalid_learning_rate"]))
+        found = True
+    return found
 
 
 def _check_exploding(logs, monitor, findings):
@@ -546,10 +616,11 @@ def _check_exploding(logs, monitor, findings):
     if not evidence:
         return False
     severity = "critical" if bad_loss or "NaN gradient entries" in evidence else "warning"
-    findings.append(Finding(
-        "exploding_gradients", severity,
-        "gradients grow until the updates overshoot: the loss diverges" + (" to NaN/Inf." if bad_loss else "."),
-        evidence, REMEDIES["exploding_gradients"]))
+    summary = "gradients grow until the updates overshoot: the loss diverges" + (" to NaN/Inf." if bad_loss else ".")
+    if bad_loss and bad_loss[0] == 1:  # no finite epoch to see a divergence in
+        summary = ("the loss is NaN/Inf from the first epoch: either the inputs hold NaN/Inf (pass x= and y= to "
+                   "diagnose to check them) or the updates diverged within the first epoch.")
+    findings.append(Finding("exploding_gradients", severity, summary, evidence, REMEDIES["exploding_gradients"]))
     return True
 
 
@@ -602,30 +673,37 @@ def _check_dying(monitor, findings, dead_threshold):
     return True
 
 
-def _check_overfitting(logs, findings, tolerance):
+def _check_overfitting(logs, findings, tolerance, gap):
     val = logs.get("val_loss")
     loss = logs["loss"]
     if val is None or len(val) != len(loss) or len(val) < 3 or not np.isfinite(val).all():
         return  # (validation_freq > 1 leaves epochs without val_loss: no epoch-by-epoch comparison)
+    evidence, summaries = {}, []
     best = int(np.argmin(val))
     final = float(val[-1])
-    if best >= len(val) - 1 or final <= val[best] * (1 + tolerance):
-        return
-    if not loss[-1] < loss[best]:
-        return
-    evidence = {
-        "best epoch (lowest val_loss)": best + 1,
-        "val_loss at best / final": [float(val[best]), final],
-        "loss at best / final": [float(loss[best]), float(loss[-1])],
-    }
+    if best < len(val) - 1 and final > val[best] * (1 + tolerance) and loss[-1] < loss[best]:
+        evidence["best epoch (lowest val_loss)"] = best + 1
+        evidence["val_loss at best / final"] = [float(val[best]), final]
+        evidence["loss at best / final"] = [float(loss[best]), float(loss[-1])]
+        summaries.append(f"val_loss rose {final / val[best] - 1:.0%} above its minimum (epoch {best + 1}) while "
+                         "the training loss kept falling: the model memorizes the training set.")
     key = _accuracy_key(logs)
-    if key and f"val_{key}" in logs:
-        evidence[f"{key} / val_{key} (final)"] = [float(logs[key][-1]), float(logs[f"val_{key}"][-1])]
-    findings.append(Finding(
-        "overfitting", "warning",
-        f"val_loss rose {final / val[best] - 1:.0%} above its minimum (epoch {best + 1}) while the training "
-        "loss kept falling: the model memorizes the training set.",
-        evidence, REMEDIES["overfitting"]))
+    accuracies = [float(logs[key][-1]), float(logs[f"val_{key}"][-1])] if key and f"val_{key}" in logs else None
+    wide_accuracy_gap = accuracies is not None and accuracies[0] - accuracies[1] >= gap
+    wide_loss_gap = (math.isfinite(loss[-1]) and loss[0] > 0 and final >= 1.5 * loss[-1]
+                     and final - loss[-1] >= 2 * gap * loss[0])
+    if wide_accuracy_gap or wide_loss_gap:
+        evidence["final loss / val_loss"] = [float(loss[-1]), final]
+        summaries.append(
+            f"at the end the validation {'accuracy is ' if wide_accuracy_gap else 'loss is '}"
+            + (f"{accuracies[0] - accuracies[1]:.1%} below the training accuracy" if wide_accuracy_gap
+               else f"{final / loss[-1]:.1f}x the training loss")
+            + ": the model fits the training set much better than new data (high variance).")
+    if not summaries:
+        return
+    if accuracies is not None:
+        evidence[f"{key} / val_{key} (final)"] = accuracies
+    findings.append(Finding("overfitting", "warning", " ".join(summaries), evidence, REMEDIES["overfitting"]))
 
 
 def _check_high_bias(logs, findings, target):

@@ -29,7 +29,10 @@ dtype); any other input is converted to float32, deepgrad's default.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import difflib
+import functools
 import inspect
 import numbers
 import warnings
@@ -133,6 +136,61 @@ def _check_positive_int(value, name, allow_zero=False):
     low = 0 if allow_zero else 1
     if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < low:
         raise ValueError(f"{name} must be an integer >= {low}, got {value!r}.")
+
+
+# --------------------------------------------------------------------------- scikit-learn's own parameter names
+
+# scikit-learn parameters with no deepgrad equivalent, and what to use instead
+_NO_EQUIVALENT = {
+    "warm_start": "each fit trains a new network; to train further call est.model_.fit(X, y)",
+    "power_t": "the learning rate stays constant; set it with learning_rate_init",
+    "max_fun": "there is no 'lbfgs' solver; limit training with max_iter",
+    "n_jobs": "training runs in one process",
+    "penalty": "the perceptron rule has no penalty; use MLPClassifier(alpha=...) for an L2 penalty",
+    "class_weight": "pass sample_weight to fit",
+}
+
+
+def _reject_unsupported(estimator, unsupported):
+    """A TypeError for parameters that neither deepgrad nor scikit-learn's equivalent spelling knows."""
+    if not unsupported:
+        return
+
+    supported = sorted(estimator._get_param_names())
+    name = sorted(unsupported)[0]
+    closest = difflib.get_close_matches(name, supported, n=1, cutoff=0.5)
+    hint = _NO_EQUIVALENT.get(name, "")
+    raise TypeError(
+        f"{type(estimator).__name__} has no parameter {name!r}"
+        + (f" ({hint})" if hint else "")
+        + (f"; the closest supported one is {closest[0]!r}" if closest else "")
+        + f". Supported: {', '.join(supported)}.")
+
+
+def _named_parameters_only(init):
+    """``init`` with a TypeError for unknown keyword arguments that names the closest parameter.
+
+    Wrapping (not ``**kwargs``) keeps the signature that scikit-learn's ``get_params`` reads.
+    """
+    known = set(inspect.signature(init).parameters)
+
+    @functools.wraps(init)
+    def checked(self, *args, **params):
+        _reject_unsupported(self, set(params) - known)
+        init(self, *args, **params)
+
+    return checked
+
+
+def _alias(estimator, sklearn_name, value, own_name, own_default):
+    """The value a parameter takes when it may be given under scikit-learn's name or deepgrad's."""
+    sklearn_value = getattr(estimator, sklearn_name)
+    if sklearn_value is None:
+        return value
+    if value is not own_default and value != own_default:
+        raise ValueError(f"{sklearn_name}={sklearn_value!r} and {own_name}={value!r} set the same thing "
+                         f"(scikit-learn's and deepgrad's name); pass only one.")
+    return sklearn_value
 
 
 # --------------------------------------------------------------------------- shared estimator machinery
@@ -274,10 +332,12 @@ class _Regressor(RegressorMixin, _Network):
 class _MLP:
     """The network of MLPClassifier/MLPRegressor, its parameters and its training loop."""
 
+    @_named_parameters_only
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", optimizer="adam", learning_rate=0.001,
                  batch_size="auto", epochs=200, alpha=0.0001, dropout=0.0, batch_norm=False,
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=10, tol=1e-4,
-                 random_state=None, verbose=0):
+                 random_state=None, verbose=0, *, solver=None, max_iter=None, learning_rate_init=None,
+                 shuffle=True, momentum=None, nesterovs_momentum=None, beta_1=None, beta_2=None, epsilon=None):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.optimizer = optimizer
@@ -293,8 +353,56 @@ class _MLP:
         self.tol = tol
         self.random_state = random_state
         self.verbose = verbose
+        self.solver = solver
+        self.max_iter = max_iter
+        self.learning_rate_init = learning_rate_init
+        self.shuffle = shuffle
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+
+    def _resolve_sklearn_names(self):
+        """The optimizer, its settings and the epoch limit, from deepgrad's or scikit-learn's parameter names.
+
+        scikit-learn's ``learning_rate`` is a schedule name: 'constant' is the only one deepgrad
+        runs (with ``learning_rate_init``). ``solver`` brings scikit-learn's optimizer defaults
+        (SGD: momentum 0.9, Nesterov; Adam: epsilon 1e-8) unless set.
+        """
+        rate = self.learning_rate
+        if isinstance(rate, str):
+            if rate != "constant":
+                raise ValueError(f"learning_rate={rate!r} (a scikit-learn schedule) has no equivalent here; the "
+                                 "closest supported one is learning_rate='constant' with learning_rate_init, or an "
+                                 "optimizer with a schedule: optimizer=SGD(learning_rate=InverseTimeDecay(...)).")
+            rate = 0.001
+        self._learning_rate = _alias(self, "learning_rate_init", rate, "learning_rate", 0.001)
+        self._epochs = _alias(self, "max_iter", self.epochs, "epochs", 200)
+        self._optimizer = _alias(self, "solver", self.optimizer, "optimizer", "adam")
+        settings = {}
+        if self.solver is not None:
+            if self.solver not in ("adam", "sgd"):
+                raise ValueError(f"solver={self.solver!r} has no equivalent here; the closest supported ones are "
+                                 "solver='adam' and solver='sgd'.")
+            defaults = {"sgd": {"momentum": 0.9, "nesterovs_momentum": True}, "adam": {"epsilon": 1e-8}}
+            settings = dict(defaults[self.solver])
+        names = {"sgd": ("momentum", "nesterovs_momentum"), "adam": ("beta_1", "beta_2", "epsilon")}
+        kind = self._optimizer if isinstance(self._optimizer, str) else None
+        for name in ("momentum", "nesterovs_momentum", "beta_1", "beta_2", "epsilon"):
+            if getattr(self, name) is not None:
+                if name not in names.get(kind, ()):
+                    raise ValueError(f"{name} is a setting of scikit-learn's "
+                                     f"{'sgd' if name in names['sgd'] else 'adam'} solver; this estimator's "
+                                     f"optimizer is {self._optimizer!r}.")
+                settings[name] = getattr(self, name)
+        settings = {k: v for k, v in settings.items() if k in names.get(kind, ())}
+        if "nesterovs_momentum" in settings:
+            settings["nesterov"] = bool(settings.pop("nesterovs_momentum"))
+        self._optimizer_settings = settings
 
     def _check_parameters(self):
+        self._resolve_sklearn_names()
         sizes = self.hidden_layer_sizes
         sizes = [sizes] if isinstance(sizes, numbers.Integral) else sizes
         try:
@@ -307,11 +415,11 @@ class _MLP:
                              f"got {self.hidden_layer_sizes!r}.")
         self._hidden_sizes = [int(s) for s in sizes]
         activations.get(self.activation)  # unknown names raise, listing the valid ones
-        if not isinstance(self.learning_rate, numbers.Real) or not self.learning_rate > 0:
-            raise ValueError(f"learning_rate must be a positive number, got {self.learning_rate!r}.")
+        if not isinstance(self._learning_rate, numbers.Real) or not self._learning_rate > 0:
+            raise ValueError(f"learning_rate must be a positive number, got {self._learning_rate!r}.")
         if self.batch_size != "auto":
             _check_positive_int(self.batch_size, "batch_size ('auto' or a positive integer)")
-        _check_positive_int(self.epochs, "epochs")
+        _check_positive_int(self._epochs, "max_iter" if self.max_iter is not None else "epochs")
         _check_positive_int(self.n_iter_no_change, "n_iter_no_change")
         for name, value, high in [("alpha", self.alpha, np.inf), ("dropout", self.dropout, 1.0),
                                   ("tol", self.tol, np.inf)]:
@@ -335,7 +443,8 @@ class _MLP:
                 model.add(Dropout(self.dropout, dtype=dtype))
         units, output_activation = self._output_layer()
         model.add(Dense(units, activation=output_activation, kernel_regularizer=penalty, dtype=dtype))
-        model.compile(optimizer=_make_optimizer(self.optimizer, {"learning_rate": self.learning_rate}),
+        model.compile(optimizer=_make_optimizer(self._optimizer, {"learning_rate": self._learning_rate,
+                                                                  **self._optimizer_settings}),
                       loss=self._default_loss(units))
         return model
 
@@ -358,12 +467,12 @@ class _MLP:
         stopper = EarlyStopping(monitor=monitor, min_delta=self.tol, patience=self.n_iter_no_change,
                                 restore_best_weights=self.early_stopping)
         batch_size = min(200, len(X)) if self.batch_size == "auto" else self.batch_size
-        history = model.fit(X, y, batch_size=batch_size, epochs=self.epochs, verbose=self.verbose,
+        history = model.fit(X, y, batch_size=batch_size, epochs=self._epochs, verbose=self.verbose,
                             callbacks=[stopper], validation_data=validation, sample_weight=weights,
-                            shuffle=True)
+                            shuffle=bool(self.shuffle))
         if not model.stop_training:
             warnings.warn(
-                f"{type(self).__name__} reached epochs={self.epochs} while the "
+                f"{type(self).__name__} reached epochs={self._epochs} while the "
                 f"{'validation' if self.early_stopping else 'training'} loss was still improving by more "
                 f"than tol={self.tol}: raise epochs (or the learning rate) to train it to convergence.",
                 ConvergenceWarning, stacklevel=3)
@@ -407,6 +516,13 @@ _MLP_DOC = """
         Seed of the initial weights, dropout masks, shuffling and validation split.
     verbose : int
         ``Model.fit``'s progress display (0: silent).
+    solver, max_iter, learning_rate_init, shuffle, momentum, nesterovs_momentum, beta_1, beta_2, epsilon :
+        scikit-learn's names, so code written for ``sklearn.neural_network`` runs unchanged:
+        ``solver`` ('adam' or 'sgd') is ``optimizer`` with scikit-learn's defaults for it,
+        ``max_iter`` is ``epochs``, ``learning_rate_init`` is ``learning_rate`` (then
+        ``learning_rate='constant'`` is accepted too); the others set the optimizer.
+        Giving a setting under both names is an error; a scikit-learn parameter with no
+        equivalent (``warm_start``, ``power_t``, ``max_fun``) is a TypeError naming what to use.
 
     Attributes: ``model_`` (the trained deepgrad Sequential), ``history_`` (per-epoch logs),
     ``loss_curve_``, ``n_iter_`` (epochs run), ``n_features_in_``, ``n_outputs_``.
@@ -614,6 +730,45 @@ class Perceptron(ClassifierMixin, BaseEstimator, _perceptron.Perceptron):
 
     _convergence_warning = ConvergenceWarning
 
+    @_named_parameters_only
+    def __init__(self, learning_rate=1.0, max_epochs=100, activation="step", threshold=0.0, fit_intercept=True,
+                 shuffle=True, random_state=None, tol=None, *, eta0=None, max_iter=None):
+        super().__init__(learning_rate=learning_rate, max_epochs=max_epochs, activation=activation,
+                         threshold=threshold, fit_intercept=fit_intercept, shuffle=shuffle,
+                         random_state=random_state, tol=tol)
+        self.eta0 = eta0  # scikit-learn's name of learning_rate
+        self.max_iter = max_iter  # ... and of max_epochs
+
+    @contextlib.contextmanager
+    def _sklearn_names_applied(self):
+        """``eta0``/``max_iter`` in force as ``learning_rate``/``max_epochs`` during one call; the
+        parameters read back by ``get_params`` stay as given (scikit-learn's rule)."""
+        given = self.learning_rate, self.max_epochs
+        self.learning_rate = _alias(self, "eta0", self.learning_rate, "learning_rate", 1.0)
+        self.max_epochs = _alias(self, "max_iter", self.max_epochs, "max_epochs", 100)
+        try:
+            yield
+        finally:
+            self.learning_rate, self.max_epochs = given
+
+    @property
+    def coef_(self):
+        """scikit-learn's name of the weights: shape (1, n_features)."""
+        check_is_fitted(self, "weights_")
+        return self.weights_[None, :]
+
+    @property
+    def intercept_(self):
+        """scikit-learn's name of the bias: shape (1,)."""
+        check_is_fitted(self, "weights_")
+        return np.array([self.bias_], dtype=self.weights_.dtype)
+
+    @property
+    def n_iter_(self):
+        """scikit-learn's name of ``n_epochs_``: the epochs run."""
+        check_is_fitted(self, "weights_")
+        return self.n_epochs_
+
     def _codes(self, y):
         lower, upper = _perceptron._ACTIVATIONS[self.activation]
         return np.where(y == self.classes_[1], upper, lower)
@@ -639,7 +794,8 @@ class Perceptron(ClassifierMixin, BaseEstimator, _perceptron.Perceptron):
         self._set_classes(y)
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X, ensure_non_negative=True)
-        return super().fit(X, self._codes(y), sample_weight)
+        with self._sklearn_names_applied():
+            return super().fit(X, self._codes(y), sample_weight)
 
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         """One epoch on (X, y); ``classes`` (both labels) is needed on the first call unless y has both."""
@@ -652,7 +808,8 @@ class Perceptron(ClassifierMixin, BaseEstimator, _perceptron.Perceptron):
             raise ValueError(f"y has labels outside classes_ {self.classes_.tolist()} seen on the first call.")
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X, ensure_non_negative=True)
-        return super().partial_fit(X, self._codes(y), sample_weight)
+        with self._sklearn_names_applied():
+            return super().partial_fit(X, self._codes(y), sample_weight)
 
     def decision_function(self, X):
         """z = w . x + b per sample: positive for ``classes_[1]``."""
