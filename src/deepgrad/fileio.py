@@ -23,8 +23,9 @@ import io
 import json
 import math
 import os
+import secrets
+import stat
 import struct
-import tempfile
 import zipfile
 import zlib
 
@@ -70,24 +71,108 @@ def atomic_write(filepath, mode="wb", overwrite=True):
 
     Readers see the old file or the complete new one, never a half-written file: a
     crash or an exception inside the block leaves ``filepath`` untouched and removes
-    the temporary file.
+    the temporary file. The save keeps the file's nature:
+
+    * the new file gets the old file's permission bits (a new file: ``0o666`` less the umask);
+    * a symbolic link stays a link: its target is replaced, in the target's folder;
+    * a read-only file is refused with :class:`PermissionError` (by its mode bits, so
+      also when running as root, which may write anything);
+    * temporaries of the same file left by a killed save are removed (they are named
+      ``.<name>.deepgrad-<pid>-<random>.tmp``; only those of processes no longer running).
     """
     filepath = os.fspath(filepath)
-    if os.path.exists(filepath) and not overwrite:
+    target = os.path.realpath(filepath) if os.path.islink(filepath) else os.path.abspath(filepath)
+    if not overwrite and os.path.lexists(filepath):
         raise FileExistsError(f"{filepath} exists; pass overwrite=True to replace it.")
-    folder = os.path.dirname(os.path.abspath(filepath))
+    permissions = _permissions_for(target, filepath)
+    folder = os.path.dirname(target)
     os.makedirs(folder, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=".deepgrad-", suffix=".tmp", dir=folder)
+    _remove_stale_temporaries(target)
+    temporary = os.path.join(folder, f"{_temporary_prefix(target)}{os.getpid()}-{secrets.token_hex(6)}.tmp")
+    handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    _active_temporaries.add(temporary)
     try:
-        with os.fdopen(handle, mode) as stream:
+        with os.fdopen(handle, mode, encoding=None if "b" in mode else "utf-8") as stream:
             yield stream
             stream.flush()
+            os.fchmod(stream.fileno(), permissions)
             os.fsync(stream.fileno())
-        os.replace(temporary, filepath)
+        os.replace(temporary, target)
+        _sync_folder(folder)
     except BaseException:
         if os.path.exists(temporary):
             os.unlink(temporary)
         raise
+    finally:
+        _active_temporaries.discard(temporary)
+
+
+_active_temporaries = set()  # this process's saves in progress: never stale
+
+
+def _permissions_for(target, filepath) -> int:
+    """The permission bits the saved file gets; refuses a read-only file."""
+    try:
+        status = os.stat(target)
+    except FileNotFoundError:
+        umask = os.umask(0)  # the only portable way to read the umask is to set it
+        os.umask(umask)
+        return 0o666 & ~umask
+    if not stat.S_ISREG(status.st_mode):
+        raise IsADirectoryError(f"{filepath} is not a regular file; give a file name to save to.")
+    if not status.st_mode & 0o222 or not os.access(target, os.W_OK):
+        raise PermissionError(
+            f"{filepath} is read-only (mode {stat.filemode(status.st_mode)}); make it writable "
+            f"(chmod u+w) or save under another name."
+        )
+    return stat.S_IMODE(status.st_mode)
+
+
+def _temporary_prefix(target) -> str:
+    # names stay under the 255-byte limit however long the target's name is
+    return f".{os.path.basename(target)[:150]}.deepgrad-"
+
+
+def _remove_stale_temporaries(target) -> None:
+    """Remove temporaries of ``target`` whose saving process is gone (a save killed mid-write)."""
+    folder, prefix = os.path.dirname(target), _temporary_prefix(target)
+    try:
+        names = [n for n in os.listdir(folder) if n.startswith(prefix) and n.endswith(".tmp")]
+    except OSError:
+        return
+    for name in names:
+        path = os.path.join(folder, name)
+        pid = name[len(prefix):].split("-", 1)[0]
+        if path in _active_temporaries or not pid.isdigit() or _process_running(int(pid)):
+            continue
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+
+
+def _process_running(pid) -> bool:
+    if pid == os.getpid():
+        return False  # our own saves in progress are in _active_temporaries
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, OSError):
+        return True  # another user's process, or cannot tell: keep its file
+    return True
+
+
+def _sync_folder(folder) -> None:
+    """Make the rename durable (the folder entry), where the platform allows opening folders."""
+    try:
+        handle = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(handle)
+    except OSError:
+        pass
+    finally:
+        os.close(handle)
 
 
 def flatten_state(value, arrays, prefix):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import math
-import os
 
+from ..fileio import atomic_write
 from .hyperparameters import HyperParameters
 
 # metric names (after an optional 'val_' prefix) that are better when larger; everything with
@@ -190,13 +190,9 @@ class Trial:
 
 
 def write_json(filepath, data) -> None:
-    """Write ``data`` as JSON through a temporary file renamed into place (a crash keeps the old file)."""
-    folder = os.path.dirname(os.path.abspath(filepath))
-    os.makedirs(folder, exist_ok=True)
-    temporary = filepath + ".tmp"
-    with open(temporary, "w", encoding="utf-8") as stream:
+    """Write ``data`` as JSON with :func:`deepgrad.fileio.atomic_write` (a crash keeps the old file)."""
+    with atomic_write(filepath, "w") as stream:
         json.dump(data, stream, indent=1, allow_nan=True)
-    os.replace(temporary, filepath)
 
 
 __all__ = ["Objective", "Trial", "TrialStatus", "MetricsTracker", "get_objective", "infer_direction"]
