@@ -23,6 +23,7 @@ import io
 import json
 import math
 import os
+import re
 import secrets
 import stat
 import struct
@@ -399,29 +400,34 @@ class Int:
 
 
 class Number:
-    """A finite number (int or float, not bool) in ``[low, high]``."""
+    """A number (int or float, not bool) in ``[low, high]``; finite unless ``finite=False`` (NaN is then allowed)."""
 
-    def __init__(self, low=None, high=None):
-        self.low, self.high = low, high
+    def __init__(self, low=None, high=None, finite=True):
+        self.low, self.high, self.finite = low, high, finite
 
     def check(self, value, path):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise SchemaError(f"{path} must be a number, got {_shown(value)}")
+        if self.finite and not math.isfinite(value):
             raise SchemaError(f"{path} must be a finite number, got {_shown(value)}")
         if (self.low is not None and value < self.low) or (self.high is not None and value > self.high):
             raise SchemaError(f"{path} must be in [{self.low}, {self.high}], got {_shown(value)}")
 
 
 class Str:
-    """A string, optionally one of ``choices``."""
+    """A string, optionally one of ``choices`` or matching the regular expression ``pattern`` in full."""
 
-    def __init__(self, choices=None, max_length=10_000):
+    def __init__(self, choices=None, max_length=10_000, pattern=None):
         self.choices, self.max_length = choices, max_length
+        self.pattern = None if pattern is None else re.compile(pattern)
 
     def check(self, value, path):
         if not isinstance(value, str) or len(value) > self.max_length:
             raise SchemaError(f"{path} must be a string of at most {self.max_length} characters, got {_shown(value)}")
         if self.choices is not None and value not in self.choices:
             raise SchemaError(f"{path} must be one of {sorted(self.choices)}, got {_shown(value)}")
+        if self.pattern is not None and not self.pattern.fullmatch(value):
+            raise SchemaError(f"{path} must match {self.pattern.pattern}, got {_shown(value)}")
 
 
 class Bool:
@@ -531,6 +537,32 @@ def check_schema(value, schema, where, root="config") -> None:
         schema.check(value, root)
     except SchemaError as err:
         raise ModelFileError(f"{where}: {err}.") from None
+
+
+def read_json(filepath, schema=None):
+    """The JSON value in ``filepath`` (a state file), checked against ``schema``.
+
+    A missing file raises FileNotFoundError; an unreadable, non-UTF-8, invalid, too deeply
+    nested or schema-violating one raises :class:`ModelFileError` naming the file.
+    """
+    filepath = os.fspath(filepath)
+    try:
+        with open(filepath, "rb") as stream:
+            text = stream.read(MAX_CONFIG_BYTES + 1)
+        if len(text) > MAX_CONFIG_BYTES:
+            raise ModelFileError(f"{filepath} is implausibly large for a state file.")
+        value = json.loads(text.decode("utf-8"))
+    except (FileNotFoundError, ModelFileError):
+        raise
+    except RecursionError:
+        raise ModelFileError(f"{filepath} is nested too deeply to be a state file.") from None
+    except (OSError, ValueError) as err:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise ModelFileError(f"{filepath} is corrupt or not a state file ({err}).") from None
+    if json_depth(value) > MAX_JSON_DEPTH:
+        raise ModelFileError(f"{filepath} is nested more than {MAX_JSON_DEPTH} levels deep.")
+    if schema is not None:
+        check_schema(value, schema, filepath, root=os.path.basename(filepath))
+    return value
 
 
 # the sizes a file may declare: dimensions up to 2**31, arrays within the member limit
