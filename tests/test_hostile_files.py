@@ -233,12 +233,12 @@ def test_load_weights_checks_the_table_too(tmp_path):
 
 def _time_and_peak(load):
     tracemalloc.start()
-    start = time.perf_counter()
+    start = time.process_time()
     try:
         with pytest.raises(ModelFileError) as info:
             load()
     finally:
-        elapsed = time.perf_counter() - start
+        elapsed = time.process_time() - start
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
     return info.value, elapsed, peak
@@ -278,10 +278,10 @@ def test_forty_thousand_layers_are_refused_quickly(tmp_path):
 
     for edit in (many, spread):
         path = _forged(tmp_path, edit)
-        start = time.perf_counter()
+        start = time.process_time()  # CPU time: the old loader took over 10 s
         with pytest.raises(ModelFileError, match=r"400[0-9][0-9] layers"):
             load_model(path)
-        assert time.perf_counter() - start < 1.0
+        assert time.process_time() - start < 1.0
 
 
 # --------------------------------------------------------------------------- item 3: no silent acceptance
