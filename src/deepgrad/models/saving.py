@@ -70,7 +70,7 @@ _LAYER_RECORD = Record({"class_name": Str(max_length=200), "config": MapOf(Anyth
 
 
 class LayerEntry:
-    """``{"class_name": ..., "config": {...}}``; the configs of Sequential and Functional models are checked in depth."""
+    """``{"class_name": ..., "config": {...}}``; Sequential and Functional configs are checked in depth."""
 
     def check(self, value, path):
         _LAYER_RECORD.check(value, path)
