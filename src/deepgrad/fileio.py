@@ -537,7 +537,7 @@ class Record:
 
 
 def check_schema(value, schema, where, root="config") -> None:
-    """Raise :class:`ModelFileError` ``"<where>: <root.path> must be ..., got ..."`` unless ``value`` fits ``schema``."""
+    """Raise :class:`ModelFileError` ``"<where>: <root.path> must be ..., got ..."`` unless ``value`` fits."""
     try:
         schema.check(value, root)
     except SchemaError as err:
