@@ -16,6 +16,7 @@ from deepgrad.models import Sequential
 from deepgrad.tuner import (BayesianOptimization, GaussianProcess, GridSearch, Hyperband, HyperbandOracle,
                             HyperModel, HyperParameters, Objective, RandomSearch, TrialStatus)
 from deepgrad.tuner.bayesian import expected_improvement, normal_cdf
+from deepgrad.fileio import ModelFileError
 from deepgrad.tuner.trial import get_objective
 
 
@@ -526,3 +527,54 @@ def test_executor_of_the_wrong_kind_is_refused(tmp_path):
     tuner = RandomSearch(small_model, objective="loss", max_trials=1, directory=tmp_path)
     with pytest.raises(TypeError, match="concurrent.futures executor.*dask.distributed.Client"):
         tuner.search(*_data(), epochs=1, verbose=0, executor="tcp://127.0.0.1:8786")
+
+
+# --------------------------------------------------------------------------- corrupt or forged tuner state
+
+
+def _finished_project(tmp_path):
+    x, y = _data(n=32)
+    settings = dict(objective="val_accuracy", max_trials=2, seed=5, directory=tmp_path, project_name="p")
+    tuner = RandomSearch(small_model, **settings)
+    tuner.search(x, y, epochs=1, validation_split=0.25, verbose=0)
+    return tmp_path / "p", settings
+
+
+def _edit_json(path, edit):
+    state = json.loads(path.read_text())
+    edit(state)
+    path.write_text(json.dumps(state))
+
+
+@pytest.mark.parametrize("which, corrupt, words", [
+    ("oracle.json", lambda p: p.write_text('{"oracle": "RandomSearchOracle", '), "corrupt"),
+    ("oracle.json", lambda p: p.write_bytes(b"\xff\xfe{}"), "corrupt"),
+    ("oracle.json", lambda p: _edit_json(p, lambda s: s.pop("trial_ids")), "trial_ids"),
+    ("oracle.json", lambda p: _edit_json(p, lambda s: s.__setitem__("seed", "x")), "seed"),
+    ("oracle.json", lambda p: _edit_json(p, lambda s: s.__setitem__("trial_ids", ["../../x"])), "trial_ids[0]"),
+    ("trial_0/trial.json", lambda p: p.write_text(p.read_text()[:40]), "corrupt"),
+    ("trial_0/trial.json", lambda p: _edit_json(p, lambda s: s.pop("hyperparameters")), "hyperparameters"),
+    ("trial_0/trial.json", lambda p: _edit_json(p, lambda s: s.__setitem__("status", "DONE")), "status"),
+    ("trial_0/trial.json", lambda p: _edit_json(p, lambda s: s.__setitem__("trial_id", "../../x")), "trial_id"),
+    ("trial_0/trial.json", lambda p: _edit_json(p, lambda s: s.__setitem__("trial_id", "1")), "holds trial '1'"),
+    ("trial_0/trial.json", lambda p: _edit_json(p, lambda s: s["hyperparameters"].__setitem__("space", [{}])),
+     "cannot restore"),
+], ids=["truncated-oracle", "not-utf8", "no-trial-ids", "seed", "trial-id-path", "truncated-trial", "no-values",
+        "unknown-status", "trial-id-in-trial", "wrong-trial", "bad-space"])
+def test_corrupt_tuner_state_names_the_file(tmp_path, which, corrupt, words):
+    project, settings = _finished_project(tmp_path)
+    corrupt(project / which)
+    with pytest.raises(ModelFileError) as info:
+        RandomSearch(small_model, overwrite=False, **settings)
+    assert str(project / which) in str(info.value)
+    assert words in str(info.value)
+
+
+def test_trial_folders_stay_inside_the_project(tmp_path):
+    project, settings = _finished_project(tmp_path)
+    tuner = RandomSearch(small_model, overwrite=False, **settings)
+    with pytest.raises(ModelFileError, match="trial id"):
+        tuner.get_trial_dir("../../x")
+    with pytest.raises(ModelFileError, match="trial id"):
+        tuner._checkpoint("../x")  # e.g. a forged Hyperband parent in tuner/trial_id
+    assert tuner.get_trial_dir("0") == str(project / "trial_0")

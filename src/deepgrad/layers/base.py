@@ -17,6 +17,7 @@ import re
 import numpy as np
 
 from .. import backend
+from ..fileio import reserve_weight
 from ..tensor import DEFAULT_FLOAT, Tensor, no_grad
 
 
@@ -121,6 +122,7 @@ class Layer:
         from .. import initializers  # noqa: PLC0415 - layers may be imported before initializers
 
         shape = normalize_shape(shape or (), "shape")
+        reserve_weight(shape, name)  # a model being loaded may not create more than its file holds
         init = initializers.get(initializer)
         values = np.asarray(init(shape, dtype=np.dtype(dtype or self.dtype)), dtype=dtype or self.dtype)
         weight = Tensor(values, requires_grad=bool(trainable and self._trainable))

@@ -10,9 +10,11 @@ Layout of a ``.deepgrad`` file::
 
 Writes go to a temporary file in the target folder and are renamed over the target
 in one step, so a crash mid-save leaves the previous file intact. Loading reads
-members by exact name (nothing is extracted to disk), checks every declared size,
-shape and dtype against the config before reading data, and only builds layers
-whose class names it knows.
+members by exact name (nothing is extracted to disk), checks the config against
+:data:`MODEL_FILE` (types, ranges, counts), checks the weight table against the members'
+real sizes, and only then builds layers whose class names it knows, never allocating
+more weight values than the file holds. Every rejection is a :class:`ModelFileError`
+naming the file.
 """
 
 from __future__ import annotations
@@ -21,14 +23,104 @@ import json
 
 from .. import backend
 from ..fileio import (  # noqa: F401 - FORMAT, FORMAT_VERSION and ModelFileError are part of this module's API
+    ARRAY_REFERENCE,
+    DIMENSION,
+    DTYPE,
     FORMAT,
     FORMAT_VERSION,
+    SHAPE,
+    Anything,
+    AnyOf,
     Archive,
+    Bool,
+    Int,
+    ListOf,
+    MapOf,
     ModelFileError,
+    Nullable,
+    Number,
+    Record,
+    Str,
+    Tuple,
+    check_schema,
     flatten_state,
     restore_state,
+    weight_allowance,
     write_archive,
 )
+
+# --------------------------------------------------------------------------- the schema of a model file
+
+MAX_LAYERS = 10_000  # in all, nested models included
+MAX_WEIGHTS = 100_000
+_MODEL_CLASSES = ("Sequential", "Functional", "Model")
+
+BATCH_SHAPE = ListOf(Nullable(DIMENSION), max_length=32)
+INPUT_SHAPES = Nullable(AnyOf(BATCH_SHAPE, ListOf(BATCH_SHAPE, min_length=1, max_length=MAX_LAYERS),
+                              description="a batch shape or a list of them"))
+# a functional graph's tensor: [layer name, node index, output index]
+TENSOR_REFERENCE = Tuple(Str(max_length=1000), Int(0, MAX_LAYERS), Int(0, MAX_LAYERS))
+LAYER_CONFIG = Record(optional={"name": Str(max_length=1000), "trainable": Bool(),
+                                "batch_input_shape": BATCH_SHAPE})
+
+
+_LAYER_RECORD = Record({"class_name": Str(max_length=200), "config": MapOf(Anything())},
+                       {"inbound_nodes": ListOf(Record({"args": ListOf(TENSOR_REFERENCE, max_length=MAX_LAYERS)},
+                                                       {"list_input": Bool()}), max_length=MAX_LAYERS)})
+
+
+class LayerEntry:
+    """``{"class_name": ..., "config": {...}}``; Sequential and Functional configs are checked in depth."""
+
+    def check(self, value, path):
+        _LAYER_RECORD.check(value, path)
+        LAYER_CONFIG.check(value["config"], f"{path}.config")
+        if value["class_name"] == "Sequential":
+            SEQUENTIAL_CONFIG.check(value["config"], f"{path}.config")
+        elif value["class_name"] in ("Functional", "Model"):
+            FUNCTIONAL_CONFIG.check(value["config"], f"{path}.config")
+
+
+LAYER_ENTRY = LayerEntry()
+SEQUENTIAL_CONFIG = Record({"layers": ListOf(LAYER_ENTRY, max_length=MAX_LAYERS)},
+                           {"build_input_shape": Nullable(BATCH_SHAPE)})
+FUNCTIONAL_CONFIG = Record({"layers": ListOf(LAYER_ENTRY, max_length=MAX_LAYERS),
+                            "input_layers": ListOf(TENSOR_REFERENCE, min_length=1, max_length=MAX_LAYERS),
+                            "output_layers": ListOf(TENSOR_REFERENCE, min_length=1, max_length=MAX_LAYERS)},
+                           {"multi_input": Bool(), "multi_output": Bool()})
+WEIGHT_ENTRY = Record({"name": Str(max_length=1000), "shape": SHAPE, "dtype": DTYPE, "member": Str(max_length=1000)})
+WEIGHT_TABLE = ListOf(WEIGHT_ENTRY, max_length=MAX_WEIGHTS)
+COMPILE_CONFIG = Record(optional={
+    "loss": Anything(), "metrics": Anything(),  # resolved (and so checked) by compiling at load
+    "loss_weights": Nullable(AnyOf(Number(), ListOf(Nullable(Number())), MapOf(Nullable(Number())),
+                                   description="a number, or a list or object of numbers")),
+})
+OPTIMIZER_STATE = Record(optional={
+    "iterations": Int(0, 1 << 62), "scalars": MapOf(Number()), "slot_names": ListOf(Str(max_length=200)),
+    "shapes": ListOf(SHAPE, max_length=MAX_WEIGHTS), "dtypes": ListOf(DTYPE, max_length=MAX_WEIGHTS),
+    "arrays": MapOf(ARRAY_REFERENCE),
+})
+OPTIMIZER = Record({"config": Record({"class_name": Str(max_length=200)}, {"config": MapOf(Anything())})},
+                   {"state": Nullable(OPTIMIZER_STATE)})
+#: what ``config.json`` of a model or weights file must look like before any of it is used
+MODEL_FILE = Record({"weights": WEIGHT_TABLE}, {
+    "model": Nullable(LAYER_ENTRY), "build_input_shape": INPUT_SHAPES, "compile_config": Nullable(COMPILE_CONFIG),
+    "optimizer": Nullable(OPTIMIZER), "metadata": Nullable(MapOf(Anything())),
+})
+
+
+#: the part of ``config.json`` that ``load_weights`` uses
+WEIGHTS_FILE = Record({"weights": WEIGHT_TABLE}, {"build_input_shape": INPUT_SHAPES})
+
+
+def _count_layers(entry) -> int:
+    """The number of layers ``entry`` declares, nested models included; counted before the schema is checked,
+    so it takes any JSON (its depth is bounded on reading)."""
+    config = entry.get("config") if isinstance(entry, dict) else None
+    layers = config.get("layers") if isinstance(config, dict) else None
+    if isinstance(layers, list):
+        return 1 + sum(_count_layers(layer) for layer in layers)
+    return 1
 
 
 # --------------------------------------------------------------------------- layer (de)serialization
@@ -45,8 +137,9 @@ def _layer_classes():
     from .functional import Functional  # noqa: PLC0415
     from .sequential import Sequential  # noqa: PLC0415
 
+    # the abstract base builds nothing and computes nothing, so a file naming it is corrupt
     classes = {name: obj for name, obj in vars(layers_module).items()
-               if isinstance(obj, type) and issubclass(obj, Layer)}
+               if isinstance(obj, type) and issubclass(obj, Layer) and obj is not Layer}
     classes.update({"Sequential": Sequential, "Functional": Functional, "Model": Functional})
     return classes
 
@@ -77,11 +170,16 @@ def deserialize_layer(entry, custom_objects=None):
         config["batch_input_shape"] = tuple(config["batch_input_shape"])
     if hasattr(cls, "from_config"):
         try:
-            if name in ("Sequential", "Functional", "Model"):
+            if name in _MODEL_CLASSES:
                 return cls.from_config(config, custom_objects=custom)
             return cls.from_config(config)
-        except (TypeError, ValueError, KeyError) as err:
-            raise ModelFileError(f"cannot rebuild layer {name!r} from its config: {err}") from None
+        except ModelFileError:
+            raise
+        except Exception as err:  # noqa: BLE001 - whatever a constructor refuses, the file is at fault
+            raise ModelFileError(
+                f"cannot rebuild layer {config.get('name', name)!r} ({name}) from its config: "
+                f"{type(err).__name__}: {err}"
+            ) from err
     raise ModelFileError(f"class {name!r} has no from_config().")
 
 
@@ -190,18 +288,12 @@ def _jsonable_shape(shape):
 # --------------------------------------------------------------------------- reading
 
 
-def _check_weight_table(archive, table):
-    if not isinstance(table, list):
-        raise ModelFileError(f"{archive.path}: the weight table is missing or malformed.")
-    for entry in table:
-        if not isinstance(entry, dict) or not {"shape", "dtype", "member"} <= set(entry):
-            raise ModelFileError(f"{archive.path}: malformed weight entry {entry!r:.200}.")
-        if not isinstance(entry["shape"], list) or not all(isinstance(s, int) and s >= 0 for s in entry["shape"]):
-            raise ModelFileError(f"{archive.path}: weight {entry.get('name')!r} has an invalid shape {entry['shape']!r}.")
+def _check_weight_members(archive, table) -> int:
+    """Check every weight member against its table entry (sizes only, nothing read); return the value count."""
+    return sum(archive.check_member(entry["member"], entry["shape"], entry["dtype"]) for entry in table)
 
 
 def _assign_weights(model, archive, table, skip_mismatch=False):
-    _check_weight_table(archive, table)
     weights = model.weights
     if len(weights) != len(table):
         if skip_mismatch:
@@ -211,13 +303,13 @@ def _assign_weights(model, archive, table, skip_mismatch=False):
         )
     arrays = []
     for weight, entry in zip(weights, table):
-        if tuple(entry["shape"]) != tuple(weight.shape):
+        if tuple(entry["shape"]) != tuple(weight.shape) or entry["name"] != weight.name:
             if skip_mismatch:
                 arrays.append(None)
                 continue
             raise ModelFileError(
-                f"{archive.path}: weight {entry.get('name')!r} has shape {tuple(entry['shape'])} in the file but "
-                f"{tuple(weight.shape)} in the model."
+                f"{archive.path}: weight {len(arrays)} is {entry['name']!r} of shape {tuple(entry['shape'])} in "
+                f"the file but {weight.name!r} of shape {tuple(weight.shape)} in model {model.name!r}."
             )
         arrays.append(archive.array(entry["member"], entry["shape"], entry["dtype"]))
     # read everything first, then assign: a bad file leaves the model untouched
@@ -226,50 +318,88 @@ def _assign_weights(model, archive, table, skip_mismatch=False):
             weight.data[...] = backend.to_device(array.astype(weight.data.dtype, copy=False), weight.device)
 
 
+def _build_shape(shape):
+    return [tuple(s) for s in shape] if shape and isinstance(shape[0], list) else tuple(shape)
+
+
 def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):  # noqa: A002 - Keras name
     """Load a model saved with ``model.save``: architecture, weights, compile settings, optimizer state.
 
     ``custom_objects`` maps names to user classes/functions (custom layers, Lambda
-    functions, losses). Every name, shape and dtype is validated before anything is
-    built; a bad file raises :class:`ModelFileError` and executes nothing.
+    functions, losses). The config is checked against :data:`MODEL_FILE` and the weight
+    table against the members' sizes before anything is built; layers are rebuilt with
+    their constructors' own checks and the compile settings resolved. Any problem raises
+    :class:`ModelFileError` naming the file, and nothing in a file is ever executed.
     """
-    from .. import optimizers  # noqa: PLC0415
-
     archive = Archive(filepath)
     try:
         config = archive.config
-        model_entry = config.get("model")
-        if model_entry is None:
+        count = _count_layers(config.get("model"))
+        if count > MAX_LAYERS:
+            raise ModelFileError(f"{archive.path} declares {count} layers, more than the limit of {MAX_LAYERS}.")
+        check_schema(config, MODEL_FILE, archive.path)
+        if config.get("model") is None:
             raise ModelFileError(f"{archive.path} holds only weights; build the model and call load_weights().")
-        table = config.get("weights")
-        _check_weight_table(archive, table)
-        model = deserialize_layer(model_entry, custom_objects)
-        if not model.built and config.get("build_input_shape") is not None:
-            shape = config["build_input_shape"]
-            model.build([tuple(s) for s in shape] if shape and isinstance(shape[0], list) else tuple(shape))
-        _assign_weights(model, archive, table)
-        metadata = config.get("metadata") or {}
-        if not isinstance(metadata, dict):
-            raise ModelFileError(f"{archive.path}: the model metadata is not a JSON object.")
-        model.metadata = metadata
-        compile_config = config.get("compile_config")
-        if compile and compile_config is not None:
-            optimizer = "rmsprop"
-            if config.get("optimizer"):
-                optimizer = optimizers.deserialize(config["optimizer"]["config"])
-            custom = dict(custom_objects or {})
-            loss = _resolve_custom(compile_config.get("loss"), custom)
-            metrics = _resolve_custom(compile_config.get("metrics"), custom)
-            model.compile(optimizer=optimizer, loss=loss, metrics=metrics,
-                          loss_weights=compile_config.get("loss_weights"))
-            saved_state = (config.get("optimizer") or {}).get("state")
-            if isinstance(saved_state, dict) and saved_state.get("shapes"):  # the optimizer had stepped
-                model._parameter_buffer()
-                state = restore_state(config["optimizer"]["state"], archive)
-                model.optimizer.set_state(state, model.trainable_weights)
-        return model
+        table = config["weights"]
+        values = _check_weight_members(archive, table)
+        try:
+            return _rebuild(archive, config, values, custom_objects, compile)
+        except ModelFileError as err:
+            if archive.path in str(err):
+                raise
+            raise ModelFileError(f"{archive.path}: {err}") from err.__cause__
+        except Exception as err:  # noqa: BLE001 - a schema-valid config that still cannot be rebuilt
+            raise ModelFileError(f"{archive.path}: cannot rebuild the model: {type(err).__name__}: {err}") from err
     finally:
         archive.close()
+
+
+def _rebuild(archive, config, values, custom_objects, compile):  # noqa: A002 - Keras name
+    from .. import optimizers  # noqa: PLC0415
+
+    # layers may create what the file holds; the slack covers a layer built twice while rebuilding
+    with weight_allowance(2 * values + (1 << 20), archive.path):
+        model = deserialize_layer(config["model"], custom_objects)
+        if not model.built and config.get("build_input_shape") is not None:
+            model.build(_build_shape(config["build_input_shape"]))
+    _assign_weights(model, archive, config["weights"])
+    model.metadata = config.get("metadata") or {}
+    compile_config = config.get("compile_config")
+    if compile and compile_config is not None:
+        optimizer = "rmsprop"
+        if config.get("optimizer"):
+            optimizer = optimizers.deserialize(config["optimizer"]["config"])
+        custom = dict(custom_objects or {})
+        loss = _resolve_custom(compile_config.get("loss"), custom)
+        metrics = _resolve_custom(compile_config.get("metrics"), custom)
+        model.compile(optimizer=optimizer, loss=loss, metrics=metrics,
+                      loss_weights=compile_config.get("loss_weights"))
+        _check_compiled(model, archive)
+        saved_state = (config.get("optimizer") or {}).get("state")
+        if isinstance(saved_state, dict) and saved_state.get("shapes"):  # the optimizer had stepped
+            model._parameter_buffer()
+            state = restore_state(saved_state, archive)
+            model.optimizer.set_state(state, model.trainable_weights)
+    return model
+
+
+def _check_compiled(model, archive):
+    """Resolve the losses and metrics now, so that bad compile settings fail at load, not at the first evaluate.
+
+    The resolved state is dropped: metrics such as 'accuracy' pick their variant from the
+    targets that fit or evaluate will see.
+    """
+    from .training import CompiledState  # noqa: PLC0415
+
+    if model._loss_spec is None:
+        return
+    try:
+        CompiledState(model, model._loss_spec, model._loss_weights, model._metric_spec, None)
+    except Exception as err:  # noqa: BLE001 - any refusal means the saved settings are unusable
+        raise ModelFileError(
+            f"{archive.path}: the saved compile settings are invalid ({type(err).__name__}: {err}); "
+            "load with compile=False and compile the model yourself."
+        ) from err
 
 
 def _resolve_custom(spec, custom):
@@ -283,14 +413,21 @@ def _resolve_custom(spec, custom):
 
 
 def load_weights(model, filepath, skip_mismatch=False):
-    """Load weights saved by ``save_weights`` or ``save`` into ``model`` (validated first)."""
+    """Load weights saved by ``save_weights`` or ``save`` into ``model`` (validated first).
+
+    The weight table must match the model's weights one by one: same names, same shapes
+    (with ``skip_mismatch=True`` mismatching weights are left as they are). A bad file
+    raises :class:`ModelFileError` and leaves the model untouched.
+    """
     archive = Archive(filepath)
     try:
+        check_schema(archive.config, WEIGHTS_FILE, archive.path)
+        _check_weight_members(archive, archive.config["weights"])
         if not model.built:
             shape = archive.config.get("build_input_shape")
             if shape is None:
                 raise ValueError(f"model {model.name!r} is not built; build it before loading weights.")
-            model.build([tuple(s) for s in shape] if shape and isinstance(shape[0], list) else tuple(shape))
-        _assign_weights(model, archive, archive.config.get("weights"), skip_mismatch=skip_mismatch)
+            model.build(_build_shape(shape))
+        _assign_weights(model, archive, archive.config["weights"], skip_mismatch=skip_mismatch)
     finally:
         archive.close()

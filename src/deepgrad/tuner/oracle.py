@@ -22,8 +22,9 @@ import os
 
 import numpy as np
 
+from ..fileio import ModelFileError, read_json
 from .hyperparameters import Fixed, HyperParameters
-from .trial import Trial, TrialStatus, get_objective, write_json
+from .trial import ORACLE_STATE, Trial, TrialStatus, get_objective, trial_dir, write_json
 
 _MAX_COLLISIONS = 100
 TUNER_PREFIX = "tuner/"  # bookkeeping values (Hyperband's epochs, bracket, parent trial)
@@ -279,11 +280,18 @@ class Oracle:
         path = os.path.join(project_dir, "oracle.json")
         if overwrite or not os.path.exists(path):
             return
-        with open(path, encoding="utf-8") as stream:
-            state = json.load(stream)
-        self.set_state(state)
+        state = read_json(path, ORACLE_STATE)
+        try:
+            self.set_state(state)
+        except ModelFileError:
+            raise
+        except (TypeError, ValueError, KeyError, IndexError, AttributeError) as err:
+            raise ModelFileError(f"{path}: {err}") from None
         for trial_id in state["trial_ids"]:
-            trial = Trial.load(os.path.join(project_dir, f"trial_{trial_id}", "trial.json"))
+            trial_file = os.path.join(trial_dir(project_dir, trial_id), "trial.json")
+            trial = Trial.load(trial_file)
+            if trial.trial_id != trial_id:
+                raise ModelFileError(f"{trial_file} holds trial {trial.trial_id!r}, not {trial_id!r}.")
             self.trials[trial_id] = trial
             self._tried_so_far.add(self._key(trial.hyperparameters.values))
             if trial.status == TrialStatus.RUNNING:  # interrupted: run it again, same values and seed
@@ -291,7 +299,7 @@ class Oracle:
 
     def _save_trial(self, trial) -> None:
         if self._project_dir is not None:
-            trial.save(os.path.join(self._project_dir, f"trial_{trial.trial_id}", "trial.json"))
+            trial.save(os.path.join(trial_dir(self._project_dir, trial.trial_id), "trial.json"))
 
     def save(self) -> None:
         if self._project_dir is not None:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import math
+
 import os
 
+from ..fileio import (AnyOf, Anything, Int, ListOf, MapOf, ModelFileError, Nullable, Number, Record, Str,
+                      atomic_write, check_schema, read_json)
 from .hyperparameters import HyperParameters
 
 # metric names (after an optional 'val_' prefix) that are better when larger; everything with
@@ -170,8 +173,12 @@ class Trial:
 
     @classmethod
     def load(cls, filepath) -> "Trial":
-        with open(filepath, encoding="utf-8") as stream:
-            return cls.from_state(json.load(stream))
+        """The trial saved in ``filepath``; a corrupt or forged file raises ModelFileError naming it."""
+        state = read_json(filepath, TRIAL_STATE)
+        try:
+            return cls.from_state(state)
+        except (TypeError, ValueError, KeyError, IndexError, AttributeError) as err:
+            raise ModelFileError(f"{filepath}: cannot restore the trial ({type(err).__name__}: {err}).") from None
 
     def summary(self, print_fn=print) -> None:
         """Print the trial's hyperparameters and score (the results_summary block)."""
@@ -189,14 +196,40 @@ class Trial:
                 f"values={self.hyperparameters.values!r})")
 
 
+# --------------------------------------------------------------------------- state files
+
+# trial ids name folders (trial_<id>), so they are plain numbers: '../x' cannot leave the project
+TRIAL_ID = Str(pattern=r"[0-9]{1,18}", max_length=18)
+TRIAL_STATUSES = frozenset(value for name, value in vars(TrialStatus).items() if name.isupper())
+HYPERPARAMETERS_CONFIG = Record(optional={"space": ListOf(MapOf(Anything())), "values": MapOf(Anything())})
+_OBSERVATION = Record({"value": ListOf(Number(finite=False), min_length=1, max_length=1), "step": Int(0)})
+#: what ``trial_<id>/trial.json`` must look like
+TRIAL_STATE = Record({"trial_id": TRIAL_ID, "hyperparameters": HYPERPARAMETERS_CONFIG,
+                      "status": Str(TRIAL_STATUSES)}, {
+    "metrics": Record(optional={"metrics": MapOf(Record({"direction": Str({"min", "max"}),
+                                                        "observations": ListOf(_OBSERVATION)}))}),
+    "score": Nullable(Number(finite=False)), "best_step": Nullable(Int(0)),
+    "message": Nullable(Str(max_length=1_000_000)), "seed": Nullable(Int(0)),
+})
+#: what ``oracle.json`` must look like (subclasses' own keys are checked when they are restored)
+ORACLE_STATE = Record({"oracle": Str(max_length=200), "seed": Int(0), "hyperparameters": HYPERPARAMETERS_CONFIG,
+                       "trial_ids": ListOf(TRIAL_ID)}, {
+    "max_trials": Nullable(Int(1)), "consecutive_failures": Int(0),
+    "objective": AnyOf(Str(), Record({"name": Str(), "direction": Str({"min", "max"})}),
+                       description="a metric name or {'name': ..., 'direction': 'min' or 'max'}"),
+})
+
+
+def trial_dir(project_dir, trial_id) -> str:
+    """The folder ``project_dir/trial_<id>`` of a trial; refuses ids that are not plain numbers."""
+    check_schema(trial_id, TRIAL_ID, f"the tuner project {project_dir}", root="trial id")
+    return os.path.join(project_dir, f"trial_{trial_id}")
+
+
 def write_json(filepath, data) -> None:
-    """Write ``data`` as JSON through a temporary file renamed into place (a crash keeps the old file)."""
-    folder = os.path.dirname(os.path.abspath(filepath))
-    os.makedirs(folder, exist_ok=True)
-    temporary = filepath + ".tmp"
-    with open(temporary, "w", encoding="utf-8") as stream:
+    """Write ``data`` as JSON with :func:`deepgrad.fileio.atomic_write` (a crash keeps the old file)."""
+    with atomic_write(filepath, "w") as stream:
         json.dump(data, stream, indent=1, allow_nan=True)
-    os.replace(temporary, filepath)
 
 
 __all__ = ["Objective", "Trial", "TrialStatus", "MetricsTracker", "get_objective", "infer_direction"]

@@ -62,7 +62,7 @@ from .bayesian import BayesianOptimizationOracle
 from .hyperband import HyperbandOracle
 from .hypermodel import get_hypermodel
 from .oracle import GridSearchOracle, Oracle, RandomSearchOracle, TUNER_PREFIX
-from .trial import TrialStatus
+from .trial import TrialStatus, trial_dir
 
 _CHECKPOINT = "checkpoint.weights.zip"
 
@@ -196,10 +196,10 @@ class Tuner:
 
     # ---------------------------------------------------------------- results
     def _checkpoint(self, trial_id):
-        return os.path.join(self.project_dir, f"trial_{trial_id}", _CHECKPOINT)
+        return os.path.join(trial_dir(self.project_dir, trial_id), _CHECKPOINT)
 
     def get_trial_dir(self, trial_id):
-        return os.path.join(self.project_dir, f"trial_{trial_id}")
+        return trial_dir(self.project_dir, trial_id)
 
     def load_model(self, trial):
         """The model of ``trial`` rebuilt from its values, with its best epoch's weights."""
