@@ -784,18 +784,18 @@ def explain_step(model, x, y, learning_rate=None, loss=None, apply=False):
     for layer in stack:
         if isinstance(layer, InputLayer):
             continue
-        if hasattr(layer, "pre_activation") and hasattr(layer, "activation"):
+        function = layer.output_activation()
+        if function is not None:
             z = layer.pre_activation(a_prev)
             z_leaf = Tensor(z.data, requires_grad=True)
-            a = apply_activation(layer.activation, z_leaf, False)
-            name = activations.serialize(layer.activation)
+            a = apply_activation(function, z_leaf, False)
+            name = activations.serialize(function)
         else:
             z, z_leaf = None, None
             a = layer(a_prev, training=False)
             name = type(layer).__name__
         weights = layer.trainable_weights
-        kernel = getattr(layer, "kernel", None)
-        bias = getattr(layer, "bias", None)
+        kernel, bias = layer.kernel_and_bias()
         for w in weights:
             w.zero_grad()
         steps.append(LayerStep(
@@ -819,7 +819,7 @@ def explain_step(model, x, y, learning_rate=None, loss=None, apply=False):
             z.backward(z_leaf.grad)
         else:
             a.backward(grad)
-        kernel, bias = getattr(layer, "kernel", None), getattr(layer, "bias", None)
+        kernel, bias = layer.kernel_and_bias()
         if kernel is not None and kernel.grad is not None:
             step.dL_dW = backend.to_numpy(kernel.grad).copy()
             step.W_new = step.W - lr * step.dL_dW
@@ -832,10 +832,11 @@ def explain_step(model, x, y, learning_rate=None, loss=None, apply=False):
     if apply:
         with no_grad():
             for (layer, *_), step in zip(chain, steps):
+                kernel, bias = layer.kernel_and_bias()
                 if step.W_new is not None:
-                    layer.kernel.data[...] = step.W_new
+                    kernel.data[...] = step.W_new
                 if step.b_new is not None:
-                    layer.bias.data[...] = step.b_new
+                    bias.data[...] = step.b_new
     return StepTrace(steps, float(value.data), _name_of(spec), np.asarray(y_true),
                      backend.to_numpy(output.data).copy(), lr)
 

@@ -254,8 +254,8 @@ def plot_activations_grid(names=None, ncols=5, z=None, save_path=None, path=None
 def _kernels(model):
     from .diagnostics import _leaf_layers  # noqa: PLC0415
 
-    kernels = [(layer.name, layer.kernel.numpy().ravel()) for layer in _leaf_layers(model)
-               if getattr(layer, "kernel", None) is not None]
+    kernels = [(layer.name, kernel.numpy().ravel()) for layer in _leaf_layers(model)
+               for kernel in layer.kernel_and_bias()[:1] if kernel is not None]
     if not kernels:
         raise ValueError(f"model {getattr(model, 'name', model)!r} has no layer with a kernel to plot; "
                          "build it first (call it on data or fit it).")

@@ -10,14 +10,7 @@ from .. import activations
 from .base import Layer, _serialize
 
 
-class _ActivationLayer(Layer):
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        if self._input_shape_arg is not None:
-            self.build_from_shape(self._input_shape_arg)
-
-
-class ReLU(_ActivationLayer):
+class ReLU(Layer):
     """Rectified linear unit layer: :func:`deepgrad.activations.relu` with Keras' options.
 
     f(x) = max_value if x >= max_value; x if threshold <= x < max_value;
@@ -45,7 +38,7 @@ class ReLU(_ActivationLayer):
         return config
 
 
-class LeakyReLU(_ActivationLayer):
+class LeakyReLU(Layer):
     """Leaky ReLU layer: f(x) = x for x >= 0, negative_slope * x otherwise (Keras default 0.3)."""
 
     def __init__(self, negative_slope=0.3, **kwargs):
@@ -63,7 +56,7 @@ class LeakyReLU(_ActivationLayer):
         return config
 
 
-class ELU(_ActivationLayer):
+class ELU(Layer):
     """Exponential linear unit layer: f(x) = x for x > 0, alpha (e^x - 1) otherwise."""
 
     def __init__(self, alpha=1.0, **kwargs):
@@ -79,7 +72,7 @@ class ELU(_ActivationLayer):
         return config
 
 
-class Softmax(_ActivationLayer):
+class Softmax(Layer):
     """Softmax layer: f(x)_i = e^(x_i) / sum_j e^(x_j) along ``axis``."""
 
     def __init__(self, axis=-1, **kwargs):
@@ -88,7 +81,14 @@ class Softmax(_ActivationLayer):
         self.activation = activations.softmax
 
     def pre_activation(self, inputs, training=False):
+        """z = x: the layer is softmax alone."""
         return inputs
+
+    def output_activation(self):
+        """Softmax over the last axis, the one fused cross-entropy expects; None for another axis."""
+        last = self.axis == -1 or (self.input_shape_built is not None
+                                   and self.axis == len(self.input_shape_built) - 1)
+        return self.activation if last else None
 
     def call(self, inputs, training=False):
         return activations.softmax(inputs, axis=self.axis)
@@ -120,8 +120,6 @@ class PReLU(Layer):
         self.alpha_constraint = alpha_constraint
         self.shared_axes = None if shared_axes is None else (
             [shared_axes] if isinstance(shared_axes, int) else list(shared_axes))
-        if self._input_shape_arg is not None:
-            self.build_from_shape(self._input_shape_arg)
 
     def build(self, input_shape):
         self.alpha = self.add_weight(_parameter_shape(input_shape, self.shared_axes), self.alpha_initializer,
@@ -153,8 +151,6 @@ class APL(Layer):
         self.hinges = int(hinges)
         self.a_initializer = a_initializer
         self.b_initializer = b_initializer
-        if self._input_shape_arg is not None:
-            self.build_from_shape(self._input_shape_arg)
 
     def build(self, input_shape):
         shape = tuple(input_shape[1:]) + (self.hinges,)
@@ -177,8 +173,6 @@ class SoftExponential(Layer):
     def __init__(self, alpha_initializer="zeros", **kwargs):
         super().__init__(**kwargs)
         self.alpha_initializer = alpha_initializer
-        if self._input_shape_arg is not None:
-            self.build_from_shape(self._input_shape_arg)
 
     def build(self, input_shape):
         self.alpha = self.add_weight(tuple(input_shape[1:]), self.alpha_initializer, name="alpha")

@@ -98,8 +98,6 @@ class Dense(Layer):
         self.bias_constraint = bias_constraint
         self.kernel = None
         self.bias = None
-        if self._input_shape_arg is not None:
-            self.build_from_shape(self._input_shape_arg)
 
     def build(self, input_shape):
         fan_in = input_shape[-1]
@@ -152,10 +150,9 @@ class Activation(Layer):
     def __init__(self, activation, **kwargs):
         super().__init__(**kwargs)
         self.activation = get_activation(activation)
-        if self._input_shape_arg is not None:
-            self.build_from_shape(self._input_shape_arg)
 
     def pre_activation(self, inputs, training=False):
+        """z = x: the layer is its activation alone."""
         return inputs
 
     def call(self, inputs, training=False):
@@ -174,8 +171,6 @@ class _RandomLayer(Layer):
         super().__init__(**kwargs)
         self.seed = seed
         self._rng = backend.new_generator(seed)
-        if self._input_shape_arg is not None:
-            self.build_from_shape(self._input_shape_arg)
 
     def _uniform(self, shape, like):
         xp = backend.namespace(like)
@@ -290,8 +285,6 @@ class Flatten(Layer):
     def __init__(self, data_format=None, **kwargs):
         super().__init__(**kwargs)
         self.data_format = data_format
-        if self._input_shape_arg is not None:
-            self.build_from_shape(self._input_shape_arg)
 
     def call(self, inputs, training=False):
         return inputs.reshape(inputs.shape[0], -1)
@@ -308,8 +301,6 @@ class Reshape(Layer):
     def __init__(self, target_shape, **kwargs):
         super().__init__(**kwargs)
         self.target_shape = normalize_shape(target_shape, "target_shape")
-        if self._input_shape_arg is not None:
-            self.build_from_shape(self._input_shape_arg)
 
     def call(self, inputs, training=False):
         return inputs.reshape((inputs.shape[0],) + self.target_shape)
@@ -335,8 +326,6 @@ class Lambda(Layer):
         self.function = function
         self.arguments = dict(arguments or {})
         self._output_shape = output_shape
-        if self._input_shape_arg is not None:
-            self.build_from_shape(self._input_shape_arg)
 
     def call(self, inputs, training=False):
         return self.function(inputs, **self.arguments)

@@ -11,9 +11,6 @@ from .base import Layer
 class _Merge(Layer):
     """Base of the merge layers: ``call`` receives a list of at least two tensors."""
 
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-
     def call(self, inputs, training=False):
         if not isinstance(inputs, (list, tuple)) or len(inputs) < 2:
             raise ValueError(f"{type(self).__name__} layer {self.name!r} needs a list of at least 2 inputs.")

@@ -46,8 +46,6 @@ class BatchNormalization(Layer):
         self.gamma_constraint = gamma_constraint
         self.synchronized = synchronized
         self.gamma = self.beta = None
-        if self._input_shape_arg is not None:
-            self.build_from_shape(self._input_shape_arg)
 
     def build(self, input_shape):
         ndim = len(input_shape)
@@ -138,8 +136,6 @@ class LayerNormalization(Layer):
         self.beta_constraint = beta_constraint
         self.gamma_constraint = gamma_constraint
         self.gamma = self.beta = None
-        if self._input_shape_arg is not None:
-            self.build_from_shape(self._input_shape_arg)
 
     def build(self, input_shape):
         ndim = len(input_shape)
