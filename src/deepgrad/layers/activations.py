@@ -7,7 +7,7 @@ range and derivative are documented once.
 from __future__ import annotations
 
 from .. import activations
-from .base import Layer, _serialize
+from .base import Layer, _serialize, check_axes, check_number
 
 
 class ReLU(Layer):
@@ -19,13 +19,11 @@ class ReLU(Layer):
 
     def __init__(self, max_value=None, negative_slope=0.0, threshold=0.0, **kwargs):
         super().__init__(**kwargs)
-        if max_value is not None and max_value < 0:
-            raise ValueError(f"ReLU: max_value must be >= 0, got {max_value!r}.")
-        if negative_slope < 0:
-            raise ValueError(f"ReLU: negative_slope must be >= 0, got {negative_slope!r}.")
+        if max_value is not None:
+            check_number("ReLU", "max_value", max_value, 0)
         self.max_value = max_value
-        self.negative_slope = float(negative_slope)
-        self.threshold = float(threshold)
+        self.negative_slope = check_number("ReLU", "negative_slope", negative_slope, 0)
+        self.threshold = check_number("ReLU", "threshold", threshold)
 
     def call(self, inputs, training=False):
         return activations.relu(inputs, negative_slope=self.negative_slope, max_value=self.max_value,
@@ -45,7 +43,7 @@ class LeakyReLU(Layer):
         if "alpha" in kwargs:  # the Keras 2 name of the slope
             negative_slope = kwargs.pop("alpha")
         super().__init__(**kwargs)
-        self.negative_slope = float(negative_slope)
+        self.negative_slope = check_number("LeakyReLU", "negative_slope", negative_slope, 0)
 
     def call(self, inputs, training=False):
         return activations.leaky_relu(inputs, negative_slope=self.negative_slope)
@@ -61,7 +59,7 @@ class ELU(Layer):
 
     def __init__(self, alpha=1.0, **kwargs):
         super().__init__(**kwargs)
-        self.alpha = float(alpha)
+        self.alpha = check_number("ELU", "alpha", alpha)
 
     def call(self, inputs, training=False):
         return activations.elu(inputs, alpha=self.alpha)
@@ -77,7 +75,7 @@ class Softmax(Layer):
 
     def __init__(self, axis=-1, **kwargs):
         super().__init__(**kwargs)
-        self.axis = axis
+        self.axis = check_axes("Softmax", "axis", axis)
         self.activation = activations.softmax
 
     def pre_activation(self, inputs, training=False):
@@ -146,9 +144,7 @@ class APL(Layer):
 
     def __init__(self, hinges=2, a_initializer="zeros", b_initializer="random_uniform", **kwargs):
         super().__init__(**kwargs)
-        if int(hinges) < 1:
-            raise ValueError(f"APL: hinges must be >= 1, got {hinges!r}.")
-        self.hinges = int(hinges)
+        self.hinges = check_number("APL", "hinges", hinges, 1, integer=True)
         self.a_initializer = a_initializer
         self.b_initializer = b_initializer
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import functools
 import inspect
+import math
+import numbers
 import re
 
 import numpy as np
@@ -39,6 +41,41 @@ def normalize_shape(shape, what="input_shape"):
         return tuple(None if s is None else int(s) for s in shape)
     except TypeError:
         raise TypeError(f"{what} must be an int or a tuple of ints, got {shape!r}.") from None
+
+
+def check_number(layer, argument, value, low=None, high=None, low_open=False, high_open=False,
+                 integer=False):
+    """``value`` as a float (or int) after checking that it is a finite number in the given range.
+
+    The check every layer constructor makes of its hyperparameters, so that a bad value
+    (``epsilon=nan``, ``rate=1.5``) is refused where it is given, also when a model file
+    declares it. ``low``/``high`` bound the range, open at an end with ``low_open``/
+    ``high_open``. Raises ValueError naming the layer, the argument, the range and the value.
+    """
+    interval = ("(" if low_open else "[") + f"{'-inf' if low is None else low}, " \
+        f"{'inf' if high is None else high}" + (")" if high_open else "]")
+    kind = "an integer" if integer else "a number"
+    problem = None
+    if isinstance(value, bool) or not isinstance(value, (numbers.Integral if integer else numbers.Real)):
+        problem = f"must be {kind}"
+    elif not math.isfinite(value):
+        problem = "must be finite"
+    elif low is not None and (value <= low if low_open else value < low):
+        problem = f"must be in {interval}"
+    elif high is not None and (value >= high if high_open else value > high):
+        problem = f"must be in {interval}"
+    if problem is not None:
+        raise ValueError(f"{layer}: {argument} {problem}, got {argument}={value!r}.")
+    return int(value) if integer else float(value)
+
+
+def check_axes(layer, argument, axis):
+    """``axis`` (an int or a list/tuple of ints) after checking its type, as Keras does."""
+    items = [axis] if isinstance(axis, numbers.Integral) else axis
+    if (isinstance(axis, bool) or not isinstance(items, (list, tuple)) or not items
+            or not all(isinstance(a, numbers.Integral) and not isinstance(a, bool) for a in items)):
+        raise ValueError(f"{layer}: {argument} must be an int or a list of ints, got {argument}={axis!r}.")
+    return int(axis) if isinstance(axis, numbers.Integral) else [int(a) for a in axis]
 
 
 class Node:
@@ -479,7 +516,7 @@ def _serialize(obj):
     """A JSON-able description of an activation/initializer/regularizer/... object."""
     if obj is None:
         return None
-    if isinstance(obj, str):
+    if isinstance(obj, (str, dict)):  # a name, or a description read back from a config
         return obj
     module = type(obj).__module__ if not inspect.isfunction(obj) else obj.__module__
     if module.endswith(".activations"):

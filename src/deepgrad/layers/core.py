@@ -8,7 +8,7 @@ import numpy as np
 
 from .. import backend
 from ..tensor import Tensor
-from .base import KerasTensor, Layer, _serialize, normalize_shape
+from .base import KerasTensor, Layer, _serialize, check_number, normalize_shape
 
 
 def get_activation(identifier):
@@ -189,9 +189,16 @@ class _RandomLayer(Layer):
 
 
 def _check_rate(rate, layer):
-    if not 0 <= rate < 1:
-        raise ValueError(f"{layer}: rate must be in [0, 1), got {rate!r}.")
-    return float(rate)
+    return check_number(layer, "rate", rate, 0, 1, high_open=True)
+
+
+def _check_noise_shape(noise_shape, layer):
+    if noise_shape is None:
+        return None
+    shape = normalize_shape(noise_shape, "noise_shape")
+    if any(s is not None and s <= 0 for s in shape):
+        raise ValueError(f"{layer}: noise_shape entries must be positive or None, got {noise_shape!r}.")
+    return shape
 
 
 class Dropout(_RandomLayer):
@@ -204,7 +211,7 @@ class Dropout(_RandomLayer):
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(seed=seed, **kwargs)
         self.rate = _check_rate(rate, "Dropout")
-        self.noise_shape = None if noise_shape is None else tuple(noise_shape)
+        self.noise_shape = _check_noise_shape(noise_shape, "Dropout")
 
     def _mask_shape(self, shape):
         if self.noise_shape is None:
@@ -239,7 +246,7 @@ class AlphaDropout(_RandomLayer):
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(seed=seed, **kwargs)
         self.rate = _check_rate(rate, "AlphaDropout")
-        self.noise_shape = None if noise_shape is None else tuple(noise_shape)
+        self.noise_shape = _check_noise_shape(noise_shape, "AlphaDropout")
 
     def call(self, inputs, training=False):
         if not training or self.rate == 0:
@@ -263,9 +270,7 @@ class GaussianNoise(_RandomLayer):
 
     def __init__(self, stddev, seed=None, **kwargs):
         super().__init__(seed=seed, **kwargs)
-        if stddev < 0:
-            raise ValueError(f"GaussianNoise: stddev must be >= 0, got {stddev!r}.")
-        self.stddev = float(stddev)
+        self.stddev = check_number("GaussianNoise", "stddev", stddev, 0)
 
     def call(self, inputs, training=False):
         if not training or self.stddev == 0:
@@ -301,6 +306,10 @@ class Reshape(Layer):
     def __init__(self, target_shape, **kwargs):
         super().__init__(**kwargs)
         self.target_shape = normalize_shape(target_shape, "target_shape")
+        if (None in self.target_shape or self.target_shape.count(-1) > 1
+                or any(s == 0 or s < -1 for s in self.target_shape)):
+            raise ValueError(f"Reshape: target_shape needs positive sizes and at most one -1, "
+                             f"got target_shape={target_shape!r}.")
 
     def call(self, inputs, training=False):
         return inputs.reshape((inputs.shape[0],) + self.target_shape)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 
 from .. import ops
-from .base import Layer
+from .base import Layer, check_number
 
 
 class _Merge(Layer):
@@ -66,7 +66,7 @@ class Concatenate(_Merge):
 
     def __init__(self, axis=-1, **kwargs):
         super().__init__(**kwargs)
-        self.axis = int(axis)
+        self.axis = check_number("Concatenate", "axis", axis, integer=True)
 
     def _merge(self, inputs):
         return ops.concatenate(inputs, axis=self.axis)
