@@ -82,7 +82,7 @@ def test_plots_and_step_traces_ask_the_layer_for_its_kernel_and_bias():
     model = Sequential([Scaled("tanh", input_shape=(2,), name="scaled")])
     model.compile("sgd", "mse")
     (name, values), = plot._kernels(model)
-    assert name == "scaled" and np.array_equal(values, np.ones(2, dtype=np.float32))
+    assert name == "Scaled layer 1 (scaled): kernel 2" and np.array_equal(values, np.ones(2, dtype=np.float32))
     x = np.array([[1.0, 2.0]], dtype=np.float32)
     trace = explain_step(model, x, np.zeros((1, 2), dtype=np.float32), learning_rate=0.1, apply=True)
     step = trace.layers[0]
