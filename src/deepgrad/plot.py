@@ -336,8 +336,8 @@ def plot_gradient_flow(monitor, save_path=None, path=None):
     """What a :class:`deepgrad.diagnostics.GradientMonitor` recorded, layer by layer.
 
     Left: the RMS gradient ||dL/dW|| / sqrt(n) per layer (log scale), one line per epoch
-    (dark to light, named by a colour bar past two epochs): vanishing gradients fall away towards the first layers, exploding
-    ones climb. Middle: the update-to-weight ratio ||dW|| / ||W|| (about 1e-3 is
+    (dark to light, named by a colour bar past two epochs): vanishing gradients fall
+    away towards the first layers, exploding ones climb. Middle: the update-to-weight ratio ||dW|| / ||W|| (about 1e-3 is
     healthy). Right: the share of dead ReLU and saturated sigmoid/tanh units in the
     last epoch.
     """
@@ -502,8 +502,9 @@ def plot_perceptron_boundary(perceptron, x, y, ax=None, save_path=None, path=Non
     ``perceptron`` is a fitted :class:`deepgrad.perceptron.Perceptron` (its
     ``weights_history_`` and ``bias_history_``: the line before training and after each
     epoch) or a list ``[(w, b), ...]``. Early lines are light, the last one bold, and a
-    colour bar gives each shade its epoch; a line with w = 0 (nothing learned yet) is not drawn. With ``errors_`` available, a second
-    panel shows the misclassifications per epoch.
+    colour bar gives each shade its epoch; a line with w = 0 (nothing learned yet) is
+    not drawn. With ``errors_`` available, a second panel shows the misclassifications
+    per epoch.
     """
     x = _check_2d(x, "plot_perceptron_boundary")
     y = np.asarray(y).reshape(len(x))
