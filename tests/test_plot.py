@@ -227,3 +227,59 @@ def test_matplotlib_is_imported_only_when_a_plot_is_drawn():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert "pip install 'deepgrad[plot]'" in result.stdout
+
+
+# --------------------------------------------------------------------------- labels a reader needs
+
+
+def test_activation_panels_have_axis_labels():
+    fig = plot.plot_activations_grid(names=["relu", "tanh", "sigmoid"], ncols=2)
+    for ax in (a for a in fig.axes if a.get_visible()):
+        assert ax.get_xlabel().startswith("z") and ax.get_ylabel() == "f(z), f'(z)"
+    ax = plot.plot_activation("tanh", derivative=False).axes[0]
+    assert ax.get_xlabel().startswith("z") and ax.get_ylabel() == "f(z)"
+
+
+def test_weight_histogram_panels_name_the_layer_class_and_the_kernel_shape_and_count_on_y():
+    x, y = _blobs()
+    model, _ = _classifier(x, y, epochs=1)
+    fig = plot.plot_weight_histograms(model)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles[0].startswith("Dense layer 1 (") and "kernel 2 x 8, 2 inputs -> 8 units" in titles[0]
+    assert "Dense layer 2 (" in titles[1] and "8 inputs -> 2 units" in titles[1]
+    assert all(ax.get_ylabel() == "number of weights" for ax in fig.axes)
+
+
+def _monitored(epochs):
+    x, y = _blobs()
+    dg.manual_seed(0)
+    model = Sequential([Dense(4, activation="relu", input_dim=2), Dense(2, activation="softmax")])
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    monitor = GradientMonitor(sample_every=1)
+    model.fit(x, y, epochs=epochs, batch_size=30, verbose=0, callbacks=[monitor])
+    return monitor
+
+
+def _colorbars(fig):
+    return [ax for ax in fig.axes if ax.get_label() == "<colorbar>"]
+
+
+def test_gradient_flow_over_many_epochs_labels_them_with_a_colour_bar():
+    fig = plot.plot_gradient_flow(_monitored(12))
+    bars = _colorbars(fig)
+    assert len(bars) == 1 and bars[0].get_ylabel() == "epoch"
+    assert bars[0].get_ylim() == (1.0, 12.0)
+    assert fig.axes[0].get_legend() is None and len(fig.axes[0].lines) == 12
+    assert fig.axes[0].get_ylabel() and fig.axes[1].get_ylabel()
+    # two epochs: a legend names both, no bar needed
+    fig = plot.plot_gradient_flow(_monitored(2))
+    assert not _colorbars(fig)
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["epoch 1", "epoch 2"]
+
+
+def test_perceptron_boundary_labels_earlier_epochs_with_a_colour_bar():
+    x, y = _blobs(n=40)
+    history = [(np.array([1.0, 0.2 * k]), 0.1 * k) for k in range(1, 7)]
+    fig = plot.plot_perceptron_boundary(history, x, y)
+    bars = _colorbars(fig)
+    assert len(bars) == 1 and bars[0].get_ylabel() == "epoch" and bars[0].get_ylim() == (0.0, 5.0)

@@ -840,14 +840,10 @@ def explain_step(model, x, y, learning_rate=None, loss=None, apply=False):
     it. Works on a plain stack of layers (Sequential). Returns a :class:`StepTrace`;
     ``print()`` it for the worked example.
     """
-    from .layers.core import InputLayer, apply_activation  # noqa: PLC0415
     from .losses import as_loss  # noqa: PLC0415
     from .models.training import _name_of, ensure_built, prepare_inputs, prepare_target  # noqa: PLC0415
 
-    stack = getattr(model, "_tracked_layers", None)
-    if stack is None or type(model).call is not _sequential_call():
-        raise TypeError("explain_step traces a Sequential model (a plain stack of layers); "
-                        f"got {type(model).__name__}.")
+    stack = _traced_layers(model)
     spec = loss if loss is not None else getattr(model, "_loss_spec", None)
     if spec is None:
         raise ValueError("explain_step needs a loss: compile the model (loss='mse', ...) or pass loss='mse'.")
@@ -856,66 +852,109 @@ def explain_step(model, x, y, learning_rate=None, loss=None, apply=False):
     xs = prepare_inputs(model, x)
     ensure_built(model, xs)
 
-    steps = []
+    steps, links = [], []
     a_prev = Tensor(xs[0], requires_grad=True)
-    chain = []  # per layer: (input leaf, z leaf or None, z tensor or None, output tensor)
     for layer in stack:
-        if isinstance(layer, InputLayer):
-            continue
-        if hasattr(layer, "pre_activation") and hasattr(layer, "activation"):
-            z = layer.pre_activation(a_prev)
-            z_leaf = Tensor(z.data, requires_grad=True)
-            a = apply_activation(layer.activation, z_leaf, False)
-            name = activations.serialize(layer.activation)
-        else:
-            z, z_leaf = None, None
-            a = layer(a_prev, training=False)
-            name = type(layer).__name__
-        weights = layer.trainable_weights
-        kernel = getattr(layer, "kernel", None)
-        bias = getattr(layer, "bias", None)
-        for w in weights:
-            w.zero_grad()
-        steps.append(LayerStep(
-            layer.name, name, backend.to_numpy(a_prev.data).copy(),
-            None if z is None else backend.to_numpy(z.data).copy(), backend.to_numpy(a.data).copy(),
-            W=None if kernel is None else backend.to_numpy(kernel.data).copy(),
-            b=None if bias is None else backend.to_numpy(bias.data).copy()))
-        chain.append((layer, a_prev, z_leaf, z, a))
-        a_prev = Tensor(a.data, requires_grad=True)
+        step, link = _forward_layer(layer, a_prev)
+        steps.append(step)
+        links.append(link)
+        a_prev = Tensor(link.a.data, requires_grad=True)  # a leaf, so dL/da stops here to be read
 
     output = a_prev
     y_true = prepare_target(_name_of(spec), y, (None,) + tuple(output.shape[1:]), model.dtype)
     value = loss_fn(y_true, output)
     value.backward()
     grad = output.grad
-    for (layer, a_in, z_leaf, z, a), step in zip(reversed(chain), reversed(steps)):
-        step.dL_da = backend.to_numpy(grad).copy()
-        if z_leaf is not None:
-            a.backward(grad)
-            step.dL_dz = backend.to_numpy(z_leaf.grad).copy()
-            z.backward(z_leaf.grad)
-        else:
-            a.backward(grad)
-        kernel, bias = getattr(layer, "kernel", None), getattr(layer, "bias", None)
-        if kernel is not None and kernel.grad is not None:
-            step.dL_dW = backend.to_numpy(kernel.grad).copy()
-            step.W_new = step.W - lr * step.dL_dW
-        if bias is not None and bias.grad is not None:
-            step.dL_db = backend.to_numpy(bias.grad).copy()
-            step.b_new = step.b - lr * step.dL_db
-        for w in layer.trainable_weights:
-            w.zero_grad()
-        grad = a_in.grad if a_in.grad is not None else np.zeros(a_in.shape, dtype=a_in.dtype)
+    for link, step in zip(reversed(links), reversed(steps)):
+        grad = _backward_layer(link, step, grad, lr)
     if apply:
-        with no_grad():
-            for (layer, *_), step in zip(chain, steps):
-                if step.W_new is not None:
-                    layer.kernel.data[...] = step.W_new
-                if step.b_new is not None:
-                    layer.bias.data[...] = step.b_new
+        _apply_update(links, steps)
     return StepTrace(steps, float(value.data), _name_of(spec), np.asarray(y_true),
                      backend.to_numpy(output.data).copy(), lr)
+
+
+@dataclass
+class _Link:
+    """One layer of the traced chain: its input leaf, its pre-activation (leaf and tensor) and output."""
+
+    layer: object
+    a_in: Tensor
+    z_leaf: Tensor
+    z: Tensor
+    a: Tensor
+
+
+def _traced_layers(model):
+    """The layers explain_step walks: those of a Sequential model, its InputLayer left out."""
+    from .layers.core import InputLayer  # noqa: PLC0415
+
+    stack = getattr(model, "_tracked_layers", None)
+    if stack is None or type(model).call is not _sequential_call():
+        raise TypeError("explain_step traces a Sequential model (a plain stack of layers); "
+                        f"got {type(model).__name__}.")
+    return [layer for layer in stack if not isinstance(layer, InputLayer)]
+
+
+def _copy(value):
+    """A host copy of a tensor's values or of a gradient array (None stays None)."""
+    if value is None:
+        return None
+    return backend.to_numpy(value.data if isinstance(value, Tensor) else value).copy()
+
+
+def _forward_layer(layer, a_prev):
+    """One layer's forward pass, split at its pre-activation when the layer exposes one.
+
+    z is cut from a = f(z) by a leaf, so that backward stops there and dL/dz can be read.
+    """
+    from .layers.core import apply_activation  # noqa: PLC0415
+
+    function = layer.output_activation()
+    if function is not None:
+        z = layer.pre_activation(a_prev)
+        z_leaf = Tensor(z.data, requires_grad=True)
+        a = apply_activation(function, z_leaf, False)
+        name = activations.serialize(function)
+    else:
+        z = z_leaf = None
+        a = layer(a_prev, training=False)
+        name = type(layer).__name__
+    for w in layer.trainable_weights:
+        w.zero_grad()
+    kernel, bias = layer.kernel_and_bias()
+    step = LayerStep(layer.name, name, _copy(a_prev), _copy(z), _copy(a), W=_copy(kernel), b=_copy(bias))
+    return step, _Link(layer, a_prev, z_leaf, z, a)
+
+
+def _backward_layer(link, step, grad, lr):
+    """Send dL/da back through one layer, record dL/dz, dL/dW, dL/db and the update; returns dL/da_prev."""
+    step.dL_da = _copy(grad)
+    link.a.backward(grad)
+    if link.z_leaf is not None:
+        step.dL_dz = _copy(link.z_leaf.grad)
+        link.z.backward(link.z_leaf.grad)
+    kernel, bias = link.layer.kernel_and_bias()
+    if kernel is not None and kernel.grad is not None:
+        step.dL_dW = _copy(kernel.grad)
+        step.W_new = step.W - lr * step.dL_dW
+    if bias is not None and bias.grad is not None:
+        step.dL_db = _copy(bias.grad)
+        step.b_new = step.b - lr * step.dL_db
+    for w in link.layer.trainable_weights:
+        w.zero_grad()
+    a_in = link.a_in
+    return a_in.grad if a_in.grad is not None else np.zeros(a_in.shape, dtype=a_in.dtype)
+
+
+def _apply_update(links, steps):
+    """Write each traced W_new and b_new into the layer's own weights."""
+    with no_grad():
+        for link, step in zip(links, steps):
+            kernel, bias = link.layer.kernel_and_bias()
+            if step.W_new is not None:
+                kernel.data[...] = step.W_new
+            if step.b_new is not None:
+                bias.data[...] = step.b_new
 
 
 def _sequential_call():

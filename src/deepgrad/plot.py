@@ -210,6 +210,8 @@ def _draw_activation(ax, name, z, derivative):
     ax.axvline(0, color="gray", linewidth=0.5)
     ax.grid(alpha=0.3)
     ax.set_title(activations.serialize(function))
+    ax.set_xlabel("z (pre-activation)")
+    ax.set_ylabel("f(z), f'(z)" if derivative else "f(z)")
 
 
 def plot_activation(name, z=None, derivative=True, ax=None, save_path=None, path=None):
@@ -222,7 +224,6 @@ def plot_activation(name, z=None, derivative=True, ax=None, save_path=None, path
     z = np.linspace(-5.0, 5.0, 501) if z is None else np.asarray(z, dtype=np.float64)
     fig, ax = _figure(ax, (5, 3.8))
     _draw_activation(ax, name, z, derivative)
-    ax.set_xlabel("z")
     ax.legend()
     return _finish(fig, save_path, path)
 
@@ -251,11 +252,47 @@ def plot_activations_grid(names=None, ncols=5, z=None, save_path=None, path=None
 # --------------------------------------------------------------------------- weights and gradients
 
 
+def _epoch_shades(plt, fig, axes, cmap, epochs, span, always=False):
+    """(one colour per epoch, colour bar or None): lines shaded by epoch, labelled by a colour bar.
+
+    A legend names at most a few lines; a colour bar names every epoch at once. It is
+    drawn beside the last of ``axes`` (which share the shades) when there are more than
+    two epochs (or ``always``, for more than one).
+    """
+    from matplotlib.cm import ScalarMappable  # noqa: PLC0415
+    from matplotlib.colors import LinearSegmentedColormap, Normalize  # noqa: PLC0415
+    from matplotlib.ticker import MaxNLocator  # noqa: PLC0415
+
+    colors = plt.get_cmap(cmap)(np.linspace(span[0], span[1], len(epochs)))
+    if len(epochs) < 2 or (len(epochs) < 3 and not always):
+        return colors, None
+    # the bar shows the part of the colour map the lines use, from the first epoch to the last
+    shown = LinearSegmentedColormap.from_list(f"{cmap}_epochs", colors)
+    mappable = ScalarMappable(norm=Normalize(epochs[0], epochs[-1]), cmap=shown)
+    # beside the last panel only: a bar spanning several panels defeats tight_layout
+    colorbar = fig.colorbar(mappable, ax=axes[-1], fraction=0.05, pad=0.02)
+    colorbar.set_label("epoch")
+    colorbar.locator = MaxNLocator(integer=True)
+    colorbar.update_ticks()
+    return colors, colorbar
+
+
+def _kernel_heading(layer, kernel, position):
+    """'Dense layer 2 (dense_1): kernel 8 x 2, 8 inputs -> 2 units': what the histogram shows."""
+    shape = " x ".join(str(s) for s in kernel.shape)
+    heading = f"{type(layer).__name__} layer {position} ({layer.name}): kernel {shape}"
+    if kernel.ndim == 2:
+        heading += f", {kernel.shape[0]} inputs -> {kernel.shape[1]} units"
+    return heading
+
+
 def _kernels(model):
+    """[(heading, kernel values), ...] of every layer with a kernel, asked through Layer.kernel_and_bias."""
     from .diagnostics import _leaf_layers  # noqa: PLC0415
 
-    kernels = [(layer.name, layer.kernel.numpy().ravel()) for layer in _leaf_layers(model)
-               if getattr(layer, "kernel", None) is not None]
+    kernels = [(_kernel_heading(layer, kernel, position), kernel.numpy().ravel())
+               for position, layer in enumerate(_leaf_layers(model), 1)
+               for kernel in layer.kernel_and_bias()[:1] if kernel is not None]
     if not kernels:
         raise ValueError(f"model {getattr(model, 'name', model)!r} has no layer with a kernel to plot; "
                          "build it first (call it on data or fit it).")
@@ -264,6 +301,9 @@ def _kernels(model):
 
 def plot_weight_histograms(model, other=None, labels=("model 1", "model 2"), bins=50, save_path=None, path=None):
     """Histograms of each layer's kernel weights; with ``other``, two models side by side.
+
+    Each panel is titled with the layer's class, position, name and kernel shape (inputs
+    -> units); the kernel is what the layer names through ``Layer.kernel_and_bias``.
 
     The course compares a model trained without and with L2 regularization this way:
     regularization pulls the weights towards 0 and shortens the tails. Rows are layers
@@ -274,6 +314,8 @@ def plot_weight_histograms(model, other=None, labels=("model 1", "model 2"), bin
         raise ValueError(f"the models have {len(columns[0])} and {len(columns[1])} layers with kernels; "
                          "side by side needs the same number.")
     plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator  # noqa: PLC0415
+
     nrows, ncols = len(columns[0]), len(columns)
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.5 * ncols, 2.6 * nrows), squeeze=False, sharex="row")
     colors = _class_colors(ncols)
@@ -282,9 +324,11 @@ def plot_weight_histograms(model, other=None, labels=("model 1", "model 2"), bin
             ax = axes[row, col]
             ax.hist(values, bins=bins, color=colors[col], alpha=0.8)
             heading = f"{labels[col]}: {name}" if ncols > 1 else name
-            ax.set_title(f"{heading} (min {values.min():.3g}, max {values.max():.3g})", fontsize="small")
+            ax.set_title(f"{heading}\n(min {values.min():.3g}, max {values.max():.3g})", fontsize="small")
+            ax.set_ylabel("number of weights")
+            ax.yaxis.set_major_locator(MaxNLocator(integer=True))
             ax.grid(alpha=0.3)
-        axes[-1, col].set_xlabel("weight")
+        axes[-1, col].set_xlabel("weight value")
     return _finish(fig, save_path, path)
 
 
@@ -292,8 +336,8 @@ def plot_gradient_flow(monitor, save_path=None, path=None):
     """What a :class:`deepgrad.diagnostics.GradientMonitor` recorded, layer by layer.
 
     Left: the RMS gradient ||dL/dW|| / sqrt(n) per layer (log scale), one line per epoch
-    (dark to light): vanishing gradients fall away towards the first layers, exploding
-    ones climb. Middle: the update-to-weight ratio ||dW|| / ||W|| (about 1e-3 is
+    (dark to light, named by a colour bar past two epochs): vanishing gradients fall
+    away towards the first layers, exploding ones climb. Middle: the update-to-weight ratio ||dW|| / ||W|| (about 1e-3 is
     healthy). Right: the share of dead ReLU and saturated sigmoid/tanh units in the
     last epoch.
     """
@@ -308,20 +352,25 @@ def plot_gradient_flow(monitor, save_path=None, path=None):
     ratio = monitor.array("update_ratio")[:, columns]
     plt = _pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
-    shades = plt.get_cmap("viridis")(np.linspace(0, 0.9, len(monitor.epochs)))
+    epochs = [epoch + 1 for epoch in monitor.epochs]
+    shades, colorbar = _epoch_shades(plt, fig, axes[:2], "viridis", epochs, (0.0, 0.9))
     positions = np.arange(len(names))
-    for row, color, epoch in zip(range(len(monitor.epochs)), shades, monitor.epochs):
-        label = f"epoch {epoch + 1}" if row in (0, len(monitor.epochs) - 1) else None
+    for row, color, epoch in zip(range(len(epochs)), shades, epochs):
+        label = None if colorbar else f"epoch {epoch}"
         axes[0].plot(positions, np.where(rms[row] > 0, rms[row], np.nan), marker="o", color=color, label=label)
         axes[1].plot(positions, np.where(ratio[row] > 0, ratio[row], np.nan), marker="o", color=color, label=label)
-    for ax, heading in ((axes[0], "RMS gradient per layer"), (axes[1], "update / weight ratio")):
+    axes[1].axhline(1e-3, color="gray", linestyle="--", linewidth=1, label="about 1e-3 is healthy")
+    for ax, heading, ylabel in ((axes[0], "RMS gradient per layer", "||dL/dW|| / sqrt(n)"),
+                                (axes[1], "update / weight ratio", "||dW|| / ||W||")):
         ax.set_yscale("log")
         ax.set_xticks(positions)
         ax.set_xticklabels(names, rotation=45, ha="right", fontsize="small")
         ax.set_title(heading)
+        ax.set_xlabel("layer (input to output)")
+        ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize="small")
-    axes[1].axhline(1e-3, color="gray", linestyle="--", linewidth=1)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize="small")
     dead = monitor.array("dead_fraction")[-1]
     saturated = monitor.array("saturated_fraction")[-1]
     all_positions = np.arange(len(monitor.layer_names))
@@ -334,6 +383,7 @@ def plot_gradient_flow(monitor, save_path=None, path=None):
     axes[2].set_xticks(all_positions)
     axes[2].set_xticklabels(monitor.layer_names, rotation=45, ha="right", fontsize="small")
     axes[2].set_title("unit health (last epoch)")
+    axes[2].set_ylabel("share of units")
     axes[2].legend(fontsize="small")
     axes[2].grid(alpha=0.3)
     return _finish(fig, save_path, path)
@@ -451,9 +501,10 @@ def plot_perceptron_boundary(perceptron, x, y, ax=None, save_path=None, path=Non
 
     ``perceptron`` is a fitted :class:`deepgrad.perceptron.Perceptron` (its
     ``weights_history_`` and ``bias_history_``: the line before training and after each
-    epoch) or a list ``[(w, b), ...]``. Early lines are light, the last one bold; a line
-    with w = 0 (nothing learned yet) is not drawn. With ``errors_`` available, a second
-    panel shows the misclassifications per epoch.
+    epoch) or a list ``[(w, b), ...]``. Early lines are light, the last one bold, and a
+    colour bar gives each shade its epoch; a line with w = 0 (nothing learned yet) is
+    not drawn. With ``errors_`` available, a second panel shows the misclassifications
+    per epoch.
     """
     x = _check_2d(x, "plot_perceptron_boundary")
     y = np.asarray(y).reshape(len(x))
@@ -475,7 +526,7 @@ def plot_perceptron_boundary(perceptron, x, y, ax=None, save_path=None, path=Non
         ax.scatter(x[member, 0], x[member, 1], color=colors[i], edgecolor="black", linewidth=0.5, s=40,
                    marker="os^"[i % 3], label=f"class {label}")
     lo, hi = x.min(axis=0) - 0.5, x.max(axis=0) + 0.5
-    shades = plt.get_cmap("Greys")(np.linspace(0.25, 1.0, len(history)))
+    shades, _ = _epoch_shades(plt, fig, [ax], "Greys", list(range(len(history))), (0.25, 1.0), always=True)
     span = np.linspace(lo[0], hi[0], 2)
     for epoch, ((w, b), shade) in enumerate(zip(history, shades)):
         last = epoch == len(history) - 1

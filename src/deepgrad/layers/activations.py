@@ -7,17 +7,10 @@ range and derivative are documented once.
 from __future__ import annotations
 
 from .. import activations
-from .base import Layer, _serialize
+from .base import Layer, _serialize, check_axes, check_number
 
 
-class _ActivationLayer(Layer):
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        if self._input_shape_arg is not None:
-            self.build_from_shape(self._input_shape_arg)
-
-
-class ReLU(_ActivationLayer):
+class ReLU(Layer):
     """Rectified linear unit layer: :func:`deepgrad.activations.relu` with Keras' options.
 
     f(x) = max_value if x >= max_value; x if threshold <= x < max_value;
@@ -26,13 +19,11 @@ class ReLU(_ActivationLayer):
 
     def __init__(self, max_value=None, negative_slope=0.0, threshold=0.0, **kwargs):
         super().__init__(**kwargs)
-        if max_value is not None and max_value < 0:
-            raise ValueError(f"ReLU: max_value must be >= 0, got {max_value!r}.")
-        if negative_slope < 0:
-            raise ValueError(f"ReLU: negative_slope must be >= 0, got {negative_slope!r}.")
+        if max_value is not None:
+            check_number("ReLU", "max_value", max_value, 0)
         self.max_value = max_value
-        self.negative_slope = float(negative_slope)
-        self.threshold = float(threshold)
+        self.negative_slope = check_number("ReLU", "negative_slope", negative_slope, 0)
+        self.threshold = check_number("ReLU", "threshold", threshold)
 
     def call(self, inputs, training=False):
         return activations.relu(inputs, negative_slope=self.negative_slope, max_value=self.max_value,
@@ -45,14 +36,14 @@ class ReLU(_ActivationLayer):
         return config
 
 
-class LeakyReLU(_ActivationLayer):
+class LeakyReLU(Layer):
     """Leaky ReLU layer: f(x) = x for x >= 0, negative_slope * x otherwise (Keras default 0.3)."""
 
     def __init__(self, negative_slope=0.3, **kwargs):
         if "alpha" in kwargs:  # the Keras 2 name of the slope
             negative_slope = kwargs.pop("alpha")
         super().__init__(**kwargs)
-        self.negative_slope = float(negative_slope)
+        self.negative_slope = check_number("LeakyReLU", "negative_slope", negative_slope, 0)
 
     def call(self, inputs, training=False):
         return activations.leaky_relu(inputs, negative_slope=self.negative_slope)
@@ -63,12 +54,12 @@ class LeakyReLU(_ActivationLayer):
         return config
 
 
-class ELU(_ActivationLayer):
+class ELU(Layer):
     """Exponential linear unit layer: f(x) = x for x > 0, alpha (e^x - 1) otherwise."""
 
     def __init__(self, alpha=1.0, **kwargs):
         super().__init__(**kwargs)
-        self.alpha = float(alpha)
+        self.alpha = check_number("ELU", "alpha", alpha)
 
     def call(self, inputs, training=False):
         return activations.elu(inputs, alpha=self.alpha)
@@ -79,16 +70,23 @@ class ELU(_ActivationLayer):
         return config
 
 
-class Softmax(_ActivationLayer):
+class Softmax(Layer):
     """Softmax layer: f(x)_i = e^(x_i) / sum_j e^(x_j) along ``axis``."""
 
     def __init__(self, axis=-1, **kwargs):
         super().__init__(**kwargs)
-        self.axis = axis
+        self.axis = check_axes("Softmax", "axis", axis)
         self.activation = activations.softmax
 
     def pre_activation(self, inputs, training=False):
+        """z = x: the layer is softmax alone."""
         return inputs
+
+    def output_activation(self):
+        """Softmax over the last axis, the one fused cross-entropy expects; None for another axis."""
+        last = self.axis == -1 or (self.input_shape_built is not None
+                                   and self.axis == len(self.input_shape_built) - 1)
+        return self.activation if last else None
 
     def call(self, inputs, training=False):
         return activations.softmax(inputs, axis=self.axis)
@@ -120,8 +118,6 @@ class PReLU(Layer):
         self.alpha_constraint = alpha_constraint
         self.shared_axes = None if shared_axes is None else (
             [shared_axes] if isinstance(shared_axes, int) else list(shared_axes))
-        if self._input_shape_arg is not None:
-            self.build_from_shape(self._input_shape_arg)
 
     def build(self, input_shape):
         self.alpha = self.add_weight(_parameter_shape(input_shape, self.shared_axes), self.alpha_initializer,
@@ -148,13 +144,9 @@ class APL(Layer):
 
     def __init__(self, hinges=2, a_initializer="zeros", b_initializer="random_uniform", **kwargs):
         super().__init__(**kwargs)
-        if int(hinges) < 1:
-            raise ValueError(f"APL: hinges must be >= 1, got {hinges!r}.")
-        self.hinges = int(hinges)
+        self.hinges = check_number("APL", "hinges", hinges, 1, integer=True)
         self.a_initializer = a_initializer
         self.b_initializer = b_initializer
-        if self._input_shape_arg is not None:
-            self.build_from_shape(self._input_shape_arg)
 
     def build(self, input_shape):
         shape = tuple(input_shape[1:]) + (self.hinges,)
@@ -177,8 +169,6 @@ class SoftExponential(Layer):
     def __init__(self, alpha_initializer="zeros", **kwargs):
         super().__init__(**kwargs)
         self.alpha_initializer = alpha_initializer
-        if self._input_shape_arg is not None:
-            self.build_from_shape(self._input_shape_arg)
 
     def build(self, input_shape):
         self.alpha = self.add_weight(tuple(input_shape[1:]), self.alpha_initializer, name="alpha")

@@ -3,6 +3,8 @@
 A layer owns weight tensors (created in :meth:`Layer.build` from the shape of its
 first input, so sizes never need to be given twice) and computes its output in
 :meth:`Layer.call` from engine operations; the engine derives every gradient.
+The hooks a new layer may override, and what the rest of deepgrad expects of each,
+are written in :class:`Layer`'s docstring.
 
 Called on a :class:`KerasTensor` (from :func:`Input`), a layer records a node of a
 functional graph instead of computing: the output's shape is found by running the
@@ -11,7 +13,10 @@ layer once on a dummy batch of one sample.
 
 from __future__ import annotations
 
+import functools
 import inspect
+import math
+import numbers
 import re
 
 import numpy as np
@@ -37,6 +42,41 @@ def normalize_shape(shape, what="input_shape"):
         return tuple(None if s is None else int(s) for s in shape)
     except TypeError:
         raise TypeError(f"{what} must be an int or a tuple of ints, got {shape!r}.") from None
+
+
+def check_number(layer, argument, value, low=None, high=None, low_open=False, high_open=False,
+                 integer=False):
+    """``value`` as a float (or int) after checking that it is a finite number in the given range.
+
+    The check every layer constructor makes of its hyperparameters, so that a bad value
+    (``epsilon=nan``, ``rate=1.5``) is refused where it is given, also when a model file
+    declares it. ``low``/``high`` bound the range, open at an end with ``low_open``/
+    ``high_open``. Raises ValueError naming the layer, the argument, the range and the value.
+    """
+    interval = ("(" if low_open else "[") + f"{'-inf' if low is None else low}, " \
+        f"{'inf' if high is None else high}" + (")" if high_open else "]")
+    kind = "an integer" if integer else "a number"
+    problem = None
+    if isinstance(value, bool) or not isinstance(value, (numbers.Integral if integer else numbers.Real)):
+        problem = f"must be {kind}"
+    elif not math.isfinite(value):
+        problem = "must be finite"
+    elif low is not None and (value <= low if low_open else value < low):
+        problem = f"must be in {interval}"
+    elif high is not None and (value >= high if high_open else value > high):
+        problem = f"must be in {interval}"
+    if problem is not None:
+        raise ValueError(f"{layer}: {argument} {problem}, got {argument}={value!r}.")
+    return int(value) if integer else float(value)
+
+
+def check_axes(layer, argument, axis):
+    """``axis`` (an int or a list/tuple of ints) after checking its type, as Keras does."""
+    items = [axis] if isinstance(axis, numbers.Integral) else axis
+    if (isinstance(axis, bool) or not isinstance(items, (list, tuple)) or not items
+            or not all(isinstance(a, numbers.Integral) and not isinstance(a, bool) for a in items)):
+        raise ValueError(f"{layer}: {argument} must be an int or a list of ints, got {argument}={axis!r}.")
+    return int(axis) if isinstance(axis, numbers.Integral) else [int(a) for a in axis]
 
 
 class Node:
@@ -73,11 +113,68 @@ def _flatten(structure):
     return [structure]
 
 
-class Layer:
-    """Base class of all layers.
+def _marks_built(build):
+    """Wrap a ``build`` method so that it leaves the layer built, however it is called.
 
-    Subclasses create weights in ``build(input_shape)`` with :meth:`add_weight` and
-    compute outputs in ``call(inputs, training=False)`` with tensor operations.
+    ``layer.build(shape)`` called by hand (as Keras users do before ``set_weights``)
+    must not be followed by a second build on the first call, which would replace
+    the weights just set.
+    """
+    @functools.wraps(build)
+    def build_and_mark(self, input_shape, *args, **kwargs):
+        result = build(self, input_shape, *args, **kwargs)
+        if self.input_shape_built is None:
+            self.input_shape_built = (list(map(tuple, input_shape)) if isinstance(input_shape, list)
+                                      else tuple(input_shape))
+        self.built = True
+        return result
+
+    build_and_mark.marks_built = True
+    return build_and_mark
+
+
+class _LayerType(type):
+    """Builds a layer whose input shape was declared once its whole constructor has run.
+
+    A subclass's ``__init__`` sets the attributes ``build`` needs after calling
+    ``super().__init__``, so the base constructor cannot build; this is the one place
+    that does it (``Dense(4, input_dim=3)`` has its kernel at once, as in Keras).
+    """
+
+    def __call__(cls, *args, **kwargs):
+        layer = super().__call__(*args, **kwargs)
+        if not layer.built and getattr(layer, "_input_shape_arg", None) is not None:
+            layer.build_from_shape(layer._input_shape_arg)
+        return layer
+
+
+class Layer(metaclass=_LayerType):
+    """Base class of all layers; a new layer is one subclass overriding these hooks.
+
+    The contract (each hook documented below):
+
+    * ``__init__(..., **kwargs)`` stores and validates the hyperparameters (raising
+      ValueError naming the bad one) and passes ``**kwargs`` (name, dtype, trainable,
+      input_shape, ...) to ``Layer.__init__``. It creates no weights.
+    * :meth:`build` ``(input_shape)`` creates the weights with :meth:`add_weight` for
+      inputs of ``input_shape`` (batch axis None). It runs exactly once: on the first
+      call, when the model is built from its declared input shape, or at the end of
+      construction when ``input_shape``/``input_dim`` is given. Calling it by hand marks
+      the layer built too.
+    * :meth:`call` ``(inputs, training=None, mask=None)`` computes the outputs from
+      tensor operations (the engine derives the gradients). ``training`` and ``mask``
+      may be left out of an override that does not use them.
+    * :meth:`compute_output_shape` ``(input_shape)``: the output shape; by default
+      found by running the layer on a dummy batch of one sample.
+    * :meth:`get_config` returns the constructor arguments as JSON values, so that
+      ``from_config(get_config())`` rebuilds the layer.
+    * A layer whose output is an elementwise activation of a pre-activation,
+      a = f(z), declares it by overriding :meth:`pre_activation` (z) and setting
+      ``activation`` (f). :meth:`output_activation` is the one query of that contract:
+      fused softmax/sigmoid cross-entropy, the logits path of models and
+      ``explain_step`` use it.
+    * :meth:`kernel_and_bias` names the weights playing W and b in z = x W + b, for
+      plots and step traces (layers need not call their weights ``kernel``/``bias``).
 
     Parameters
     ----------
@@ -89,6 +186,10 @@ class Layer:
     input_shape / batch_input_shape / input_dim :
         Shape of one sample (without the batch axis), to build the layer at once.
     """
+
+    #: The elementwise activation f applied last (output a = f(z)), for layers that
+    #: expose their pre-activation z through :meth:`pre_activation`; None otherwise.
+    activation = None
 
     def __init__(self, trainable=True, name=None, dtype=None, input_shape=None,
                  batch_input_shape=None, input_dim=None, activity_regularizer=None, **kwargs):
@@ -221,15 +322,38 @@ class Layer:
                 projected = constraint(weight)
             weight.data[...] = projected.data if isinstance(projected, Tensor) else projected
 
-    # ------------------------------------------------------------------ building and calling
-    def build(self, input_shape) -> None:
-        """Create the weights for inputs of ``input_shape`` (batch axis None). Layers without weights need nothing."""
+    # ------------------------------------------------------------------ the hooks of a layer
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        build = cls.__dict__.get("build")
+        if build is not None and not getattr(build, "marks_built", False):
+            cls.build = _marks_built(build)
 
-    def call(self, inputs, training=False):
+    @_marks_built
+    def build(self, input_shape) -> None:
+        """Create the weights for inputs of ``input_shape`` (a tuple, batch axis None; a list for several inputs).
+
+        Override it in layers with weights, creating each with :meth:`add_weight`.
+        After it returns the layer is built (``built`` is True, ``input_shape_built``
+        holds the shape), whether the framework or the user called it. Layers
+        without weights need not override it.
+        """
+
+    def call(self, inputs, training=None, mask=None):
+        """The forward computation: outputs from ``inputs`` (a Tensor, or a list for merge layers).
+
+        Override it with tensor operations; the engine derives every gradient.
+        ``training`` is True during ``fit`` (dropout, batch statistics) and False
+        otherwise; ``mask`` is accepted for Keras' signature (deepgrad has no masking
+        yet). An override may leave out the arguments it does not use.
+        """
         raise NotImplementedError(f"{type(self).__name__} must implement call().")
 
     def compute_output_shape(self, input_shape):
-        """Output shape for an input shape, found by running the layer on a dummy one-sample batch."""
+        """Output shape for an input shape (batch axis None), found by running the layer on a dummy one-sample batch.
+
+        Override it when the shape follows without computing (it is then also cheaper).
+        """
         dummy = _dummy_inputs(input_shape, self.dtype)
         with no_grad():
             out = self(dummy, training=False)
@@ -237,14 +361,46 @@ class Layer:
             return [(None,) + tuple(o.shape[1:]) for o in out]
         return (None,) + tuple(out.shape[1:])
 
+    def pre_activation(self, inputs, training=False):
+        """z, the input of the layer's final elementwise activation: ``self(x) == activation(z)``.
+
+        Layers of the form a = f(z) override it and set ``activation``; fused losses
+        then compute the loss from z (the logits), and ``explain_step`` shows z and
+        dL/dz. The default raises: the layer has no such split.
+        """
+        raise TypeError(f"{type(self).__name__} layer {self.name!r} does not expose a pre-activation.")
+
+    def output_activation(self):
+        """The activation f with ``self(x) == f(self.pre_activation(x))``, or None when the layer has no such split.
+
+        The one question every user of the pre-activation contract asks: a layer
+        answers with its ``activation`` when its class overrides :meth:`pre_activation`.
+        """
+        if type(self).pre_activation is Layer.pre_activation:
+            return None
+        return self.activation
+
+    def kernel_and_bias(self):
+        """(W, b): the weights playing the kernel and the bias in z = x W + b, each a Tensor or None.
+
+        Plots (weight histograms) and ``explain_step`` ask this instead of looking for
+        attributes themselves. The default follows Keras' naming: the weight held in the
+        attribute ``kernel`` (``bias``), else the weight created with that name; a layer
+        whose weights play these roles under other names overrides it.
+        """
+        named = {w.name: w for w in self._weights}
+
+        def role(name):
+            held = self.__dict__.get(name)
+            return held if isinstance(held, Tensor) else named.get(name)
+
+        return role("kernel"), role("bias")
+
     def _maybe_build(self, inputs):
         if self.built:
             return
         shapes = [(None,) + tuple(t.shape[1:]) for t in _flatten(inputs)]
-        input_shape = shapes[0] if not isinstance(inputs, (list, tuple)) else shapes
-        self.build(input_shape)
-        self.input_shape_built = input_shape
-        self.built = True
+        self.build(shapes[0] if not isinstance(inputs, (list, tuple)) else shapes)
 
     def build_from_shape(self, input_shape) -> None:
         """Build for a sample shape given without (or with a None) batch axis."""
@@ -253,8 +409,6 @@ class Layer:
             if not shape or shape[0] is not None:
                 shape = (None,) + shape
             self.build(shape)
-            self.input_shape_built = shape
-            self.built = True
 
     # Set per instance by diagnostics.GradientMonitor on the batches it samples:
     # observer(outputs, training) sees each output of __call__; None costs one test per call.
@@ -364,7 +518,7 @@ def _serialize(obj):
     """A JSON-able description of an activation/initializer/regularizer/... object."""
     if obj is None:
         return None
-    if isinstance(obj, str):
+    if isinstance(obj, (str, dict)):  # a name, or a description read back from a config
         return obj
     module = type(obj).__module__ if not inspect.isfunction(obj) else obj.__module__
     if module.endswith(".activations"):

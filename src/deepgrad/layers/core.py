@@ -8,7 +8,7 @@ import numpy as np
 
 from .. import backend
 from ..tensor import Tensor
-from .base import KerasTensor, Layer, _serialize, normalize_shape
+from .base import KerasTensor, Layer, _serialize, check_number, normalize_shape
 
 
 def get_activation(identifier):
@@ -98,8 +98,6 @@ class Dense(Layer):
         self.bias_constraint = bias_constraint
         self.kernel = None
         self.bias = None
-        if self._input_shape_arg is not None:
-            self.build_from_shape(self._input_shape_arg)
 
     def build(self, input_shape):
         fan_in = input_shape[-1]
@@ -152,10 +150,9 @@ class Activation(Layer):
     def __init__(self, activation, **kwargs):
         super().__init__(**kwargs)
         self.activation = get_activation(activation)
-        if self._input_shape_arg is not None:
-            self.build_from_shape(self._input_shape_arg)
 
     def pre_activation(self, inputs, training=False):
+        """z = x: the layer is its activation alone."""
         return inputs
 
     def call(self, inputs, training=False):
@@ -174,8 +171,6 @@ class _RandomLayer(Layer):
         super().__init__(**kwargs)
         self.seed = seed
         self.seed_generator = backend.SeedGenerator(seed)
-        if self._input_shape_arg is not None:
-            self.build_from_shape(self._input_shape_arg)
 
     @property
     def _rng(self):
@@ -198,9 +193,16 @@ class _RandomLayer(Layer):
 
 
 def _check_rate(rate, layer):
-    if not 0 <= rate < 1:
-        raise ValueError(f"{layer}: rate must be in [0, 1), got {rate!r}.")
-    return float(rate)
+    return check_number(layer, "rate", rate, 0, 1, high_open=True)
+
+
+def _check_noise_shape(noise_shape, layer):
+    if noise_shape is None:
+        return None
+    shape = normalize_shape(noise_shape, "noise_shape")
+    if any(s is not None and s <= 0 for s in shape):
+        raise ValueError(f"{layer}: noise_shape entries must be positive or None, got {noise_shape!r}.")
+    return shape
 
 
 class Dropout(_RandomLayer):
@@ -213,7 +215,7 @@ class Dropout(_RandomLayer):
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(seed=seed, **kwargs)
         self.rate = _check_rate(rate, "Dropout")
-        self.noise_shape = None if noise_shape is None else tuple(noise_shape)
+        self.noise_shape = _check_noise_shape(noise_shape, "Dropout")
 
     def _mask_shape(self, shape):
         if self.noise_shape is None:
@@ -248,7 +250,7 @@ class AlphaDropout(_RandomLayer):
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(seed=seed, **kwargs)
         self.rate = _check_rate(rate, "AlphaDropout")
-        self.noise_shape = None if noise_shape is None else tuple(noise_shape)
+        self.noise_shape = _check_noise_shape(noise_shape, "AlphaDropout")
 
     def call(self, inputs, training=False):
         if not training or self.rate == 0:
@@ -272,9 +274,7 @@ class GaussianNoise(_RandomLayer):
 
     def __init__(self, stddev, seed=None, **kwargs):
         super().__init__(seed=seed, **kwargs)
-        if stddev < 0:
-            raise ValueError(f"GaussianNoise: stddev must be >= 0, got {stddev!r}.")
-        self.stddev = float(stddev)
+        self.stddev = check_number("GaussianNoise", "stddev", stddev, 0)
 
     def call(self, inputs, training=False):
         if not training or self.stddev == 0:
@@ -294,8 +294,6 @@ class Flatten(Layer):
     def __init__(self, data_format=None, **kwargs):
         super().__init__(**kwargs)
         self.data_format = data_format
-        if self._input_shape_arg is not None:
-            self.build_from_shape(self._input_shape_arg)
 
     def call(self, inputs, training=False):
         return inputs.reshape(inputs.shape[0], -1)
@@ -312,8 +310,10 @@ class Reshape(Layer):
     def __init__(self, target_shape, **kwargs):
         super().__init__(**kwargs)
         self.target_shape = normalize_shape(target_shape, "target_shape")
-        if self._input_shape_arg is not None:
-            self.build_from_shape(self._input_shape_arg)
+        if (None in self.target_shape or self.target_shape.count(-1) > 1
+                or any(s == 0 or s < -1 for s in self.target_shape)):
+            raise ValueError(f"Reshape: target_shape needs positive sizes and at most one -1, "
+                             f"got target_shape={target_shape!r}.")
 
     def call(self, inputs, training=False):
         return inputs.reshape((inputs.shape[0],) + self.target_shape)
@@ -339,8 +339,6 @@ class Lambda(Layer):
         self.function = function
         self.arguments = dict(arguments or {})
         self._output_shape = output_shape
-        if self._input_shape_arg is not None:
-            self.build_from_shape(self._input_shape_arg)
 
     def call(self, inputs, training=False):
         return self.function(inputs, **self.arguments)

@@ -5,14 +5,11 @@ from __future__ import annotations
 import functools
 
 from .. import ops
-from .base import Layer
+from .base import Layer, check_number
 
 
 class _Merge(Layer):
     """Base of the merge layers: ``call`` receives a list of at least two tensors."""
-
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
 
     def call(self, inputs, training=False):
         if not isinstance(inputs, (list, tuple)) or len(inputs) < 2:
@@ -69,7 +66,7 @@ class Concatenate(_Merge):
 
     def __init__(self, axis=-1, **kwargs):
         super().__init__(**kwargs)
-        self.axis = int(axis)
+        self.axis = check_number("Concatenate", "axis", axis, integer=True)
 
     def _merge(self, inputs):
         return ops.concatenate(inputs, axis=self.axis)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .. import backend
 from ..tensor import Tensor
-from .base import Layer, _serialize
+from .base import Layer, _serialize, check_axes, check_number
 
 
 def _normalized_axes(axis, ndim):
@@ -19,10 +19,14 @@ class BatchNormalization(Layer):
     with mu_B, var_B the mean and (biased) variance over the batch (every axis except
     ``axis``), and the moving statistics updated as
     moving = momentum * moving + (1 - momentum) * batch_statistic.
-    Inference: the moving mean and variance replace the batch statistics.
+    Inference: the moving mean and variance replace the batch statistics. A frozen
+    layer (``trainable=False``) always runs in inference mode, also under
+    ``training=True``, as in Keras 3: fine-tuning a network around a frozen
+    BatchNormalization neither uses nor updates its statistics.
 
     gamma and beta are trainable; moving_mean and moving_variance are not (they count
-    as non-trainable parameters in ``summary()``).
+    as non-trainable parameters in ``summary()``). ``epsilon`` must be > 0 and
+    ``momentum`` in [0, 1].
     """
 
     def __init__(self, axis=-1, momentum=0.99, epsilon=0.001, center=True, scale=True,
@@ -31,9 +35,9 @@ class BatchNormalization(Layer):
                  beta_regularizer=None, gamma_regularizer=None, beta_constraint=None,
                  gamma_constraint=None, synchronized=False, **kwargs):
         super().__init__(**kwargs)
-        self.axis = axis
-        self.momentum = float(momentum)
-        self.epsilon = float(epsilon)
+        self.axis = check_axes("BatchNormalization", "axis", axis)
+        self.momentum = check_number("BatchNormalization", "momentum", momentum, 0, 1)
+        self.epsilon = check_number("BatchNormalization", "epsilon", epsilon, 0, low_open=True)
         self.center = bool(center)
         self.scale = bool(scale)
         self.beta_initializer = beta_initializer
@@ -46,8 +50,6 @@ class BatchNormalization(Layer):
         self.gamma_constraint = gamma_constraint
         self.synchronized = synchronized
         self.gamma = self.beta = None
-        if self._input_shape_arg is not None:
-            self.build_from_shape(self._input_shape_arg)
 
     def build(self, input_shape):
         ndim = len(input_shape)
@@ -73,7 +75,7 @@ class BatchNormalization(Layer):
         return t.reshape((1,) + self._broadcast)
 
     def call(self, inputs, training=False):
-        if training:
+        if training and self.trainable:
             mean = inputs.mean(axis=self._reduce, keepdims=True)
             centered = inputs - mean
             variance = (centered * centered).mean(axis=self._reduce, keepdims=True)
@@ -118,16 +120,21 @@ class BatchNormalization(Layer):
 class LayerNormalization(Layer):
     """Normalizes each sample over ``axis`` (the features), then scales and shifts it.
 
-    y = gamma * (x - mu) / sqrt(var + epsilon) + beta, with mu and var computed per
-    sample over ``axis``; the same in training and inference.
+    y = gamma * (x - mu) / sqrt(var + epsilon) + beta, with mu and var (biased) computed
+    per sample over ``axis``; the same in training and inference (Ba et al., 2016).
+
+    ``rms_scaling=True`` computes what Keras 3 computes: y = gamma * x / sqrt(var + epsilon),
+    with the same variance var = mean((x - mu)^2) but x itself not centered, and no beta
+    (gamma is created even with ``scale=False``). It is not RMSNorm's x / sqrt(mean(x^2) + epsilon).
+    ``epsilon`` must be > 0.
     """
 
     def __init__(self, axis=-1, epsilon=0.001, center=True, scale=True, rms_scaling=False,
                  beta_initializer="zeros", gamma_initializer="ones", beta_regularizer=None,
                  gamma_regularizer=None, beta_constraint=None, gamma_constraint=None, **kwargs):
         super().__init__(**kwargs)
-        self.axis = axis
-        self.epsilon = float(epsilon)
+        self.axis = check_axes("LayerNormalization", "axis", axis)
+        self.epsilon = check_number("LayerNormalization", "epsilon", epsilon, 0, low_open=True)
         self.center = bool(center)
         self.scale = bool(scale)
         self.rms_scaling = bool(rms_scaling)
@@ -138,15 +145,13 @@ class LayerNormalization(Layer):
         self.beta_constraint = beta_constraint
         self.gamma_constraint = gamma_constraint
         self.gamma = self.beta = None
-        if self._input_shape_arg is not None:
-            self.build_from_shape(self._input_shape_arg)
 
     def build(self, input_shape):
         ndim = len(input_shape)
         self._axes = tuple(_normalized_axes(self.axis, ndim))
         shape = tuple(input_shape[a] for a in self._axes)
         self._broadcast = tuple(input_shape[a] if a in self._axes else 1 for a in range(ndim))[1:]
-        if self.scale:
+        if self.scale or self.rms_scaling:
             self.gamma = self.add_weight(shape, self.gamma_initializer, regularizer=self.gamma_regularizer,
                                          constraint=self.gamma_constraint, name="gamma")
         if self.center and not self.rms_scaling:
@@ -154,12 +159,10 @@ class LayerNormalization(Layer):
                                         constraint=self.beta_constraint, name="beta")
 
     def call(self, inputs, training=False):
-        if self.rms_scaling:
-            normalized = inputs / ((inputs * inputs).mean(axis=self._axes, keepdims=True) + self.epsilon).sqrt()
-        else:
-            centered = inputs - inputs.mean(axis=self._axes, keepdims=True)
-            variance = (centered * centered).mean(axis=self._axes, keepdims=True)
-            normalized = centered / (variance + self.epsilon).sqrt()
+        centered = inputs - inputs.mean(axis=self._axes, keepdims=True)
+        variance = (centered * centered).mean(axis=self._axes, keepdims=True)
+        # rms_scaling divides x itself, not x - mu, by the standard deviation (Keras 3)
+        normalized = (inputs if self.rms_scaling else centered) / (variance + self.epsilon).sqrt()
         if self.gamma is not None:
             normalized = normalized * self.gamma.reshape((1,) + self._broadcast)
         if self.beta is not None:

@@ -61,12 +61,15 @@ class Functional(Model):
                 layers.append(node.layer)
         for layer in layers:
             self._tracked_layers.append(layer)
-        self._output_ids = {id(t): i for i, t in enumerate(self.outputs)}
         self.built = True
         shapes = [t.shape for t in self.inputs]
         self.input_shape_built = shapes if len(shapes) > 1 else shapes[0]
 
     def call(self, inputs, training=False, logits=False):
+        """The graph's outputs; ``logits`` (True, or a flag per output) gives pre-activations instead."""
+        if logits is True:
+            logits = [True] * len(self.outputs)
+        strip = {id(t) for t, flag in zip(self.outputs, logits or ()) if flag}
         tensors = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
         if len(tensors) != len(self.inputs):
             raise ValueError(f"model {self.name!r} expects {len(self.inputs)} inputs, got {len(tensors)}.")
@@ -75,7 +78,7 @@ class Functional(Model):
             args = [values[id(t)] for t in node.inputs]
             arg = args if node.list_input else args[0]
             layer = node.layer
-            if logits and id(node.outputs[0]) in self._output_ids and hasattr(layer, "pre_activation"):
+            if strip and id(node.outputs[0]) in strip and layer.output_activation() is not None:
                 out = layer.pre_activation(arg, training=training)
             else:
                 out = layer(arg, training=training)
@@ -85,8 +88,8 @@ class Functional(Model):
         results = [values[id(t)] for t in self.outputs]
         return results if isinstance(self._nested_outputs, (list, tuple)) else results[0]
 
-    def forward_logits(self, inputs, training=False):
-        return self.call(inputs, training=training, logits=True)
+    def forward_logits(self, inputs, training=False, outputs=None):
+        return self.call(inputs, training=training, logits=True if outputs is None else list(outputs))
 
     def output_layers(self):
         return [t.layer for t in self.outputs]

@@ -136,8 +136,13 @@ class Model(Layer):
             "with Model(inputs, outputs) or Sequential([...])."
         )
 
-    def forward_logits(self, inputs, training=False):
-        """Outputs with the final softmax/sigmoid left out, for fused losses (see :meth:`output_layers`)."""
+    def forward_logits(self, inputs, training=False, outputs=None):
+        """Outputs with the final activation left out, for fused losses (see :meth:`output_layers`).
+
+        ``outputs`` says per output whether to give its pre-activation (the layer's
+        :meth:`~deepgrad.layers.Layer.pre_activation`) instead of its value; by
+        default every output whose layer exposes one.
+        """
         raise NotImplementedError
 
     def output_layers(self):

@@ -72,13 +72,16 @@ class Sequential(Model):
             x = layer(x, training=training)
         return x
 
-    def forward_logits(self, inputs, training=False):
+    def forward_logits(self, inputs, training=False, outputs=None):
         """The forward pass with the last layer's activation left out (for fused losses)."""
-        x = inputs
         layers = self._tracked_layers
+        last = layers[-1]
+        if (outputs is not None and not outputs[0]) or last.output_activation() is None:
+            return self.call(inputs, training=training)
+        x = inputs
         for layer in layers[:-1]:
             x = layer(x, training=training)
-        return layers[-1].pre_activation(x, training=training)
+        return last.pre_activation(x, training=training)
 
     def output_layers(self):
         return self._tracked_layers[-1:] if self._tracked_layers else None

@@ -183,13 +183,14 @@ class CompiledState:
         self.output_activations = [None] * self.n_outputs
         if layers is not None:
             for i, layer in enumerate(layers):
-                activation = getattr(layer, "activation", None)
-                if activation is None or not hasattr(layer, "pre_activation"):
+                activation = layer.output_activation()
+                if activation is None:
                     continue
                 name = activations.serialize(activation)
                 self.output_activations[i] = activation
                 self.fused[i] = losses.fused_output_loss(loss_list[i], name)
         self.any_fused = any(f is not None for f in self.fused)
+        self.any_fused_mask = [f is not None for f in self.fused]  # the outputs given as logits
 
         metric_lists = _per_output(metric_spec, self.n_outputs, self.output_names, "metrics",
                                    broadcast_list=True)
@@ -224,7 +225,7 @@ class CompiledState:
         model = self.model
         args = inputs if len(inputs) > 1 else inputs[0]
         if self.any_fused:
-            outputs = model.forward_logits(args, training=training)
+            outputs = model.forward_logits(args, training=training, outputs=self.any_fused_mask)
         else:
             outputs = model(args, training=training)
         return list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
