@@ -1,5 +1,6 @@
 """Differentiable operations, grouped by kind; each op's forward sits beside its backward rule."""
 
+from .convolution import conv, conv_transpose, depthwise_conv
 from .elementwise import (abs, add, clip, exp, log, log1p, maximum, minimum, mul, neg, pow, relu,
                           sigmoid, sign, softplus, sqrt, sub, tanh, truediv, where)
 from .linalg import matmul
@@ -15,4 +16,5 @@ __all__ = [
     "max", "mean", "min", "prod", "std", "sum", "var", "broadcast_to", "concatenate", "expand_dims",
     "gather", "getitem", "one_hot", "pad", "permute", "reshape", "split", "squeeze", "stack",
     "take_along_axis", "transpose", "unsqueeze",
+    "conv", "conv_transpose", "depthwise_conv",
 ]
