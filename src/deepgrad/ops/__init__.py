@@ -5,6 +5,7 @@ from .elementwise import (abs, add, clip, exp, log, log1p, maximum, minimum, mul
                           sigmoid, sign, softplus, sqrt, sub, tanh, truediv, where)
 from .linalg import matmul
 from .nn import log_softmax, logsumexp, sigmoid_binary_cross_entropy, softmax, softmax_cross_entropy
+from .pooling import average_pool, global_average_pool, global_max_pool, max_pool
 from .reduction import max, mean, min, prod, std, sum, var
 from .shape import (broadcast_to, concatenate, expand_dims, gather, getitem, one_hot, pad, permute,
                     reshape, split, squeeze, stack, take_along_axis, transpose, unsqueeze)
@@ -17,4 +18,5 @@ __all__ = [
     "gather", "getitem", "one_hot", "pad", "permute", "reshape", "split", "squeeze", "stack",
     "take_along_axis", "transpose", "unsqueeze",
     "conv", "conv_transpose", "depthwise_conv",
+    "average_pool", "global_average_pool", "global_max_pool", "max_pool",
 ]
