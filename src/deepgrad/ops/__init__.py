@@ -9,6 +9,7 @@ from .pooling import average_pool, global_average_pool, global_max_pool, max_poo
 from .reduction import max, mean, min, prod, std, sum, var
 from .shape import (broadcast_to, concatenate, expand_dims, gather, getitem, one_hot, pad, permute,
                     reshape, split, squeeze, stack, take_along_axis, transpose, unsqueeze)
+from .spatial import crop, upsample, zero_pad
 
 __all__ = [
     "abs", "add", "clip", "exp", "log", "log1p", "maximum", "minimum", "mul", "neg", "pow", "relu",
@@ -19,4 +20,5 @@ __all__ = [
     "take_along_axis", "transpose", "unsqueeze",
     "conv", "conv_transpose", "depthwise_conv",
     "average_pool", "global_average_pool", "global_max_pool", "max_pool",
+    "crop", "upsample", "zero_pad",
 ]

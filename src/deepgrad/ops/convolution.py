@@ -88,6 +88,11 @@ def check_rank(x, rank, op, data_format="channels_last"):
                          f"axis, got shape {tuple(x.shape)}.")
 
 
+def spatial_axes(x, data_format="channels_last"):
+    """The positions of the spatial axes of x in ``data_format``."""
+    return tuple(range(1, x.ndim - 1)) if data_format == "channels_last" else tuple(range(2, x.ndim))
+
+
 def to_channels_last(x):
     """(N, C, *spatial) -> (N, *spatial, C), differentiably."""
     return transpose(x, (0,) + tuple(range(2, x.ndim)) + (1,))

@@ -25,7 +25,7 @@ import numpy as np
 from ..backend import namespace
 from ..tensor import Tensor, as_tensor, make_result
 from .convolution import (as_tuple, check_data_format, check_rank, conv_padding, crop_spatial, offset_slices,
-                          pad_spatial, to_channels_first, to_channels_last)
+                          pad_spatial, spatial_axes, to_channels_first, to_channels_last)
 from .reduction import max as reduce_max
 from .reduction import mean
 
@@ -119,17 +119,13 @@ def average_pool(x, pool_size, strides=None, padding="valid", data_format="chann
     return make_result(out, (x,), backward, "average_pool")
 
 
-def _spatial_axes(x, data_format):
-    return tuple(range(1, x.ndim - 1)) if data_format == "channels_last" else tuple(range(2, x.ndim))
-
-
 def global_average_pool(x, data_format="channels_last", keepdims=False) -> Tensor:
     """The mean over all spatial axes: (N, *spatial, C) -> (N, C) (a :func:`mean`)."""
     x, data_format = _prepare(x, data_format, "global_average_pool")
-    return mean(x, axis=_spatial_axes(x, data_format), keepdims=keepdims)
+    return mean(x, axis=spatial_axes(x, data_format), keepdims=keepdims)
 
 
 def global_max_pool(x, data_format="channels_last", keepdims=False) -> Tensor:
     """The maximum over all spatial axes: (N, *spatial, C) -> (N, C) (a :func:`max`; ties share g)."""
     x, data_format = _prepare(x, data_format, "global_max_pool")
-    return reduce_max(x, axis=_spatial_axes(x, data_format), keepdims=keepdims)
+    return reduce_max(x, axis=spatial_axes(x, data_format), keepdims=keepdims)
