@@ -190,6 +190,14 @@ def crop_spatial(data, pads):
     return data[(slice(None),) + tuple(slice(lo, n - hi) for (lo, hi), n in zip(pads, data.shape[1:]))]
 
 
+def grouped_matmul(a, b):
+    """(G, m, k) @ (G, k, n), as one 2-d product when G = 1 (NumPy's stacked products of
+    transposed views can miss BLAS's fast path)."""
+    if a.shape[0] == 1:
+        return (a[0] @ b[0])[None]
+    return a @ b
+
+
 class _Geometry:
     """Kernel size, strides, dilation and output positions of one convolution."""
 
@@ -227,20 +235,21 @@ class _Geometry:
     def forward(self, padded, kernel):
         """The convolution of padded (N, *P, C): (N, *out, F), and the cols for dW."""
         cols = self.grouped_cols(padded)
-        out = cols @ self.grouped_kernel(kernel)  # (G, M, F/G)
+        out = grouped_matmul(cols, self.grouped_kernel(kernel))  # (G, M, F/G)
         n, features = padded.shape[0], kernel.shape[-1]
         out = out.transpose(1, 0, 2).reshape((n,) + self.out_shape + (features,))
         return out, cols
 
     def kernel_grad(self, cols, g, kernel_shape):
         """dW = cols^T g, in the kernel's layout."""
-        return self.ungrouped_kernel(namespace(g).swapaxes(cols, 1, 2) @ self.grouped_rows(g), kernel_shape)
+        return self.ungrouped_kernel(grouped_matmul(namespace(g).swapaxes(cols, 1, 2), self.grouped_rows(g)),
+                                     kernel_shape)
 
     def input_grad(self, g, kernel, padded_shape):
         """dL/d(padded input) = col2im(g W^T), shape ``padded_shape`` (N, *P, C)."""
         xp = namespace(g)
         groups = self.groups
-        dcols = self.grouped_rows(g) @ xp.swapaxes(self.grouped_kernel(kernel), 1, 2)  # (G, M, K*C/G)
+        dcols = grouped_matmul(self.grouped_rows(g), xp.swapaxes(self.grouped_kernel(kernel), 1, 2))  # (G, M, K*C/G)
         n = padded_shape[0]
         dcols = dcols.reshape((groups, n) + self.out_shape + self.kernel_size + (-1,))
         dcols = xp.moveaxis(dcols, 0, -2)  # (N, *out, *k, G, C/G), a view
