@@ -68,7 +68,8 @@ def conv_cases(draw):
     spatial = tuple(draw(st.integers(lo, lo + 5)) for lo in low)
     batch = draw(st.integers(1, 2))
     seed = draw(st.integers(0, 2**16))
-    return (batch,) + spatial + (groups * per_group,), kernel + (per_group, filters), strides, dilation, padding, seed
+    x_shape = (batch,) + spatial + (groups * per_group,)
+    return x_shape, kernel + (per_group, filters), strides, dilation, padding, seed
 
 
 @settings(max_examples=30, deadline=None, derandomize=True)
@@ -106,7 +107,8 @@ def transpose_cases(draw):
     spatial = tuple(draw(st.integers(1, 5)) for _ in range(2))
     channels, filters, batch = draw(st.integers(1, 3)), draw(st.integers(1, 3)), draw(st.integers(1, 2))
     seed = draw(st.integers(0, 2**16))
-    return (batch,) + spatial + (channels,), kernel + (filters, channels), strides, dilation, padding, output_padding, seed
+    x_shape = (batch,) + spatial + (channels,)
+    return x_shape, kernel + (filters, channels), strides, dilation, padding, output_padding, seed
 
 
 def keras_transpose_length(n, k, s, padding, output_padding, d):

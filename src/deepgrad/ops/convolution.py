@@ -81,8 +81,10 @@ def check_rank(x, rank, op, data_format="channels_last"):
     if rank is not None and x.ndim != rank + 2:
         layout = ("(batch, " + ", ".join(["size"] * rank) + ", channels)" if data_format == "channels_last"
                   else "(batch, channels, " + ", ".join(["size"] * rank) + ")")
-        hint = " Add the channel axis with x[..., None]." if x.ndim == rank + 1 and data_format == "channels_last" else ""
-        raise ValueError(f"{op}: expected an input of rank {rank + 2} {layout}, got shape {tuple(x.shape)}.{hint}")
+        missing_channels = x.ndim == rank + 1 and data_format == "channels_last"
+        hint = " Add the channel axis with x[..., None]." if missing_channels else ""
+        raise ValueError(f"{op}: expected an input of rank {rank + 2} {layout}, got shape "
+                         f"{tuple(x.shape)}.{hint}")
     if x.ndim < 3:
         raise ValueError(f"{op}: expected an input (batch, *spatial, channels) with at least one spatial "
                          f"axis, got shape {tuple(x.shape)}.")
@@ -114,7 +116,8 @@ def conv_padding(spatial, kernel_size, strides, dilation_rate, padding, op="conv
     if padding not in PADDINGS:
         raise ValueError(f"{op}: unknown padding {padding!r}; expected 'valid', 'same' or (1-d) 'causal'.")
     if padding == "causal" and len(spatial) != 1:
-        raise ValueError(f"{op}: padding='causal' is only defined for 1-d inputs, got {len(spatial)} spatial axes.")
+        raise ValueError(f"{op}: padding='causal' is only defined for 1-d inputs, got {len(spatial)} "
+                         "spatial axes.")
     pads, out = [], []
     for axis, (n, k, s, d) in enumerate(zip(spatial, kernel_size, strides, dilation_rate)):
         span = (k - 1) * d + 1
@@ -249,7 +252,8 @@ class _Geometry:
         """dL/d(padded input) = col2im(g W^T), shape ``padded_shape`` (N, *P, C)."""
         xp = namespace(g)
         groups = self.groups
-        dcols = grouped_matmul(self.grouped_rows(g), xp.swapaxes(self.grouped_kernel(kernel), 1, 2))  # (G, M, K*C/G)
+        weights_t = xp.swapaxes(self.grouped_kernel(kernel), 1, 2)
+        dcols = grouped_matmul(self.grouped_rows(g), weights_t)  # (G, M, K*C/G)
         n = padded_shape[0]
         dcols = dcols.reshape((groups, n) + self.out_shape + self.kernel_size + (-1,))
         dcols = xp.moveaxis(dcols, 0, -2)  # (N, *out, *k, G, C/G), a view
@@ -266,7 +270,8 @@ def _check_operands(x, kernel, rank, op):
                          f"{tuple(kernel.shape)}.")
     rank = kernel.ndim - 2 if rank is None else rank
     if kernel.ndim != rank + 2:
-        raise ValueError(f"{op}: a {rank}-d kernel must have rank {rank + 2}, got shape {tuple(kernel.shape)}.")
+        raise ValueError(f"{op}: a {rank}-d kernel must have rank {rank + 2}, got shape "
+                         f"{tuple(kernel.shape)}.")
     return kernel, rank
 
 
@@ -285,7 +290,8 @@ def _bias_grad(g, bias):
     return g.reshape(-1, g.shape[-1]).sum(axis=0)
 
 
-def conv(x, kernel, bias=None, strides=1, padding="valid", dilation_rate=1, data_format="channels_last") -> Tensor:
+def conv(x, kernel, bias=None, strides=1, padding="valid", dilation_rate=1,
+         data_format="channels_last") -> Tensor:
     """N-d convolution (cross-correlation, as in every framework), channels-last.
 
     out[n, o, f] = sum_{k, c} x_padded[n, o*s + k*d, g(f)*C/G + c] W[k, c, f] + bias[f]

@@ -113,7 +113,8 @@ def upsample(x, size=2, interpolation="nearest", data_format="channels_last") ->
         out = x
         for axis, s in zip(axes, sizes):
             if s != 1:
-                out = linear_map_along_axis(out, linear_interpolation_matrix(x.shape[axis], x.shape[axis] * s), axis)
+                matrix = linear_interpolation_matrix(x.shape[axis], x.shape[axis] * s)
+                out = linear_map_along_axis(out, matrix, axis)
         return out
     raise ValueError(f"upsample: unknown interpolation {interpolation!r}; expected 'nearest' or 'bilinear'.")
 
