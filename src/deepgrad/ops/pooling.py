@@ -1,0 +1,131 @@
+"""Max and average pooling (N-d, channels-last) and global pooling, forward beside backward.
+
+A pooling window of size k (K = prod k positions) with strides s reads, at kernel offset
+j, the strided slice x[:, j : j + (out - 1) s + 1 : s] of the padded input: the same
+slices as a convolution's col2im (:func:`~deepgrad.ops.convolution.offset_slices`).
+Both directions are a loop over the K offsets (4 for a 2x2 pool), each an elementwise
+operation on every sample, position and channel at once, M*C elements for M = N * prod(out)
+output positions:
+
+    max      out = max_j slice_j, keeping the first offset that reaches it (an index of
+             M*C bytes); backward: dx[slice_j] += g where index == j
+    average  out = sum_j slice_j / count; backward: dx[slice_j] += g / count
+
+That is K*M*C reads and no copy of the windows (im2col would copy K*M*C elements to
+then reduce them) and no ``np.add.at``. Padding follows Keras/TensorFlow: 'same' pads
+with the extra element at the end; padded positions never win a max and are not counted
+in an average (TensorFlow's rule: a 'same' average divides by the number of real inputs
+in each window).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..backend import namespace
+from ..tensor import Tensor, as_tensor, make_result
+from .convolution import (as_tuple, check_data_format, check_rank, conv_padding, crop_spatial, offset_slices,
+                          pad_spatial, spatial_axes, to_channels_first, to_channels_last)
+from .reduction import max as reduce_max
+from .reduction import mean
+
+
+def _pool_geometry(x, pool_size, strides, padding, op):
+    rank = x.ndim - 2
+    pool_size = as_tuple(pool_size, rank, f"{op}: pool_size")
+    strides = pool_size if strides is None else as_tuple(strides, rank, f"{op}: strides")
+    if str(padding).lower() not in ("valid", "same"):
+        raise ValueError(f"{op}: unknown padding {padding!r}; expected 'valid' or 'same'.")
+    pads, out_shape = conv_padding(x.shape[1:-1], pool_size, strides, (1,) * rank, padding, op)
+    return pool_size, strides, pads, out_shape
+
+
+def _prepare(x, data_format, op):
+    x = as_tensor(x)
+    data_format = check_data_format(data_format)
+    check_rank(x, None, op, data_format)
+    if not np.issubdtype(x.dtype, np.floating):
+        raise TypeError(f"{op}: expected a floating point input, got dtype {x.dtype}.")
+    return x, data_format
+
+
+def max_pool(x, pool_size, strides=None, padding="valid", data_format="channels_last") -> Tensor:
+    """Max pooling: out[n, o, c] = max over the window at o*s of x[n, ., c].
+
+    x (N, *spatial, C); ``strides`` default to ``pool_size`` (Keras). The gradient goes
+    to the first maximal element of each window (row-major order, as PyTorch and
+    TensorFlow do); overlapping windows add up.
+    """
+    x, data_format = _prepare(x, data_format, "max_pool")
+    if data_format == "channels_first":
+        return to_channels_first(max_pool(to_channels_last(x), pool_size, strides, padding))
+    pool_size, strides, pads, out_shape = _pool_geometry(x, pool_size, strides, padding, "max_pool")
+    xp = namespace(x.data)
+    padded = pad_spatial(x.data, pads, value=-np.inf)
+    out = index = None
+    for k, (_, window) in enumerate(offset_slices(pool_size, strides, (1,) * len(pool_size), out_shape)):
+        values = padded[(slice(None),) + window]
+        if out is None:
+            out = values.copy()
+            index = xp.zeros(out.shape, dtype=np.uint8 if np.prod(pool_size) <= 255 else np.int32)
+            continue
+        better = values > out
+        xp.copyto(out, values, where=better)
+        xp.copyto(index, k, where=better)
+    padded_shape = padded.shape
+
+    def backward(g):
+        grad = xp.zeros(padded_shape, dtype=g.dtype)
+        for k, (_, window) in enumerate(offset_slices(pool_size, strides, (1,) * len(pool_size), out_shape)):
+            grad[(slice(None),) + window] += xp.where(index == k, g, 0)
+        return (crop_spatial(grad, pads),)
+
+    return make_result(out, (x,), backward, "max_pool")
+
+
+def average_pool(x, pool_size, strides=None, padding="valid", data_format="channels_last") -> Tensor:
+    """Average pooling: out[n, o, c] = mean of x[n, ., c] over the real inputs of the window at o*s.
+
+    x (N, *spatial, C); ``strides`` default to ``pool_size``. With 'same' padding, windows
+    that reach into the padding divide by the number of real inputs they cover (TensorFlow's
+    rule). Backward: each input in a window receives g / count.
+    """
+    x, data_format = _prepare(x, data_format, "average_pool")
+    if data_format == "channels_first":
+        return to_channels_first(average_pool(to_channels_last(x), pool_size, strides, padding))
+    pool_size, strides, pads, out_shape = _pool_geometry(x, pool_size, strides, padding, "average_pool")
+    xp = namespace(x.data)
+    padded = pad_spatial(x.data, pads)
+    slices = [window for _, window in offset_slices(pool_size, strides, (1,) * len(pool_size), out_shape)]
+    total = padded[(slice(None),) + slices[0]].copy()
+    for window in slices[1:]:
+        total += padded[(slice(None),) + window]
+    if any(lo or hi for lo, hi in pads):
+        # real inputs per window: the same sums over a padded field of ones, (1, *out, 1)
+        ones = pad_spatial(xp.ones((1,) + tuple(x.shape[1:-1]) + (1,), dtype=x.dtype), pads)
+        count = sum(ones[(slice(None),) + window] for window in slices)
+    else:
+        count = float(np.prod(pool_size))
+    out = total / count
+    padded_shape = padded.shape
+
+    def backward(g):
+        share = g / count
+        grad = xp.zeros(padded_shape, dtype=g.dtype)
+        for window in slices:
+            grad[(slice(None),) + window] += share
+        return (crop_spatial(grad, pads),)
+
+    return make_result(out, (x,), backward, "average_pool")
+
+
+def global_average_pool(x, data_format="channels_last", keepdims=False) -> Tensor:
+    """The mean over all spatial axes: (N, *spatial, C) -> (N, C) (a :func:`mean`)."""
+    x, data_format = _prepare(x, data_format, "global_average_pool")
+    return mean(x, axis=spatial_axes(x, data_format), keepdims=keepdims)
+
+
+def global_max_pool(x, data_format="channels_last", keepdims=False) -> Tensor:
+    """The maximum over all spatial axes: (N, *spatial, C) -> (N, C) (a :func:`max`; ties share g)."""
+    x, data_format = _prepare(x, data_format, "global_max_pool")
+    return reduce_max(x, axis=spatial_axes(x, data_format), keepdims=keepdims)
