@@ -353,22 +353,7 @@ class Tensor:
                 "backward() called on a tensor that does not require grad: none of the tensors "
                 "it was computed from has requires_grad=True (or it was computed under no_grad())."
             )
-        xp = backend.namespace(self.data)
-        if grad is None:
-            if self.data.size != 1:
-                raise RuntimeError(
-                    f"backward() without a gradient works only for a scalar (one-element) tensor, "
-                    f"but this tensor has shape {self.shape}. Reduce it first (e.g. loss.mean()) or "
-                    "pass grad= with the same shape."
-                )
-            grad = xp.ones_like(self.data)
-        else:
-            grad = _as_array(grad, dtype=self.data.dtype)
-            grad = xp.array(grad, copy=True)
-            if grad.shape != self.data.shape:
-                raise ValueError(
-                    f"backward(): grad has shape {grad.shape} but the tensor has shape {self.shape}."
-                )
+        grad = _seed_gradient(self, grad)
 
         # Tensors hash by identity (``__eq__`` is elementwise but set and dict lookups of
         # distinct live objects never reach it), so nodes key the dict directly.
@@ -394,26 +379,7 @@ class Tensor:
             for parent, parent_grad in zip(parents, parent_grads):
                 if parent_grad is None or not parent.requires_grad:
                     continue
-                parent_data = parent.data
-                if parent_grad.shape != parent_data.shape:
-                    parent_grad = unbroadcast(parent_grad, parent_data.shape)
-                    owned = True
-                elif not parent_data.shape:
-                    # 0-d: NumPy returns scalars from 0-d arithmetic; a fresh 0-d array
-                    # can be added into in place (and costs nothing to make)
-                    parent_grad = backend.namespace(parent_data).array(parent_grad)
-                    owned = True
-                elif parent_grad.base is not None or parent_grad is node_grad:
-                    owned = False  # g itself or a view: shared with other nodes
-                elif len(parent_grads) == 1:
-                    owned = True  # fresh (see make_result)
-                elif len(parent_grads) == 2:  # fresh, unless returned for both parents
-                    owned = parent_grads[0] is not parent_grads[1]
-                else:
-                    owned = sum(q is parent_grad for q in parent_grads) == 1
-                if parent_grad.dtype is not parent_data.dtype and parent_grad.dtype != parent_data.dtype:
-                    parent_grad = parent_grad.astype(parent_data.dtype)
-                    owned = True
+                parent_grad, owned = _owned_gradient(parent_grad, parent.data, node_grad, parent_grads)
                 previous = grads.get(parent)
                 if previous is None:
                     grads[parent] = (parent_grad, owned)
@@ -649,6 +615,58 @@ def _topological_order(root):
             if parent.requires_grad and parent not in visited:
                 push(parent)
     return order
+
+
+def _seed_gradient(root, grad):
+    """dL/d(root) as a fresh array the walk owns: ones for a scalar root, else a copy of ``grad``."""
+    xp = backend.namespace(root.data)
+    if grad is None:
+        if root.data.size != 1:
+            raise RuntimeError(
+                f"backward() without a gradient works only for a scalar (one-element) tensor, "
+                f"but this tensor has shape {root.shape}. Reduce it first (e.g. loss.mean()) or "
+                "pass grad= with the same shape."
+            )
+        return xp.ones_like(root.data)
+    grad = xp.array(_as_array(grad, dtype=root.data.dtype), copy=True)
+    if grad.shape != root.data.shape:
+        raise ValueError(
+            f"backward(): grad has shape {grad.shape} but the tensor has shape {root.shape}."
+        )
+    return grad
+
+
+def _owned_gradient(grad, parent_data, node_grad, sibling_grads):
+    """A backward rule's gradient for one parent, fitted to it, and whether the walk owns it.
+
+    ``grad`` is what the rule returned for a parent holding ``parent_data``; ``node_grad``
+    the gradient the rule received and ``sibling_grads`` everything it returned. The result
+    has the parent's shape and dtype. It is *owned* when no other node or leaf can see the
+    array, so the walk may add into it in place or hand it to a leaf as ``.grad`` without a
+    copy: true for arrays made here (unbroadcast, cast, 0-d) and for a fresh array returned
+    for this parent alone (see :func:`make_result`); false for ``node_grad`` itself or a view.
+    """
+    if grad.shape != parent_data.shape:
+        grad = unbroadcast(grad, parent_data.shape)
+        owned = True
+    elif not parent_data.shape:
+        # 0-d: NumPy returns scalars from 0-d arithmetic; a fresh 0-d array
+        # can be added into in place (and costs nothing to make)
+        grad = backend.namespace(parent_data).array(grad)
+        owned = True
+    elif grad.base is not None or grad is node_grad:
+        owned = False  # g itself or a view: shared with other nodes
+    elif len(sibling_grads) == 1:
+        owned = True  # fresh (see make_result)
+    elif len(sibling_grads) == 2:  # fresh, unless returned for both parents
+        owned = sibling_grads[0] is not sibling_grads[1]
+    else:
+        owned = sum(q is grad for q in sibling_grads) == 1
+    # ``is not`` first: the cheap test settles the common case (same dtype object)
+    if grad.dtype is not parent_data.dtype and grad.dtype != parent_data.dtype:
+        grad = grad.astype(parent_data.dtype)
+        owned = True
+    return grad, owned
 
 
 def _accumulate_leaf(leaf, grad, owned):
