@@ -1,4 +1,4 @@
-# Two entry points: `make demo` (the main job) and `make test` (the suite).
+# Two entry points: `make demo` (the main job) and `make test` (lint, then the whole suite).
 # Each creates .venv when missing and installs only what changed since last time.
 PYTHON ?= python3
 VENV := .venv
@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 WHEELS := $(wildcard /opt/wheels)
 PIP_INSTALL := $(PY) -m pip install --quiet --disable-pip-version-check $(if $(WHEELS),--find-links $(WHEELS))
 
-.PHONY: demo test bench clean
+.PHONY: demo test lint bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +24,12 @@ $(VENV)/.installed-dev: pyproject.toml | $(PY)
 demo: $(VENV)/.installed-demo
 	$(PY) -m deepgrad demo
 
-test: $(VENV)/.installed-dev
+# ruff (configured in pyproject.toml) and the import-cycle check; `make test` runs it first.
+lint: $(VENV)/.installed-dev
+	$(PY) -m ruff check src tests benchmarks tools
+	$(PY) tools/check_imports.py
+
+test: lint
 	$(PY) -m pytest -q
 
 bench: $(VENV)/.installed-dev

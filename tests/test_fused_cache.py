@@ -38,6 +38,7 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_fused_kernels_compile_without_a_writable_cache_folder(tmp_path):
     not_a_folder = tmp_path / "a-file"
     not_a_folder.write_text("numba cannot make a cache folder below a regular file")

@@ -187,7 +187,8 @@ CASES = [
 
 def run_deepgrad(make_optimizer, start, loss_fn, buffered):
     params = [dg.tensor(a.copy(), requires_grad=True, dtype=np.float64) for a in start]
-    buffer = dg.ParameterBuffer(params) if buffered else None
+    if buffered:
+        dg.ParameterBuffer(params)  # the tensors become views into its flat arrays
     optimizer = make_optimizer()
     for _ in range(STEPS):
         optimizer.zero_grad(params)
@@ -226,7 +227,7 @@ def test_matches_reference_for_25_steps(case, problem, buffered):
 
 def test_every_optimizer_is_covered_by_two_settings():
     covered = {}
-    for case_id, make_optimizer, _, _ in CASES:
+    for _case_id, make_optimizer, _, _ in CASES:
         name = type(make_optimizer()).__name__
         covered[name] = covered.get(name, 0) + 1
     assert set(covered) == {"SGD", "RMSprop", "Adagrad", "Adadelta", "Adam", "AdamW", "Adamax", "Nadam",

@@ -97,6 +97,7 @@ steps = st.lists(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=200, derandomize=True, deadline=None)
 @given(seed=st.integers(0, 2**16), shapes=st.lists(st.sampled_from(INPUT_SHAPES), min_size=1,
                                                     max_size=3), program=steps)

@@ -499,7 +499,7 @@ class Tensor:
     def softplus(self):
         return _ew.softplus(self)
 
-    def clip(self, min=None, max=None):  # noqa: A002 - NumPy/PyTorch argument names
+    def clip(self, min=None, max=None):  # min/max shadow builtins: NumPy's and PyTorch's argument names
         return _ew.clip(self, min, max)
 
     clamp = clip

@@ -493,7 +493,7 @@ class Optimizer:
                 f"{list(self._slot_names())}; build the optimizer from the saved config first."
             )
         arrays = state.get("arrays", {})
-        for i, (variable, slots) in enumerate(zip(self._variables, self._state)):
+        for i, slots in enumerate(self._state):
             for slot, target in slots.items():
                 key = f"{slot}/{i}"
                 if key not in arrays:
