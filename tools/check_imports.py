@@ -88,47 +88,32 @@ def import_graph(root: Path) -> dict:
     return graph
 
 
+def reachable(graph: dict, start: str) -> set:
+    """Modules ``start`` imports, directly or through others."""
+    seen, stack = set(), [start]
+    while stack:
+        for child in graph[stack.pop()]:
+            if child not in seen:
+                seen.add(child)
+                stack.append(child)
+    return seen
+
+
 def strongly_connected(graph: dict) -> list:
-    """Tarjan's strongly connected components (iterative), each a sorted list of modules."""
-    index, low, on_stack, stack, components = {}, {}, set(), [], []
-    counter = 0
-    for start in sorted(graph):
-        if start in index:
+    """The import cycles: groups of two or more modules that each import all the others, directly or not.
+
+    The package has about a hundred modules, so each module's reachable set is computed
+    outright; a module and the ones that reach it back form its group.
+    """
+    reach = {module: reachable(graph, module) for module in graph}
+    components, placed = [], set()
+    for module in sorted(graph):
+        if module in placed:
             continue
-        work = [(start, iter(sorted(graph[start])))]
-        index[start] = low[start] = counter
-        counter += 1
-        stack.append(start)
-        on_stack.add(start)
-        while work:
-            node, children = work[-1]
-            advanced = False
-            for child in children:
-                if child not in index:
-                    index[child] = low[child] = counter
-                    counter += 1
-                    stack.append(child)
-                    on_stack.add(child)
-                    work.append((child, iter(sorted(graph[child]))))
-                    advanced = True
-                    break
-                if child in on_stack:
-                    low[node] = min(low[node], index[child])
-            if advanced:
-                continue
-            work.pop()
-            if work:
-                low[work[-1][0]] = min(low[work[-1][0]], low[node])
-            if low[node] == index[node]:
-                component = []
-                while True:
-                    member = stack.pop()
-                    on_stack.discard(member)
-                    component.append(member)
-                    if member == node:
-                        break
-                if len(component) > 1:
-                    components.append(sorted(component))
+        component = sorted({module} | {other for other in reach[module] if module in reach[other]})
+        placed.update(component)
+        if len(component) > 1:
+            components.append(component)
     return components
 
 
