@@ -1,9 +1,10 @@
-"""Shared test helpers: a seeded generator and a gradient check for float64 inputs."""
+"""Shared test helpers: a seeded generator, a gradient check for float64 inputs, PyTorch reference keys."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch_reference
 
 import deepgrad as dg
 
@@ -34,3 +35,21 @@ def _cpu_default_device():
     """Every test starts and ends on the CPU, whatever a failing test left behind."""
     yield
     dg.set_default_device("cpu")
+
+
+@pytest.fixture(autouse=True)
+def _torch_reference_key(request):
+    """PyTorch reference values are keyed by the test that asks for them (tests/torch_reference.py)."""
+    torch_reference.start_test(request.node.nodeid)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if torch_reference.MODE == "record" and exitstatus == 0:
+        for path in torch_reference.write_recorded():
+            print(f"\nwrote {path}")
+
+
+def pytest_report_header(config):
+    if torch_reference.AVAILABLE:
+        return f"PyTorch {torch_reference.torch.__version__}: live comparisons"
+    return "PyTorch not available: comparisons use the stored values in tests/reference/"

@@ -90,6 +90,7 @@ def test_train_reports_progress_metrics_and_saves_the_preprocessing(trained):
     assert len(info["standardizer"]["mean"]) == 5 and info["target_scaler"] is None
 
 
+@pytest.mark.slow
 def test_evaluate_predict_and_summary_on_new_files(trained):
     folder, _ = trained
     rows = _classification_rows(100, seed=7)
@@ -115,6 +116,7 @@ def test_evaluate_predict_and_summary_on_new_files(trained):
     assert "classes (2): hi, lo" in result.stdout and "color (categorical: 3 values)" in result.stdout
 
 
+@pytest.mark.slow
 def test_regression_predictions_are_in_target_units(tmp_path):
     _write_csv(tmp_path / "r.csv", ["a", "b", "price"], _regression_rows())
     result = _deepgrad("train", "r.csv", "--target", "price", "--out", "r.deepgrad", "--epochs", "60",
@@ -146,6 +148,7 @@ def test_training_is_repeatable_with_a_seed(tmp_path):
 # --------------------------------------------------------------------------- errors and exit codes
 
 
+@pytest.mark.slow
 def test_failures_exit_1_with_a_clear_message(trained, tmp_path):
     folder, _ = trained
     _write_csv(tmp_path / "d.csv", ["a", "b", "color", "label"], _classification_rows(20))

@@ -14,6 +14,7 @@ def results(tmp_path_factory):
     return demo.run(seed=0, output_dir=str(output_dir)), output_dir
 
 
+@pytest.mark.slow
 def test_demo_reaches_the_course_figures(results):
     figures, _ = results
     assert figures["neuron_output"] == pytest.approx(2.2, rel=1e-6)
@@ -27,6 +28,7 @@ def test_demo_reaches_the_course_figures(results):
     assert figures["vanishing_detected"] and not figures["vanishing_after_fix"]
 
 
+@pytest.mark.slow
 def test_demo_writes_every_plot(results):
     figures, output_dir = results
     written = sorted(os.listdir(output_dir))

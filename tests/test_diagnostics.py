@@ -98,6 +98,7 @@ def test_learning_rate_10_on_unnormalized_data_is_diagnosed_as_exploding():
     assert "dying_relu" not in diagnosis
 
 
+@pytest.mark.slow
 def test_large_network_on_50_samples_is_diagnosed_as_overfitting():
     rng = np.random.default_rng(1)
     w = rng.normal(size=20)

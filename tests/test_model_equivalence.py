@@ -2,13 +2,12 @@
 
 import numpy as np
 import pytest
+from torch_reference import reference, torch
 
-torch = pytest.importorskip("torch")
-
-import deepgrad as dg  # noqa: E402
-from deepgrad import optimizers  # noqa: E402
-from deepgrad.layers import Dense  # noqa: E402
-from deepgrad.models import Sequential  # noqa: E402
+import deepgrad as dg
+from deepgrad import optimizers
+from deepgrad.layers import Dense
+from deepgrad.models import Sequential
 
 TORCH_ACTIVATIONS = {"relu": torch.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid,
                      "elu": torch.nn.functional.elu, "linear": lambda t: t}
@@ -21,8 +20,11 @@ def _models(activation, n_out, out_activation):
                         Dense(n_out, activation=out_activation, dtype="float64")])
     weights = [rng.normal(scale=0.5, size=w.shape) for w in model.get_weights()]
     model.set_weights(weights)
-    torch_params = [torch.tensor(w, dtype=torch.float64, requires_grad=True) for w in weights]
-    return model, torch_params
+    return model, weights
+
+
+def _torch_params(weights):
+    return [torch.tensor(w, dtype=torch.float64, requires_grad=True) for w in weights]
 
 
 def _torch_forward(params, x, activation):
@@ -58,37 +60,52 @@ def test_training_steps_match_pytorch(activation, loss, n_out, out_activation, t
         y = rng.integers(0, 2, size=(16, 1)).astype(np.float64)
     else:
         y = rng.normal(size=(16, n_out))
-    model, params = _models(activation, n_out, out_activation)
+    model, weights = _models(activation, n_out, out_activation)
     if optimizer_name == "sgd":
         model.compile(optimizer=optimizers.SGD(learning_rate=0.1), loss=loss)
-        torch_opt = torch.optim.SGD(params, lr=0.1)
     else:
         # Keras adds epsilon to sqrt(v) before bias correction, PyTorch after: a negligible
         # epsilon makes the two definitions coincide
         model.compile(optimizer=optimizers.Adam(learning_rate=0.01, epsilon=1e-12), loss=loss)
-        torch_opt = torch.optim.Adam(params, lr=0.01, eps=1e-12)
-    x_t = torch.tensor(x)
-    for _ in range(4):
+
+    def compute():  # PyTorch's losses of 4 steps, then its weights
+        params = _torch_params(weights)
+        if optimizer_name == "sgd":
+            torch_opt = torch.optim.SGD(params, lr=0.1)
+        else:
+            torch_opt = torch.optim.Adam(params, lr=0.01, eps=1e-12)
+        x_t, step_losses = torch.tensor(x), []
+        for _ in range(4):
+            torch_opt.zero_grad()
+            theirs = torch_loss(_torch_forward(params, x_t, activation), y)
+            theirs.backward()
+            torch_opt.step()
+            step_losses.append(theirs.item())
+        return [np.array(step_losses)] + [p.detach().numpy() for p in params]
+
+    expected = reference(compute)
+    for step in range(4):
         ours = model.train_on_batch(x, y)
-        torch_opt.zero_grad()
-        theirs = torch_loss(_torch_forward(params, x_t, activation), y)
-        theirs.backward()
-        torch_opt.step()
-        assert ours == pytest.approx(theirs.item(), rel=1e-5)
-    for w, p in zip(model.get_weights(), params):
-        np.testing.assert_allclose(w, p.detach().numpy(), rtol=1e-5, atol=1e-8)
+        assert ours == pytest.approx(float(expected[0][step]), rel=1e-5)
+    for w, p in zip(model.get_weights(), expected[1:]):
+        np.testing.assert_allclose(w, p, rtol=1e-5, atol=1e-8)
 
 
 def test_gradients_match_pytorch_before_any_update():
-    model, params = _models("relu", 3, "softmax")
+    model, weights = _models("relu", 3, "softmax")
     x = np.random.default_rng(2).normal(size=(8, 4))
     y = np.array([0, 1, 2, 0, 1, 2, 0, 1])
     model.compile(optimizer=optimizers.SGD(learning_rate=0.0), loss="sparse_categorical_crossentropy")
     model.train_on_batch(x, y)
-    loss = torch.nn.functional.cross_entropy(_torch_forward(params, torch.tensor(x), "relu"), torch.tensor(y))
-    loss.backward()
-    for w, p in zip(model.trainable_weights, params):
-        np.testing.assert_allclose(w.grad, p.grad.numpy(), rtol=1e-7, atol=1e-12)
+
+    def compute():
+        params = _torch_params(weights)
+        logits = _torch_forward(params, torch.tensor(x), "relu")
+        torch.nn.functional.cross_entropy(logits, torch.tensor(y)).backward()
+        return [p.grad.numpy() for p in params]
+
+    for w, expected in zip(model.trainable_weights, reference(compute)):
+        np.testing.assert_allclose(w.grad, expected, rtol=1e-7, atol=1e-12)
 
 
 def test_float64_model_keeps_float64():

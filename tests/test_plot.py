@@ -70,6 +70,7 @@ def test_plot_history_draws_loss_and_metric_panels(tmp_path):
         plot.plot_history({})
 
 
+@pytest.mark.slow
 def test_plot_decision_regions_for_a_model_and_for_any_estimator(tmp_path):
     x, y = _blobs()
     model, _ = _classifier(x, y, epochs=40)
@@ -107,6 +108,7 @@ def test_plot_activation_draws_the_function_and_its_derivative(tmp_path):
         plot.plot_activation("relu7")
 
 
+@pytest.mark.slow
 def test_plot_activations_grid_draws_every_elementwise_activation(tmp_path):
     fig = plot.plot_activations_grid(save_path=tmp_path / "grid.png")
     assert_png(tmp_path / "grid.png")

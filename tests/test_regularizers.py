@@ -3,7 +3,7 @@ Keras' defaults, and get/serialize/config round trips."""
 
 import numpy as np
 import pytest
-import torch
+from torch_reference import reference, torch
 
 import deepgrad as dg
 from deepgrad import regularizers
@@ -20,10 +20,13 @@ def _penalty_and_gradient(regularizer, weights=WEIGHTS):
 
 
 def _torch_penalty_and_gradient(formula, weights=WEIGHTS):
-    w = torch.tensor(weights, requires_grad=True)
-    penalty = formula(w)
-    penalty.backward()
-    return penalty.item(), w.grad.numpy()
+    def compute():
+        w = torch.tensor(weights, requires_grad=True)
+        penalty = formula(w)
+        penalty.backward()
+        return penalty.item(), w.grad.numpy()
+
+    return reference(compute)
 
 
 @pytest.mark.parametrize("regularizer, formula", [

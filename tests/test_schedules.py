@@ -5,21 +5,24 @@ import math
 
 import numpy as np
 import pytest
-import torch
+from torch_reference import reference, torch
 
 from deepgrad.optimizers import schedules
 
 
 def torch_rates(make_scheduler, steps, lr=1.0):
     """Learning rates PyTorch's scheduler gives for steps 0 .. steps-1."""
-    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=lr)
-    scheduler = make_scheduler(optimizer)
-    rates = []
-    for _ in range(steps):
-        rates.append(optimizer.param_groups[0]["lr"])
-        optimizer.step()
-        scheduler.step()
-    return np.array(rates)
+    def compute():
+        optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=lr)
+        scheduler = make_scheduler(optimizer)
+        rates = []
+        for _ in range(steps):
+            rates.append(optimizer.param_groups[0]["lr"])
+            optimizer.step()
+            scheduler.step()
+        return np.array(rates)
+
+    return reference(compute)
 
 
 def ours(schedule, steps):

@@ -486,6 +486,7 @@ def test_process_pool_gives_the_sequential_results(tmp_path):
     assert _outcomes(pooled) == _outcomes(sequential)
 
 
+@pytest.mark.slow
 def test_dask_cluster_gives_the_sequential_results(tmp_path):
     distributed = pytest.importorskip("distributed")
     x, y = _data()

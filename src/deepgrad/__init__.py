@@ -19,7 +19,8 @@ from .ops import (abs, add, broadcast_to, clip, concatenate, exp, expand_dims, g
                   sigmoid_binary_cross_entropy, sign, softmax, softmax_cross_entropy, softplus,
                   split, sqrt, squeeze, stack, std, sub, sum, take_along_axis, tanh, transpose,
                   truediv, unsqueeze, var, where)
-from .tensor import (ParameterBuffer, Tensor, enable_grad, is_grad_enabled, no_grad, tensor)
+from .tensor import (Tensor, enable_grad, is_grad_enabled, no_grad, tensor)
+from .parameters import ParameterBuffer
 from .factories import arange, eye, full, ones, ones_like, rand, randn, zeros, zeros_like
 from .utils import PyDataset
 

@@ -85,9 +85,8 @@ def _as_array(data, dtype=None, device=None, copy=False):
         array = data
     if isinstance(array, np.generic):  # a NumPy scalar keeps its dtype, like an array
         array = np.asarray(array)
-    is_array = isinstance(array, np.ndarray) or (
-        backend._CUPY not in (None, False) and isinstance(array, backend._CUPY.ndarray)
-    )
+    # namespace() names cupy only for a CuPy array (and numpy for anything else)
+    is_array = isinstance(array, np.ndarray) or backend.namespace(array) is not np
     if not is_array:
         array = np.asarray(array)
         if dtype is None and array.dtype == np.float64:
@@ -150,18 +149,11 @@ class Tensor:
     __array_priority__ = 1000
 
     def __init__(self, data, requires_grad=False, dtype=None, device=None, name=None):
-        if type(data) is np.ndarray and dtype is None and device is None \
-                and backend._DEFAULT_DEVICE == "cpu":
-            self.data = data  # the common case (wrapping a batch), without the checks below
-        else:
-            self.data = _as_array(data, dtype=dtype, device=device)
-        self.grad = None
+        if not (type(data) is np.ndarray and dtype is None and device is None
+                and backend.get_default_device() == "cpu"):
+            data = _as_array(data, dtype=dtype, device=device)  # the common case (a batch) skips this
+        _set_fields(self, data, (), None, None, False)
         self.name = name
-        self._parents = ()
-        self._backward = None
-        self._op = None
-        self._grad_view = None
-        self.requires_grad = False
         if requires_grad:
             self.requires_grad_(True)
 
@@ -185,6 +177,25 @@ class Tensor:
     @property
     def device(self) -> str:
         return backend.device_of(self.data)
+
+    @property
+    def grad_view(self):
+        """The preallocated array this tensor's gradient is written into, or None.
+
+        A :class:`~deepgrad.parameters.ParameterBuffer` sets it to the tensor's slice of the
+        buffer's flat gradient array; the first gradient of each backward walk is copied into
+        it and it becomes ``.grad`` (so an optimizer finds every gradient in one flat array).
+        """
+        return self._grad_view
+
+    @grad_view.setter
+    def grad_view(self, view):
+        if view is not None and tuple(view.shape) != tuple(self.data.shape):
+            raise ValueError(
+                f"a gradient view must have the tensor's shape {tuple(self.data.shape)}, "
+                f"got shape {tuple(view.shape)}."
+            )
+        self._grad_view = view
 
     @property
     def is_leaf(self) -> bool:
@@ -320,7 +331,7 @@ class Tensor:
     def zero_grad(self) -> None:
         """Reset ``.grad`` to None (no gradient yet).
 
-        A tensor of a :class:`ParameterBuffer` gets its buffer view back as ``.grad`` at
+        A tensor with a :attr:`grad_view` (one of a ParameterBuffer) gets that view back as ``.grad`` at
         the next backward, which writes the gradient into it: no pass of zeros is needed.
         """
         self.grad = None
@@ -342,22 +353,7 @@ class Tensor:
                 "backward() called on a tensor that does not require grad: none of the tensors "
                 "it was computed from has requires_grad=True (or it was computed under no_grad())."
             )
-        xp = backend.namespace(self.data)
-        if grad is None:
-            if self.data.size != 1:
-                raise RuntimeError(
-                    f"backward() without a gradient works only for a scalar (one-element) tensor, "
-                    f"but this tensor has shape {self.shape}. Reduce it first (e.g. loss.mean()) or "
-                    "pass grad= with the same shape."
-                )
-            grad = xp.ones_like(self.data)
-        else:
-            grad = _as_array(grad, dtype=self.data.dtype)
-            grad = xp.array(grad, copy=True)
-            if grad.shape != self.data.shape:
-                raise ValueError(
-                    f"backward(): grad has shape {grad.shape} but the tensor has shape {self.shape}."
-                )
+        grad = _seed_gradient(self, grad)
 
         # Tensors hash by identity (``__eq__`` is elementwise but set and dict lookups of
         # distinct live objects never reach it), so nodes key the dict directly.
@@ -383,26 +379,7 @@ class Tensor:
             for parent, parent_grad in zip(parents, parent_grads):
                 if parent_grad is None or not parent.requires_grad:
                     continue
-                parent_data = parent.data
-                if parent_grad.shape != parent_data.shape:
-                    parent_grad = unbroadcast(parent_grad, parent_data.shape)
-                    owned = True
-                elif not parent_data.shape:
-                    # 0-d: NumPy returns scalars from 0-d arithmetic; a fresh 0-d array
-                    # can be added into in place (and costs nothing to make)
-                    parent_grad = backend.namespace(parent_data).array(parent_grad)
-                    owned = True
-                elif parent_grad.base is not None or parent_grad is node_grad:
-                    owned = False  # g itself or a view: shared with other nodes
-                elif len(parent_grads) == 1:
-                    owned = True  # fresh (see make_result)
-                elif len(parent_grads) == 2:  # fresh, unless returned for both parents
-                    owned = parent_grads[0] is not parent_grads[1]
-                else:
-                    owned = sum(q is parent_grad for q in parent_grads) == 1
-                if parent_grad.dtype is not parent_data.dtype and parent_grad.dtype != parent_data.dtype:
-                    parent_grad = parent_grad.astype(parent_data.dtype)
-                    owned = True
+                parent_grad, owned = _owned_gradient(parent_grad, parent.data, node_grad, parent_grads)
                 previous = grads.get(parent)
                 if previous is None:
                     grads[parent] = (parent_grad, owned)
@@ -522,7 +499,7 @@ class Tensor:
     def softplus(self):
         return _ew.softplus(self)
 
-    def clip(self, min=None, max=None):  # noqa: A002 - NumPy/PyTorch argument names
+    def clip(self, min=None, max=None):  # min/max shadow builtins: NumPy's and PyTorch's argument names
         return _ew.clip(self, min, max)
 
     clamp = clip
@@ -640,6 +617,58 @@ def _topological_order(root):
     return order
 
 
+def _seed_gradient(root, grad):
+    """dL/d(root) as a fresh array the walk owns: ones for a scalar root, else a copy of ``grad``."""
+    xp = backend.namespace(root.data)
+    if grad is None:
+        if root.data.size != 1:
+            raise RuntimeError(
+                f"backward() without a gradient works only for a scalar (one-element) tensor, "
+                f"but this tensor has shape {root.shape}. Reduce it first (e.g. loss.mean()) or "
+                "pass grad= with the same shape."
+            )
+        return xp.ones_like(root.data)
+    grad = xp.array(_as_array(grad, dtype=root.data.dtype), copy=True)
+    if grad.shape != root.data.shape:
+        raise ValueError(
+            f"backward(): grad has shape {grad.shape} but the tensor has shape {root.shape}."
+        )
+    return grad
+
+
+def _owned_gradient(grad, parent_data, node_grad, sibling_grads):
+    """A backward rule's gradient for one parent, fitted to it, and whether the walk owns it.
+
+    ``grad`` is what the rule returned for a parent holding ``parent_data``; ``node_grad``
+    the gradient the rule received and ``sibling_grads`` everything it returned. The result
+    has the parent's shape and dtype. It is *owned* when no other node or leaf can see the
+    array, so the walk may add into it in place or hand it to a leaf as ``.grad`` without a
+    copy: true for arrays made here (unbroadcast, cast, 0-d) and for a fresh array returned
+    for this parent alone (see :func:`make_result`); false for ``node_grad`` itself or a view.
+    """
+    if grad.shape != parent_data.shape:
+        grad = unbroadcast(grad, parent_data.shape)
+        owned = True
+    elif not parent_data.shape:
+        # 0-d: NumPy returns scalars from 0-d arithmetic; a fresh 0-d array
+        # can be added into in place (and costs nothing to make)
+        grad = backend.namespace(parent_data).array(grad)
+        owned = True
+    elif grad.base is not None or grad is node_grad:
+        owned = False  # g itself or a view: shared with other nodes
+    elif len(sibling_grads) == 1:
+        owned = True  # fresh (see make_result)
+    elif len(sibling_grads) == 2:  # fresh, unless returned for both parents
+        owned = sibling_grads[0] is not sibling_grads[1]
+    else:
+        owned = sum(q is grad for q in sibling_grads) == 1
+    # ``is not`` first: the cheap test settles the common case (same dtype object)
+    if grad.dtype is not parent_data.dtype and grad.dtype != parent_data.dtype:
+        grad = grad.astype(parent_data.dtype)
+        owned = True
+    return grad, owned
+
+
 def _accumulate_leaf(leaf, grad, owned):
     """leaf.grad += grad, allocating (or re-attaching the shared buffer view) on first use.
 
@@ -690,35 +719,35 @@ def make_result(data, parents, backward, op):
     """
     if type(data) is not np.ndarray and isinstance(data, np.generic):
         data = np.asarray(data)  # NumPy gives scalars for 0-d results; tensors hold arrays
-    out = _new_tensor(Tensor)
-    out.data = data
-    out.grad = None
-    out.name = None
-    out._grad_view = None
-    out._op = op
+    out = _new_tensor(Tensor)  # skips __init__'s conversions: ``data`` is already an array
     if backward is not None and _GradMode.enabled:
         for parent in parents:
             if parent.requires_grad:
-                out.requires_grad = True
-                out._parents = parents
-                out._backward = backward
+                _set_fields(out, data, parents, backward, op, True)
                 return out
-    out.requires_grad = False
-    out._parents = ()
-    out._backward = None
+    _set_fields(out, data, (), None, op, False)
     return out
+
+
+def _set_fields(t, data, parents, backward, op, requires_grad):
+    """Every slot of a new tensor: the one place a Tensor's fields are set up."""
+    t.data = data
+    t.grad = None
+    t.name = None
+    t._grad_view = None
+    t._op = op
+    t._parents = parents
+    t._backward = backward
+    t.requires_grad = requires_grad
 
 
 def as_tensor(value, like=None) -> Tensor:
     """``value`` as a Tensor (no copy). Python scalars take the dtype of ``like`` when it is floating."""
     if isinstance(value, Tensor):
         return value
-    if like is not None and isinstance(value, numbers.Number) and not isinstance(value, bool):
-        dtype = like.data.dtype
-        if not _is_float_dtype(dtype) and isinstance(value, numbers.Integral):
-            pass
-        elif _is_float_dtype(dtype):
-            return Tensor(backend.namespace(like.data).asarray(value, dtype=dtype))
+    if like is not None and isinstance(value, numbers.Number) and not isinstance(value, bool) \
+            and _is_float_dtype(like.data.dtype):
+        return Tensor(backend.namespace(like.data).asarray(value, dtype=like.data.dtype))
     if like is not None and not isinstance(value, np.ndarray):
         xp = backend.namespace(like.data)
         if xp is not np:
@@ -738,78 +767,18 @@ def tensor(data, requires_grad=False, dtype=None, device=None) -> Tensor:
     return out
 
 
-class ParameterBuffer:
-    """Many parameter tensors stored as views into one contiguous array.
+def __getattr__(name):
+    # ParameterBuffer lived here before it got its own module (deepgrad.parameters)
+    if name == "ParameterBuffer":
+        from .parameters import ParameterBuffer  # noqa: PLC0415
 
-    ``data`` is a flat array holding every tensor's values back to back, ``grad`` a
-    second one holding their gradients; each tensor's ``.data`` and ``.grad`` are
-    reshaped views into them. Layers keep using ordinary tensors, while an optimizer
-    can update all of them with a few passes over two flat arrays instead of a
-    Python loop over tensors.
-
-    ``slices[i]`` is the ``slice`` of the flat arrays that belongs to ``tensors[i]``.
-    After :meth:`zero_grad` a tensor's ``.grad`` is None until backward writes its new
-    gradient into its view and sets ``.grad`` to that view again.
-    """
-
-    def __init__(self, tensors, dtype=None):
-        tensors = list(tensors)
-        if not tensors:
-            raise ValueError("ParameterBuffer needs at least one tensor.")
-        devices = {t.device for t in tensors}
-        if len(devices) != 1:
-            raise ValueError(f"ParameterBuffer tensors must share one device, got {sorted(devices)}.")
-        if dtype is None:
-            dtype = np.result_type(*[t.data.dtype for t in tensors])
-        xp = backend.namespace(tensors[0].data)
-        total = sum(int(t.data.size) for t in tensors)
-        self.tensors = tensors
-        self.data = xp.empty(total, dtype=dtype)
-        self.grad = xp.zeros(total, dtype=dtype)
-        self.slices = []
-        self._data_views = []
-        offset = 0
-        for t in tensors:
-            if t._grad_view is not None:
-                raise ValueError("a tensor can belong to only one ParameterBuffer.")
-            n = int(t.data.size)
-            part = slice(offset, offset + n)
-            data_view = self.data[part].reshape(t.data.shape)
-            data_view[...] = t.data
-            t.data = data_view
-            self._data_views.append(data_view)
-            t._grad_view = self.grad[part].reshape(t.data.shape)
-            if t.grad is not None:
-                t._grad_view[...] = t.grad
-            t.grad = t._grad_view
-            self.slices.append(part)
-            offset += n
-
-    @property
-    def size(self) -> int:
-        return int(self.data.size)
-
-    def owns(self, tensors) -> bool:
-        """True when ``tensors`` are exactly this buffer's tensors, in order, still attached to it."""
-        tensors = list(tensors)
-        if len(tensors) != len(self.tensors):
-            return False
-        return all(mine is theirs and theirs.data is view
-                   for mine, theirs, view in zip(self.tensors, tensors, self._data_views))
-
-    def zero_grad(self) -> None:
-        """Reset every tensor's gradient to None, as PyTorch's ``zero_grad(set_to_none=True)``.
-
-        The flat ``grad`` array keeps its old values until backward writes each tensor's
-        new gradient into its view (one copy instead of a pass of zeros plus an addition).
-        Read gradients through the tensors, or through ``grad`` only when every tensor's
-        ``.grad`` is its view again (what optimizers check before a flat update).
-        """
-        for t in self.tensors:
-            t.grad = None
+        return ParameterBuffer
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-# The ops modules import Tensor from here; importing them last breaks the cycle.
+# The method-attachment cycle, the one import cycle in the package: the ops modules import
+# Tensor and make_result from here, and Tensor's operators and methods call the ops. Importing
+# them last, once Tensor exists, lets both sides resolve.
 from .ops import elementwise as _ew  # noqa: E402
 from .ops import linalg as _linalg  # noqa: E402
 from .ops import nn as _nn  # noqa: E402

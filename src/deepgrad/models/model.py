@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from .. import backend
 from ..layers.base import KerasTensor, Layer, _flatten
-from ..tensor import ParameterBuffer, no_grad
+from ..parameters import ParameterBuffer
+from ..tensor import no_grad
 from . import training as _training
 
 
@@ -211,7 +212,7 @@ class Model(Layer):
         if buffer is not None and buffer.owns(trainable):
             return buffer
         if buffer is not None:
-            _release_buffer(buffer)
+            buffer.release()
         self._buffer = ParameterBuffer(trainable) if trainable else None
         # what each training step must visit, found once instead of per batch
         self._step_constraints = self._constrained_layers()
@@ -320,14 +321,6 @@ class Model(Layer):
         from .saving import serialize_compile  # noqa: PLC0415
 
         return serialize_compile(self)
-
-
-def _release_buffer(buffer):
-    """Give each tensor of a retired buffer its own arrays again."""
-    for t in buffer.tensors:
-        t.data = t.data.copy()
-        t.grad = None
-        t._grad_view = None
 
 
 def _is_symbolic(value) -> bool:

@@ -34,7 +34,8 @@ import numbers
 import numpy as np
 
 from .. import backend
-from ..tensor import ParameterBuffer, Tensor
+from ..parameters import ParameterBuffer
+from ..tensor import Tensor
 
 _BASE_ARGUMENTS = ("learning_rate", "weight_decay", "clipnorm", "clipvalue", "global_clipnorm", "name")
 
@@ -115,7 +116,7 @@ class _FlatLayout:
         if len(variables) != len(self.variables):
             return False
         for v, mine, view in zip(variables, self.variables, self.data_views):
-            if v is not mine or v.data is not view or v.grad is not v._grad_view:
+            if v is not mine or v.data is not view or v.grad is not v.grad_view:
                 return False
         return True
 
@@ -130,23 +131,23 @@ def _address(array) -> int:
 def find_flat_layout(variables):
     """The flat (data, grad) arrays of the ParameterBuffer whose tensors are exactly ``variables``.
 
-    A buffered tensor's ``.data`` and ``._grad_view`` are views into the buffer's two flat
+    A buffered tensor's ``.data`` and ``.grad_view`` are views into the buffer's two flat
     arrays (their ``.base``); the variables qualify when they tile both arrays back to back,
     in order, and each ``.grad`` is still its buffer view. Returns a ``_FlatLayout`` or None.
     """
     if not variables:
         return None
     first = variables[0]
-    if first._grad_view is None:
+    if first.grad_view is None:
         return None
-    data, grad = first.data.base, first._grad_view.base
+    data, grad = first.data.base, first.grad_view.base
     if data is None or grad is None or data.ndim != 1 or grad.ndim != 1 or data.size != grad.size:
         return None
     itemsize = data.dtype.itemsize
     data_start, grad_start = _address(data), _address(grad)
     offset = 0
     for v in variables:
-        view = v._grad_view
+        view = v.grad_view
         if (view is None or v.grad is not view or v.data.base is not data or view.base is not grad
                 or v.data.dtype != data.dtype or not v.data.flags.c_contiguous):
             return None
@@ -362,7 +363,7 @@ class Optimizer:
             pairs.append((gradient, variable))
         variables = [v for _, v in pairs]
         _as_variable_list(variables)
-        if pairs and all(g is not None and g is v._grad_view for g, v in pairs):
+        if pairs and all(g is not None and g is v.grad_view for g, v in pairs):
             self.step(variables)  # the buffer's own gradients: the flat path applies
             return
         self._apply_pairs(pairs)
@@ -492,7 +493,7 @@ class Optimizer:
                 f"{list(self._slot_names())}; build the optimizer from the saved config first."
             )
         arrays = state.get("arrays", {})
-        for i, (variable, slots) in enumerate(zip(self._variables, self._state)):
+        for i, slots in enumerate(self._state):
             for slot, target in slots.items():
                 key = f"{slot}/{i}"
                 if key not in arrays:
