@@ -150,7 +150,8 @@ def numpy_loop(x, y, sizes, out_activation, loss, batch_size, epochs):
 
 def numpy_predict_latency(repeats=2000):
     rng = np.random.default_rng(0)
-    weights = [rng.standard_normal(s).astype(np.float32) * 0.05 for s in [(784, 256), (256,), (256, 128), (128,), (128, 10), (10,)]]
+    shapes = [(784, 256), (256,), (256, 128), (128,), (128, 10), (10,)]
+    weights = [rng.standard_normal(s).astype(np.float32) * 0.05 for s in shapes]
     sample = rng.standard_normal((1, 784)).astype(np.float32)
 
     def forward():
@@ -324,8 +325,8 @@ def main(argv=None):
     for _ in range(args.repeats):
         for name in names:
             run = FRAMEWORKS[name][1]
-            best[(name, "W1")] = min(best[(name, "W1")],
-                                     run(x1, y1, (784, 256, 128, 10), "softmax", "sparse_categorical_crossentropy", 128, 1))
+            w1 = run(x1, y1, (784, 256, 128, 10), "softmax", "sparse_categorical_crossentropy", 128, 1)
+            best[(name, "W1")] = min(best[(name, "W1")], w1)
             best[(name, "W2")] = min(best[(name, "W2")],
                                      run(x2, y2, (2, 16, 8, 1), "sigmoid", "binary_crossentropy", 32, w2_epochs))
     latency = {n: FRAMEWORKS[n][2]() for n in names if FRAMEWORKS[n][2] is not None}
@@ -333,7 +334,8 @@ def main(argv=None):
     reference = "PyTorch eager" if "PyTorch eager" in names else None
     print(f"\nfit benchmark ({'quick' if args.quick else 'full'}; best of {args.repeats}, interleaved; "
           f"{THREADS} threads)")
-    header = f"{'framework':<20}{'W1 s/epoch':>12}{'ratio':>8}{'W2 us/step':>12}{'ratio':>8}{'W3 us':>11}{'ratio':>8}{'peak MB':>9}{'ratio':>8}"
+    header = (f"{'framework':<20}{'W1 s/epoch':>12}{'ratio':>8}{'W2 us/step':>12}{'ratio':>8}"
+              f"{'W3 us':>11}{'ratio':>8}{'peak MB':>9}{'ratio':>8}")
     print(header)
     print("-" * len(header))
 

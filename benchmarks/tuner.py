@@ -5,8 +5,8 @@ rate log-uniform in [1e-3, 1e-2], Adam), an MLP 64-units-10 with softmax, ``epoc
 trial on 80% of the 1,797 digits with the rest for validation. The same seed runs
 sequentially (in this process) and on a LocalCluster of ``--workers`` single-threaded
 worker processes; the cluster's start-up (and the workers' first import of deepgrad) is not
-timed: it is paid once per session, or not at all with an existing cluster. The table also checks that both runs found the
-same trials and scores.
+timed: it is paid once per session, or not at all with an existing cluster. The table also
+checks that both runs found the same trials and scores.
 
 Usage: python benchmarks/tuner.py [--trials N] [--epochs E] [--workers W]
 """

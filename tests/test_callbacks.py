@@ -105,7 +105,8 @@ def test_batch_hooks_reach_only_callbacks_that_override_them(tmp_path):
             calls.append(("legacy", batch))
 
     stopper = cb.EarlyStopping()
-    only_epoch = cb.CallbackList([stopper, cb.ModelCheckpoint(str(tmp_path / "x.deepgrad"))], add_history=True, model=FakeModel(),
+    checkpoint = cb.ModelCheckpoint(str(tmp_path / "x.deepgrad"))
+    only_epoch = cb.CallbackList([stopper, checkpoint], add_history=True, model=FakeModel(),
                                  verbose=2, epochs=1, steps=2)
     assert not only_epoch.wants_batch_logs
     assert not only_epoch.has_hook("on_train_batch_begin") and not only_epoch.has_hook("on_test_batch_end")

@@ -39,7 +39,8 @@ def twin_models():
     return first, second
 
 
-def batches_forever(n=len(X)):
+def batches_forever(n=None):
+    n = len(X) if n is None else n
     while True:
         for start in range(0, n, BATCH):
             yield X[start:start + BATCH], Y[start:start + BATCH]

@@ -1,7 +1,28 @@
+import gzip
+import hashlib
+import struct
+
 import numpy as np
 import pytest
 
-from deepgrad.datasets import load_digits, train_test_split
+from deepgrad.datasets import (
+    DownloadError,
+    MissingValuesError,
+    Standardizer,
+    TableSchema,
+    load_csv,
+    load_digits,
+    load_mnist,
+    make_circles,
+    make_moons,
+    make_sine,
+    make_spirals,
+    make_xor,
+    one_hot,
+    read_idx,
+    train_test_split,
+)
+from deepgrad.datasets import mnist as mnist_module
 
 
 def test_load_digits_shapes_and_ranges():
@@ -44,13 +65,6 @@ def test_train_test_split_errors():
 
 # --------------------------------------------------------------------------- generated toy sets
 
-import gzip
-import hashlib
-import struct
-
-from deepgrad.datasets import (DownloadError, MissingValuesError, Standardizer, TableSchema, load_csv, load_mnist,
-                               make_circles, make_moons, make_sine, make_spirals, make_xor, one_hot, read_idx)
-from deepgrad.datasets import mnist as mnist_module
 
 
 def test_make_moons_follows_the_two_half_circles():
@@ -340,7 +354,7 @@ def test_load_mnist_downloads_verifies_and_caches(tmp_path, monkeypatch):
 
 
 def test_mnist_digest_table_is_complete():
-    for kind, source in mnist_module._SOURCES.items():
+    for _kind, source in mnist_module._SOURCES.items():
         assert sorted(source["sha256"]) == sorted(mnist_module._FILES)
         assert all(len(d) == 64 and int(d, 16) >= 0 for d in source["sha256"].values())
     digests = [d for s in mnist_module._SOURCES.values() for d in s["sha256"].values()]

@@ -8,8 +8,15 @@ import pytest
 import deepgrad as dg
 from deepgrad import initializers
 from deepgrad.datasets import load_digits, train_test_split
-from deepgrad.diagnostics import (Diagnosis, Finding, GradientMonitor, StepTrace, activation_family, diagnose,
-                                  explain_step)
+from deepgrad.diagnostics import (
+    Diagnosis,
+    Finding,
+    GradientMonitor,
+    StepTrace,
+    activation_family,
+    diagnose,
+    explain_step,
+)
 from deepgrad.layers import Activation, BatchNormalization, Dense, Input, ReLU
 from deepgrad.models import Model, Sequential
 from deepgrad.optimizers import SGD, Adam

@@ -10,8 +10,21 @@ import pytest
 
 import deepgrad as dg
 from deepgrad import initializers, regularizers
-from deepgrad.layers import (APL, ELU, AlphaDropout, BatchNormalization, Concatenate, Dense, Dropout,
-                             GaussianNoise, LayerNormalization, LeakyReLU, ReLU, Reshape, Softmax)
+from deepgrad.layers import (
+    APL,
+    ELU,
+    AlphaDropout,
+    BatchNormalization,
+    Concatenate,
+    Dense,
+    Dropout,
+    GaussianNoise,
+    LayerNormalization,
+    LeakyReLU,
+    ReLU,
+    Reshape,
+    Softmax,
+)
 from deepgrad.models import Sequential, load_model
 from deepgrad.models.saving import ModelFileError
 

@@ -2,10 +2,29 @@ import numpy as np
 import pytest
 
 import deepgrad as dg
-from deepgrad.layers import (APL, ELU, Activation, Add, AlphaDropout, Average, BatchNormalization,
-                             Concatenate, Dense, Dropout, Flatten, GaussianNoise, LayerNormalization,
-                             LeakyReLU, Multiply, PReLU, ReLU, Reshape, Softmax, SoftExponential,
-                             Subtract)
+from deepgrad.layers import (
+    APL,
+    ELU,
+    Activation,
+    Add,
+    AlphaDropout,
+    Average,
+    BatchNormalization,
+    Concatenate,
+    Dense,
+    Dropout,
+    Flatten,
+    GaussianNoise,
+    LayerNormalization,
+    LeakyReLU,
+    Multiply,
+    PReLU,
+    ReLU,
+    Reshape,
+    SoftExponential,
+    Softmax,
+    Subtract,
+)
 
 
 def test_dense_neuron_of_the_course_outputs_2_2():
@@ -214,5 +233,5 @@ def test_sequential_config_round_trip_rebuilds_the_same_architecture():
     model = Sequential([Dense(4, activation="relu", input_dim=3), Dropout(0.2), Dense(2, activation="softmax")])
     config = json.loads(json.dumps(model.get_config()))
     clone = Sequential.from_config(config)
-    assert [type(l).__name__ for l in clone.layers] == ["Dense", "Dropout", "Dense"]
+    assert [type(layer).__name__ for layer in clone.layers] == ["Dense", "Dropout", "Dense"]
     assert [w.shape for w in clone.weights] == [w.shape for w in model.weights]

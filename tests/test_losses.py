@@ -487,7 +487,7 @@ def test_gradient_of_mse_matches_the_chain_rule():
     losses.binary_crossentropy, losses.binary_focal_crossentropy, losses.categorical_crossentropy,
     losses.BinaryCrossentropy(), losses.CategoricalCrossentropy(), losses.BinaryFocalCrossentropy(),
     losses.BinaryCrossentropy(from_logits=True), losses.CategoricalCrossentropy(from_logits=True),
-], ids=lambda l: getattr(l, "__name__", None) or type(l).__name__ + ("_logits" if l.from_logits else ""))
+], ids=lambda fn: getattr(fn, "__name__", None) or type(fn).__name__ + ("_logits" if fn.from_logits else ""))
 def test_crossentropies_refuse_column_labels_against_several_classes(loss):
     # (N, 1) labels against (N, C) predictions used to broadcast: one label scored against every class
     labels = np.array([[0.0], [1.0], [1.0], [0.0]])

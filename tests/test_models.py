@@ -22,7 +22,7 @@ def test_summary_matches_keras_for_the_course_model():
     lines = text.splitlines()
     assert lines[0] == 'Model: "sequential"'
     assert "Layer (type)" in lines[2] and "Output Shape" in lines[2] and "Param #" in lines[2]
-    rows = [l for l in lines if "(Dense)" in l]
+    rows = [line for line in lines if "(Dense)" in line]
     assert "dense (Dense)" in rows[0] and "(None, 3)" in rows[0] and rows[0].rstrip("│ ").endswith("36")
     assert "dense_1 (Dense)" in rows[1] and "(None, 1)" in rows[1] and rows[1].rstrip("│ ").endswith("4")
     assert " Total params: 40 (160.00 B)" in lines

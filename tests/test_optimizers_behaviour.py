@@ -116,9 +116,11 @@ def test_get_names_case_insensitively_and_round_trips_config(name):
 
 def test_keras_defaults():
     sgd = optimizers.SGD()
-    assert (sgd.learning_rate, sgd.momentum, sgd.nesterov, sgd.weight_decay, sgd.name) == (0.01, 0.0, False, None, "SGD")
+    assert ((sgd.learning_rate, sgd.momentum, sgd.nesterov, sgd.weight_decay, sgd.name)
+            == (0.01, 0.0, False, None, "SGD"))
     adam = optimizers.Adam()
-    assert (adam.learning_rate, adam.beta_1, adam.beta_2, adam.epsilon, adam.amsgrad) == (0.001, 0.9, 0.999, 1e-7, False)
+    assert ((adam.learning_rate, adam.beta_1, adam.beta_2, adam.epsilon, adam.amsgrad)
+            == (0.001, 0.9, 0.999, 1e-7, False))
     rms = optimizers.RMSprop()
     assert (rms.learning_rate, rms.rho, rms.momentum, rms.epsilon, rms.centered) == (0.001, 0.9, 0.0, 1e-7, False)
     assert optimizers.Adagrad().initial_accumulator_value == 0.1

@@ -35,7 +35,7 @@ def test_round_trip_gives_identical_predictions(tmp_path):
     model.save(path)
     loaded = load_model(path)
     np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
-    assert [l.name for l in loaded.layers] == [l.name for l in model.layers]
+    assert [layer.name for layer in loaded.layers] == [layer.name for layer in model.layers]
     assert loaded.optimizer.iterations == model.optimizer.iterations
     with zipfile.ZipFile(path) as archive:
         names = archive.namelist()

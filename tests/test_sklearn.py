@@ -20,8 +20,15 @@ from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 from deepgrad import backend, datasets, perceptron  # noqa: E402
 from deepgrad.layers import Dense, Input  # noqa: E402
 from deepgrad.models import Sequential  # noqa: E402
-from deepgrad.sklearn import (ConvergenceWarning, KerasClassifier, KerasRegressor,  # noqa: E402
-                              MLPClassifier, MLPRegressor, Perceptron, expected_failed_checks)
+from deepgrad.sklearn import (  # noqa: E402
+    ConvergenceWarning,
+    KerasClassifier,
+    KerasRegressor,
+    MLPClassifier,
+    MLPRegressor,
+    Perceptron,
+    expected_failed_checks,
+)
 
 # short trainings in these tests end at their epoch limit on purpose; tests of the warning use pytest.warns
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")

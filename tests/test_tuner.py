@@ -11,12 +11,22 @@ import pytest
 import deepgrad as dg
 from deepgrad import backend, optimizers
 from deepgrad.callbacks import Callback
+from deepgrad.fileio import ModelFileError
 from deepgrad.layers import Dense, Dropout
 from deepgrad.models import Sequential
-from deepgrad.tuner import (BayesianOptimization, GaussianProcess, GridSearch, Hyperband, HyperbandOracle,
-                            HyperModel, HyperParameters, Objective, RandomSearch, TrialStatus)
+from deepgrad.tuner import (
+    BayesianOptimization,
+    GaussianProcess,
+    GridSearch,
+    Hyperband,
+    HyperbandOracle,
+    HyperModel,
+    HyperParameters,
+    Objective,
+    RandomSearch,
+    TrialStatus,
+)
 from deepgrad.tuner.bayesian import expected_improvement, normal_cdf
-from deepgrad.fileio import ModelFileError
 from deepgrad.tuner.trial import get_objective
 
 

@@ -6,27 +6,75 @@ with a Keras-compatible model API on top.
 >>> import deepgrad as dg
 >>> w = dg.tensor([1.0, 0.75], requires_grad=True)
 >>> z = (dg.tensor([0.8, 1.2]) * w).sum() + 0.5
->>> z.relu().item()
+>>> round(z.relu().item(), 6)
 2.2
 """
 
-from . import backend
+from . import (
+                  activations,
+                  backend,
+                  callbacks,
+                  diagnostics,
+                  initializers,
+                  losses,
+                  metrics,
+                  optimizers,
+                  regularizers,
+)
 from .backend import cuda_available, get_default_device, manual_seed, set_default_device
-from .gradcheck import GradcheckError, gradcheck
-from .ops import (abs, add, broadcast_to, clip, concatenate, exp, expand_dims, gather, log, log1p,
-                  log_softmax, logsumexp, matmul, max, maximum, mean, min, minimum, mul, neg,
-                  one_hot, pad, permute, pow, prod, relu, reshape, sigmoid,
-                  sigmoid_binary_cross_entropy, sign, softmax, softmax_cross_entropy, softplus,
-                  split, sqrt, squeeze, stack, std, sub, sum, take_along_axis, tanh, transpose,
-                  truediv, unsqueeze, var, where)
-from .tensor import (Tensor, enable_grad, is_grad_enabled, no_grad, tensor)
-from .parameters import ParameterBuffer
 from .factories import arange, eye, full, ones, ones_like, rand, randn, zeros, zeros_like
+from .gradcheck import GradcheckError, gradcheck
+from .ops import (
+                  abs,
+                  add,
+                  broadcast_to,
+                  clip,
+                  concatenate,
+                  exp,
+                  expand_dims,
+                  gather,
+                  log,
+                  log1p,
+                  log_softmax,
+                  logsumexp,
+                  matmul,
+                  max,
+                  maximum,
+                  mean,
+                  min,
+                  minimum,
+                  mul,
+                  neg,
+                  one_hot,
+                  pad,
+                  permute,
+                  pow,
+                  prod,
+                  relu,
+                  reshape,
+                  sigmoid,
+                  sigmoid_binary_cross_entropy,
+                  sign,
+                  softmax,
+                  softmax_cross_entropy,
+                  softplus,
+                  split,
+                  sqrt,
+                  squeeze,
+                  stack,
+                  std,
+                  sub,
+                  sum,
+                  take_along_axis,
+                  tanh,
+                  transpose,
+                  truediv,
+                  unsqueeze,
+                  var,
+                  where,
+)
+from .parameters import ParameterBuffer
+from .tensor import Tensor, enable_grad, is_grad_enabled, no_grad, tensor
 from .utils import PyDataset
-
-from . import optimizers  # noqa: E402
-from . import callbacks, metrics  # noqa: E402
-from . import activations, initializers, losses, regularizers  # noqa: E402
-from . import diagnostics  # noqa: E402  (numpy only; deepgrad.plot stays lazy: matplotlib is optional)
 
 __version__ = "0.1.0"

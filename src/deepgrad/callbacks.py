@@ -900,7 +900,7 @@ class CSVLogger(Callback):
                 self.append_header = not existing.readline()
         else:
             self.append_header = True
-        self.csv_file = open(self.filename, "a" if self.append else "w", newline="")  # noqa: SIM115
+        self.csv_file = open(self.filename, "a" if self.append else "w", newline="")
         self.writer = None
         self.keys = None
 
@@ -954,7 +954,8 @@ class LambdaCallback(Callback):
         known = set(_HOOKS) | set(_LEGACY_HOOKS.values())
         unknown = set(kwargs) - known
         if unknown:
-            raise TypeError(f"LambdaCallback got unknown hooks {sorted(unknown)}; hooks are: {', '.join(sorted(known))}.")
+            raise TypeError(f"LambdaCallback got unknown hooks {sorted(unknown)}; "
+                            f"hooks are: {', '.join(sorted(known))}.")
         hooks = dict(on_epoch_begin=on_epoch_begin, on_epoch_end=on_epoch_end, on_train_begin=on_train_begin,
                      on_train_end=on_train_end, on_train_batch_begin=on_train_batch_begin,
                      on_train_batch_end=on_train_batch_end, **kwargs)

@@ -326,6 +326,7 @@ def _model_targets(target_scaler, y):
 def _compiled_model(args, n_inputs, schema):
     """The MLP of ``--hidden``/``--activation``, compiled with ``--optimizer`` and the task's loss and metric."""
     import deepgrad as dg
+
     from . import optimizers
 
     if schema.task == "regression":
@@ -371,8 +372,9 @@ def _history_in_target_units(history, target_std):
 def _print_diagnosis(model, history, units="", **context):
     """The report of ``deepgrad.diagnostics.diagnose`` when that module is installed.
 
-    ``units``: a note on the units of the history's numbers; ``context``: the fit's ``callbacks`` (remedies already in use are not recommended) and its
-    ``x``, ``y`` (a NaN loss caused by the data is named as such).
+    ``units``: a note on the units of the history's numbers; ``context``: the fit's
+    ``callbacks`` (remedies already in use are not recommended) and its ``x``, ``y``
+    (a NaN loss caused by the data is named as such).
     """
     try:
         from .diagnostics import diagnose
@@ -578,8 +580,8 @@ def build_parser() -> argparse.ArgumentParser:
     summary.set_defaults(handler=run_summary)
 
     bench = commands.add_parser("bench", help="run the benchmarks of the source repository")
-    bench.add_argument("names", nargs="*", metavar="NAME", help=f"which ones (default: all of {', '.join(BENCHMARK_NAMES)} "
-                                                                  "that exist)")
+    bench.add_argument("names", nargs="*", metavar="NAME",
+                       help=f"which ones (default: all of {', '.join(BENCHMARK_NAMES)} that exist)")
     bench.add_argument("--list", action="store_true", help="list the available benchmarks")
     bench.add_argument("--quick", action="store_true", help="pass --quick to the benchmarks that accept it")
     bench.set_defaults(handler=run_bench)

@@ -271,7 +271,7 @@ def plots(results, output_dir):
     perceptron = Perceptron(learning_rate=0.1, max_epochs=20, random_state=0).fit(x_gate, y_gate)
     save("perceptron_and.png", lambda p: plot.plot_perceptron_boundary(perceptron, x_gate, y_gate, save_path=p))
 
-    # the seeds' regularization comparison: the same network with and without L2
+    # the regularization comparison: the same network with and without L2
     pair = []
     for regularizer in (None, regularizers.l2(0.01)):
         dg.manual_seed(0)

@@ -872,7 +872,8 @@ class R2Score(Metric):
             raise ValueError(f"Invalid value for argument `class_aggregation`: {class_aggregation!r}; "
                              f"expected one of {self._AGGREGATIONS}.")
         if not isinstance(num_regressors, (int, np.integer)) or num_regressors < 0:
-            raise ValueError(f"Invalid value for argument `num_regressors`: {num_regressors!r}; expected an integer >= 0.")
+            raise ValueError(f"Invalid value for argument `num_regressors`: {num_regressors!r}; "
+                             "expected an integer >= 0.")
         self.class_aggregation = class_aggregation
         self.num_regressors = int(num_regressors)
         super().__init__(name=name, dtype=dtype)

@@ -337,8 +337,8 @@ def plot_gradient_flow(monitor, save_path=None, path=None):
 
     Left: the RMS gradient ||dL/dW|| / sqrt(n) per layer (log scale), one line per epoch
     (dark to light, named by a colour bar past two epochs): vanishing gradients fall
-    away towards the first layers, exploding ones climb. Middle: the update-to-weight ratio ||dW|| / ||W|| (about 1e-3 is
-    healthy). Right: the share of dead ReLU and saturated sigmoid/tanh units in the
+    away towards the first layers, exploding ones climb. Middle: the update-to-weight
+    ratio ||dW|| / ||W|| (about 1e-3 is healthy). Right: the share of dead ReLU and saturated sigmoid/tanh units in the
     last epoch.
     """
     if not getattr(monitor, "epochs", None):

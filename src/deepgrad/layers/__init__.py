@@ -1,9 +1,8 @@
 """Layers: the building blocks of models (Keras 3 names and arguments)."""
 
-from .activations import APL, ELU, LeakyReLU, PReLU, ReLU, Softmax, SoftExponential
+from .activations import APL, ELU, LeakyReLU, PReLU, ReLU, SoftExponential, Softmax
 from .base import KerasTensor, Layer
-from .core import (Activation, AlphaDropout, Dense, Dropout, Flatten, GaussianNoise, Input, InputLayer,
-                   Lambda, Reshape)
+from .core import Activation, AlphaDropout, Dense, Dropout, Flatten, GaussianNoise, Input, InputLayer, Lambda, Reshape
 from .merging import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
 from .normalization import BatchNormalization, LayerNormalization
 

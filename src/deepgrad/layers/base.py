@@ -13,6 +13,7 @@ layer once on a dummy batch of one sample.
 
 from __future__ import annotations
 
+import abc
 import functools
 import inspect
 import math
@@ -133,8 +134,28 @@ def _marks_built(build):
     return build_and_mark
 
 
-class _LayerType(type):
+#: deepgrad's own public layer and model classes by name, filled by Layer.__init_subclass__:
+#: the classes a model file may name. Models register here too, so loading and
+#: ``Model(inputs, outputs)`` find them without importing upwards. User classes never
+#: enter it (they reach a loader through ``custom_objects``).
+_DEEPGRAD_LAYER_CLASSES: dict = {}
+
+
+def layer_classes() -> dict:
+    """deepgrad's public layer and model classes by class name (``'Model'`` names Functional, as in Keras files).
+
+    Importing ``deepgrad.models`` (which imports ``deepgrad.layers``) registers them all.
+    """
+    classes = dict(_DEEPGRAD_LAYER_CLASSES)
+    if "Functional" in classes:
+        classes["Model"] = classes["Functional"]
+    return classes
+
+
+class _LayerType(abc.ABCMeta):
     """Builds a layer whose input shape was declared once its whole constructor has run.
+
+    It derives from ``abc.ABCMeta`` so that a layer may also inherit from an abstract base class.
 
     A subclass's ``__init__`` sets the attributes ``build`` needs after calling
     ``super().__init__``, so the base constructor cannot build; this is the one place
@@ -325,6 +346,8 @@ class Layer(metaclass=_LayerType):
     # ------------------------------------------------------------------ the hooks of a layer
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
+        if cls.__module__.partition(".")[0] == "deepgrad" and not cls.__name__.startswith("_"):
+            _DEEPGRAD_LAYER_CLASSES[cls.__name__] = cls
         build = cls.__dict__.get("build")
         if build is not None and not getattr(build, "marks_built", False):
             cls.build = _marks_built(build)

@@ -57,7 +57,7 @@ class InputLayer(Layer):
         return {"batch_shape": [self.batch_size, *self.shape], "dtype": str(self.dtype), "name": self.name}
 
 
-def Input(shape=None, batch_size=None, dtype=None, sparse=None, batch_shape=None, name=None, tensor=None):  # noqa: N802
+def Input(shape=None, batch_size=None, dtype=None, sparse=None, batch_shape=None, name=None, tensor=None):
     """A symbolic input of the functional API: ``x = Input(shape=(4,))``.
 
     Returns a :class:`KerasTensor` of shape ``(None, *shape)``; layers called on it

@@ -1,9 +1,9 @@
 """Models: ``Sequential``, functional ``Model(inputs, outputs)``, subclassed ``Model``, and saving."""
 
+from ..utils import PyDataset
 from .functional import Functional
 from .model import Model
 from .saving import load_model, save_model
 from .sequential import Sequential
-from ..utils import PyDataset
 
 __all__ = ["Functional", "Model", "PyDataset", "Sequential", "load_model", "save_model"]

@@ -12,7 +12,7 @@ cross-entropy), backward, one optimizer pass over the flat parameter buffer.
 from __future__ import annotations
 
 from .. import backend
-from ..layers.base import KerasTensor, Layer, _flatten
+from ..layers.base import KerasTensor, Layer, _flatten, layer_classes
 from ..parameters import ParameterBuffer
 from ..tensor import no_grad
 from . import training as _training
@@ -31,9 +31,10 @@ class Model(Layer):
 
     def __new__(cls, *args, **kwargs):
         if cls is Model and ("inputs" in kwargs or (args and _is_symbolic(args[0]))):
-            from .functional import Functional  # noqa: PLC0415
-
-            return Functional.__new__(Functional)
+            # functional.py registers Functional when deepgrad.models is imported; looking it
+            # up keeps this base module from importing its own subclass
+            functional = layer_classes()["Functional"]
+            return functional.__new__(functional)
         return super().__new__(cls)
 
     def __init__(self, *args, **kwargs):
@@ -88,7 +89,7 @@ class Model(Layer):
         for layer in self.layers:
             if layer.name == name:
                 return layer
-        raise ValueError(f"no layer named {name!r}; layers are {[l.name for l in self.layers]}.")
+        raise ValueError(f"no layer named {name!r}; layers are {[layer.name for layer in self.layers]}.")
 
     def _unique_weights(self, weights):
         seen, unique = set(), []
@@ -313,6 +314,20 @@ class Model(Layer):
     def get_config(self) -> dict:
         config = {"name": self.name, "trainable": self.trainable}
         return config
+
+    def architecture_config(self) -> dict:
+        """``{"class_name": ..., "config": get_config()}``: the architecture as JSON-able data.
+
+        Sequential and functional models describe themselves; a subclassed model must
+        implement ``get_config``/``from_config`` (deepgrad never stores code).
+        """
+        if type(self).get_config is Model.get_config:
+            raise NotImplementedError(
+                f"{type(self).__name__} is a subclassed model without get_config(), so its architecture "
+                "cannot be saved (deepgrad never stores code). Use model.save_weights(path), or implement "
+                "get_config()/from_config() and pass the class in custom_objects when loading."
+            )
+        return {"class_name": type(self).__name__, "config": self.get_config()}
 
     def get_compile_config(self):
         """The compile arguments as JSON-able values (saved with the model)."""

@@ -29,8 +29,8 @@ from ..fileio import (  # noqa: F401 - FORMAT, FORMAT_VERSION and ModelFileError
     FORMAT,
     FORMAT_VERSION,
     SHAPE,
-    Anything,
     AnyOf,
+    Anything,
     Archive,
     Bool,
     Int,
@@ -132,16 +132,10 @@ def serialize_layer(layer) -> dict:
 
 
 def _layer_classes():
-    from .. import layers as layers_module  # noqa: PLC0415
-    from ..layers.base import Layer  # noqa: PLC0415
-    from .functional import Functional  # noqa: PLC0415
-    from .sequential import Sequential  # noqa: PLC0415
+    from ..layers.base import layer_classes  # noqa: PLC0415
 
     # the abstract base builds nothing and computes nothing, so a file naming it is corrupt
-    classes = {name: obj for name, obj in vars(layers_module).items()
-               if isinstance(obj, type) and issubclass(obj, Layer) and obj is not Layer}
-    classes.update({"Sequential": Sequential, "Functional": Functional, "Model": Functional})
-    return classes
+    return layer_classes()
 
 
 def deserialize_layer(entry, custom_objects=None):
@@ -175,7 +169,7 @@ def deserialize_layer(entry, custom_objects=None):
             return cls.from_config(config)
         except ModelFileError:
             raise
-        except Exception as err:  # noqa: BLE001 - whatever a constructor refuses, the file is at fault
+        except Exception as err:
             raise ModelFileError(
                 f"cannot rebuild layer {config.get('name', name)!r} ({name}) from its config: "
                 f"{type(err).__name__}: {err}"
@@ -185,22 +179,7 @@ def deserialize_layer(entry, custom_objects=None):
 
 def model_to_config(model) -> dict:
     """The architecture of ``model`` as JSON-able data (subclassed models need get_config())."""
-    from .functional import Functional  # noqa: PLC0415
-    from .sequential import Sequential  # noqa: PLC0415
-
-    if not isinstance(model, (Sequential, Functional)) and type(model).get_config is _base_get_config():
-        raise NotImplementedError(
-            f"{type(model).__name__} is a subclassed model without get_config(), so its architecture "
-            "cannot be saved (deepgrad never stores code). Use model.save_weights(path), or implement "
-            "get_config()/from_config() and pass the class in custom_objects when loading."
-        )
-    return {"class_name": type(model).__name__, "config": model.get_config()}
-
-
-def _base_get_config():
-    from .model import Model  # noqa: PLC0415
-
-    return Model.get_config
+    return model.architecture_config()
 
 
 def serialize_compile(model) -> dict:
@@ -322,7 +301,7 @@ def _build_shape(shape):
     return [tuple(s) for s in shape] if shape and isinstance(shape[0], list) else tuple(shape)
 
 
-def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):  # noqa: A002 - Keras name
+def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
     """Load a model saved with ``model.save``: architecture, weights, compile settings, optimizer state.
 
     ``custom_objects`` maps names to user classes/functions (custom layers, Lambda
@@ -348,13 +327,13 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):  # 
             if archive.path in str(err):
                 raise
             raise ModelFileError(f"{archive.path}: {err}") from err.__cause__
-        except Exception as err:  # noqa: BLE001 - a schema-valid config that still cannot be rebuilt
+        except Exception as err:
             raise ModelFileError(f"{archive.path}: cannot rebuild the model: {type(err).__name__}: {err}") from err
     finally:
         archive.close()
 
 
-def _rebuild(archive, config, values, custom_objects, compile):  # noqa: A002 - Keras name
+def _rebuild(archive, config, values, custom_objects, compile):
     from .. import optimizers  # noqa: PLC0415
 
     # layers may create what the file holds; the slack covers a layer built twice while rebuilding
@@ -395,7 +374,7 @@ def _check_compiled(model, archive):
         return
     try:
         CompiledState(model, model._loss_spec, model._loss_weights, model._metric_spec, None)
-    except Exception as err:  # noqa: BLE001 - any refusal means the saved settings are unusable
+    except Exception as err:
         raise ModelFileError(
             f"{archive.path}: the saved compile settings are invalid ({type(err).__name__}: {err}); "
             "load with compile=False and compile the model yourself."

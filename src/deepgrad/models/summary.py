@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..layers.base import layer_classes
 from ..layers.core import InputLayer
 
 
@@ -24,13 +25,11 @@ def _shape_text(shape) -> str:
 
 
 def _rows(model):
-    from .functional import Functional  # noqa: PLC0415
-
+    functional = isinstance(model, layer_classes()["Functional"])
     rows = []
-    connections = isinstance(model, Functional) and any(
-        len(node.inputs) > 1 for node in model._nodes)
+    connections = functional and any(len(node.inputs) > 1 for node in model._nodes)
     for layer in model.layers:
-        if isinstance(layer, InputLayer) and not isinstance(model, Functional):
+        if isinstance(layer, InputLayer) and not functional:
             continue
         if isinstance(layer, InputLayer):
             shape = (None,) + layer.shape
@@ -83,7 +82,8 @@ def print_summary(model, line_length=None, positions=None, print_fn=None, show_t
     trainable = sum(w.size for w in model.trainable_weights)
     non_trainable = sum(w.size for w in model.non_trainable_weights)
     itemsize = model.dtype.itemsize
-    out.append(f" Total params: {trainable + non_trainable:,} ({readable_size((trainable + non_trainable) * itemsize)})")
+    total = trainable + non_trainable
+    out.append(f" Total params: {total:,} ({readable_size(total * itemsize)})")
     out.append(f" Trainable params: {trainable:,} ({readable_size(trainable * itemsize)})")
     out.append(f" Non-trainable params: {non_trainable:,} ({readable_size(non_trainable * itemsize)})")
     optimizer = getattr(model, "optimizer", None)

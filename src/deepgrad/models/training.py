@@ -22,8 +22,14 @@ import numpy as np
 
 from .. import backend
 from ..tensor import Tensor, no_grad
-from .data_adapter import (ArrayAdapter, DataExhaustedWarning, EpochIterator, adapter_for,
-                           is_batch_source, unpack_x_y_sample_weight)
+from .data_adapter import (
+    ArrayAdapter,
+    DataExhaustedWarning,
+    EpochIterator,
+    adapter_for,
+    is_batch_source,
+    unpack_x_y_sample_weight,
+)
 
 # --------------------------------------------------------------------------- data preparation
 

@@ -160,7 +160,7 @@ class _quiet:
         return False
 
 
-def pow(x, exponent) -> Tensor:  # noqa: A001 - the operator's name
+def pow(x, exponent) -> Tensor:
     """x ** p.   d/dx = p x^(p-1);  d/dp = x^p ln x (taken as 0 where x = 0, like PyTorch)."""
     if is_scalar(exponent) and isinstance(x, Tensor):
         p = exponent
@@ -239,7 +239,7 @@ def sqrt(x) -> Tensor:
     return make_result(out, (x,), backward, "sqrt")
 
 
-def abs(x) -> Tensor:  # noqa: A001
+def abs(x) -> Tensor:
     """|x|.   d/dx = sign(x) (0 at x = 0)."""
     x = as_tensor(x)
     v = x.data
@@ -370,7 +370,7 @@ def where(condition, a, b) -> Tensor:
     return make_result(out, (a, b), backward, "where")
 
 
-def clip(x, min=None, max=None) -> Tensor:  # noqa: A002 - NumPy/PyTorch names
+def clip(x, min=None, max=None) -> Tensor:
     """Clamp x to [min, max].   d/dx = 1 where min <= x <= max, else 0."""
     x = as_tensor(x)
     if min is None and max is None:

@@ -46,25 +46,30 @@ def matmul(a, b) -> Tensor:
         return make_result(out, (a, b), backward, "matmul")
 
     def backward_general(g):
-        # put back the length-1 axes that numpy.matmul drops for 1-D operands: the column
-        # of a 1-D right operand first, then the row of a 1-D left one (so a 0-d g works)
-        xp = namespace(g)
-        a2 = a_data[None, :] if a_data.ndim == 1 else a_data
-        b2 = b_data[:, None] if b_data.ndim == 1 else b_data
-        g2 = g
-        if b_data.ndim == 1:
-            g2 = xp.expand_dims(g2, -1)
-        if a_data.ndim == 1:
-            g2 = xp.expand_dims(g2, -2)
-        grad_a = grad_b = None
-        if a.requires_grad:
-            grad_a = g2 @ xp.swapaxes(b2, -1, -2)
-            if a_data.ndim == 1:  # rows of every batch add up into the one vector
-                grad_a = grad_a.reshape(-1, a_data.shape[0]).sum(axis=0)
-        if b.requires_grad:
-            grad_b = xp.swapaxes(a2, -1, -2) @ g2
-            if b_data.ndim == 1:
-                grad_b = grad_b.reshape(-1, b_data.shape[0]).sum(axis=0)
-        return grad_a, grad_b
+        return _matmul_backward_general(g, a_data, b_data, a.requires_grad, b.requires_grad)
 
     return make_result(out, (a, b), backward_general, "matmul")
+
+
+def _matmul_backward_general(g, a_data, b_data, grad_a_wanted, grad_b_wanted):
+    """dL/da and dL/db of a @ b for 1-D and batched operands (broadcast axes summed back)."""
+    # put back the length-1 axes that numpy.matmul drops for 1-D operands: the column
+    # of a 1-D right operand first, then the row of a 1-D left one (so a 0-d g works)
+    xp = namespace(g)
+    a2 = a_data[None, :] if a_data.ndim == 1 else a_data
+    b2 = b_data[:, None] if b_data.ndim == 1 else b_data
+    g2 = g
+    if b_data.ndim == 1:
+        g2 = xp.expand_dims(g2, -1)
+    if a_data.ndim == 1:
+        g2 = xp.expand_dims(g2, -2)
+    grad_a = grad_b = None
+    if grad_a_wanted:
+        grad_a = g2 @ xp.swapaxes(b2, -1, -2)
+        if a_data.ndim == 1:  # rows of every batch add up into the one vector
+            grad_a = grad_a.reshape(-1, a_data.shape[0]).sum(axis=0)
+    if grad_b_wanted:
+        grad_b = xp.swapaxes(a2, -1, -2) @ g2
+        if b_data.ndim == 1:
+            grad_b = grad_b.reshape(-1, b_data.shape[0]).sum(axis=0)
+    return grad_a, grad_b

@@ -24,8 +24,18 @@ import numpy as np
 
 from ..backend import namespace
 from ..tensor import Tensor, as_tensor, make_result
-from .convolution import (as_tuple, check_data_format, check_rank, conv_padding, crop_spatial, offset_slices,
-                          pad_spatial, spatial_axes, to_channels_first, to_channels_last)
+from .convolution import (
+    as_tuple,
+    check_data_format,
+    check_rank,
+    conv_padding,
+    crop_spatial,
+    offset_slices,
+    pad_spatial,
+    spatial_axes,
+    to_channels_first,
+    to_channels_last,
+)
 from .reduction import max as reduce_max
 from .reduction import mean
 

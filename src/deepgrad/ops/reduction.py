@@ -38,7 +38,7 @@ def _count(shape, axes):
     return count
 
 
-def sum(x, axis=None, keepdims=False) -> Tensor:  # noqa: A001
+def sum(x, axis=None, keepdims=False) -> Tensor:
     """Sum over ``axis``.   d/dx_i = 1 for every summed element."""
     x = as_tensor(x)
     axes = normalize_axis(axis, x.ndim)
@@ -83,12 +83,12 @@ def _extreme(x, axis, keepdims, op):
     return make_result(out, (x,), backward, op)
 
 
-def max(x, axis=None, keepdims=False) -> Tensor:  # noqa: A001
+def max(x, axis=None, keepdims=False) -> Tensor:
     """Maximum over ``axis``. The gradient goes to the maximal element (split evenly on ties)."""
     return _extreme(x, axis, keepdims, "max")
 
 
-def min(x, axis=None, keepdims=False) -> Tensor:  # noqa: A001
+def min(x, axis=None, keepdims=False) -> Tensor:
     """Minimum over ``axis``. The gradient goes to the minimal element (split evenly on ties)."""
     return _extreme(x, axis, keepdims, "min")
 

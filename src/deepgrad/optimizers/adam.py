@@ -1,6 +1,7 @@
 """Adam and its relatives: momentum (first moment) plus RMSprop scaling (second moment).
 
-Adam = "either momentum or learning-rate decay; Adam merges both" (the seeds):
+Adam merges momentum with a per-weight learning-rate scaling (Kingma & Ba, "Adam: A Method
+for Stochastic Optimization", ICLR 2015):
 
     m <- beta_1 m + (1 - beta_1) g             momentum: a running mean of g
     v <- beta_2 v + (1 - beta_2) g^2           RMSprop/AdaGrad: a running mean of g^2
@@ -42,7 +43,7 @@ class Adam(Optimizer):
     This is the paper's "efficient" form and Keras 3's: epsilon is added to the
     uncorrected sqrt(v) ("epsilon hat"). PyTorch computes
     w <- w - eta/(1-beta_1^t) * m / (sqrt(v/(1-beta_2^t)) + eps), which equals the above with
-    eps = epsilon / sqrt(1 - beta_2^t); the seeds' sqrt(v_hat + eps) is a third variant.
+    eps = epsilon / sqrt(1 - beta_2^t); sqrt(v_hat + eps), seen in some textbooks, is a third variant.
     All coincide when epsilon is negligible next to sqrt(v). Keras defaults epsilon=1e-7
     (PyTorch 1e-8).
     """

@@ -21,7 +21,7 @@ class Adagrad(Optimizer):
         G <- G + g^2                                  (G starts at initial_accumulator_value)
         w <- w - eta * g / sqrt(G + epsilon)
 
-    The seeds write w_new = w_old - alpha / (sqrt(cache) + eps) * dL/dw. deepgrad follows
+    Duchi et al. (JMLR 2011) write w_new = w_old - alpha / (sqrt(cache) + eps) * dL/dw. deepgrad follows
     Keras 3 (epsilon inside the root, G starting at 0.1); PyTorch's Adagrad starts G at 0
     and uses sqrt(G) + eps, and its ``lr_decay`` has no Keras counterpart.
     """

@@ -1,5 +1,5 @@
-"""The learning-rate range test (Smith 2017; the seeds: "perform a learning rate range test
-to find the maximum learning rate").
+"""The learning-rate range test (L. N. Smith, "Cyclical Learning Rates for Training Neural
+Networks", WACV 2017): find the largest learning rate that still trains.
 
 Train for a few hundred mini-batches while the learning rate grows exponentially from
 ``start`` to ``end``,
@@ -114,7 +114,7 @@ def find_learning_rate(model_or_loss_fn, x, y, start=1e-7, end=10.0, steps=200, 
     divergence_factor : float
         Stop when the smoothed loss exceeds this multiple of the best one so far, or is not finite.
     """
-    from . import get as get_optimizer  # noqa: PLC0415
+    from .registry import get as get_optimizer  # noqa: PLC0415
     from .sgd import SGD  # noqa: PLC0415
 
     if not (start > 0 and end > start):

@@ -40,7 +40,7 @@ class SGD(Optimizer):
         w <- w + m                              (classic, heavy-ball momentum)
         w <- w + momentum * m - eta * g         (nesterov=True)
 
-    The seeds write the same rule as v_new = momentum * v_old - alpha * dL/dw. PyTorch keeps
+    Textbooks write the same rule as v_new = momentum * v_old - alpha * dL/dw. PyTorch keeps
     b = momentum * b + g and steps w -= eta * b, i.e. m = -eta * b: identical for a constant
     learning rate, different while a schedule changes eta (Keras' m remembers old rates).
     ``weight_decay`` is decoupled (Keras): w <- w - eta * weight_decay * w before the step.

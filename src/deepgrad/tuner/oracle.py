@@ -132,7 +132,7 @@ class Oracle:
             trial = self._requeued.pop(0)
             try:
                 build(trial.hyperparameters.copy())
-            except Exception as err:  # noqa: BLE001 - recorded as the trial's failure
+            except Exception as err:
                 return self._fail(trial, err)
             return trial
         number = len(self.trials)
@@ -188,7 +188,7 @@ class Oracle:
         hp.build_error = None
         try:
             build(hp)
-        except Exception as err:  # noqa: BLE001 - a model that cannot be built is a failed trial
+        except Exception as err:
             if isinstance(err, SearchSpaceError):
                 raise
             hp.build_error = err

@@ -4,11 +4,23 @@ from __future__ import annotations
 
 import json
 import math
-
 import os
 
-from ..fileio import (AnyOf, Anything, Int, ListOf, MapOf, ModelFileError, Nullable, Number, Record, Str,
-                      atomic_write, check_schema, read_json)
+from ..fileio import (
+    AnyOf,
+    Anything,
+    Int,
+    ListOf,
+    MapOf,
+    ModelFileError,
+    Nullable,
+    Number,
+    Record,
+    Str,
+    atomic_write,
+    check_schema,
+    read_json,
+)
 from .hyperparameters import HyperParameters
 
 # metric names (after an optional 'val_' prefix) that are better when larger; everything with

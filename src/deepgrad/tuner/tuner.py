@@ -61,7 +61,7 @@ from . import execution
 from .bayesian import BayesianOptimizationOracle
 from .hyperband import HyperbandOracle
 from .hypermodel import get_hypermodel
-from .oracle import GridSearchOracle, Oracle, RandomSearchOracle, TUNER_PREFIX
+from .oracle import TUNER_PREFIX, GridSearchOracle, Oracle, RandomSearchOracle
 from .trial import TrialStatus, trial_dir
 
 _CHECKPOINT = "checkpoint.weights.zip"
