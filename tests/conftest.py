@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch_reference
@@ -53,3 +56,20 @@ def pytest_report_header(config):
     if torch_reference.AVAILABLE:
         return f"PyTorch {torch_reference.torch.__version__}: live comparisons"
     return "PyTorch not available: comparisons use the stored values in tests/reference/"
+
+
+# --------------------------------------------------------------------------- real data sets
+
+# Verified copies of the public data sets lie beside the repository (../shared/data); the
+# package never knows that folder: tests point its cache there through DEEPGRAD_DATA.
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.fixture
+def shared_data(monkeypatch):
+    """The folder of verified real data sets, set as deepgrad's data cache; skips when it is absent."""
+    folder = Path(os.environ.get("DEEPGRAD_SHARED_DATA", SHARED_DATA))
+    if not folder.is_dir():
+        pytest.skip(f"real data sets not available ({folder} is absent)")
+    monkeypatch.setenv("DEEPGRAD_DATA", str(folder))
+    return folder

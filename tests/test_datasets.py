@@ -22,6 +22,7 @@ from deepgrad.datasets import (
     read_idx,
     train_test_split,
 )
+from deepgrad.datasets import download as download_module
 from deepgrad.datasets import mnist as mnist_module
 
 
@@ -243,8 +244,8 @@ def test_load_csv_clear_errors(tmp_path):
 def test_keras_style_load_data_modules(tmp_path, monkeypatch):
     from deepgrad.datasets import fashion_mnist, mnist
 
-    monkeypatch.setattr(mnist_module, "DEFAULT_CACHE_DIR", str(tmp_path))
-    monkeypatch.setattr(mnist_module, "_fetch", lambda url, destination: pytest.fail("no download expected"))
+    monkeypatch.setenv("DEEPGRAD_DATA", str(tmp_path))
+    monkeypatch.setattr(download_module, "_fetch", lambda url, destination: pytest.fail("no download expected"))
     digits = _fake_mnist(tmp_path / "mnist", monkeypatch, n_train=4)
     fashion = _fake_mnist(tmp_path / "fashion-mnist", monkeypatch, kind="fashion", n_train=6)
     assert np.array_equal(mnist.load_data()[0][0], digits["train-images-idx3-ubyte.gz"])
@@ -308,7 +309,7 @@ def test_load_mnist_reads_a_verified_cache_without_network(tmp_path, monkeypatch
     def no_network(url, destination):
         raise AssertionError(f"tried to download {url}")
 
-    monkeypatch.setattr(mnist_module, "_fetch", no_network)
+    monkeypatch.setattr(download_module, "_fetch", no_network)
     arrays = _fake_mnist(tmp_path / "fashion-mnist", monkeypatch, kind="fashion")
     (x_train, y_train), (x_test, y_test) = load_mnist("fashion", cache_dir=tmp_path)
     assert x_train.shape == (5, 28, 28) and x_train.dtype == np.uint8 and x_test.shape == (3, 28, 28)
@@ -330,7 +331,7 @@ def test_load_mnist_downloads_verifies_and_caches(tmp_path, monkeypatch):
         with open(destination, "wb") as out:
             out.write((mirror / url.rsplit("/", 1)[1]).read_bytes())
 
-    monkeypatch.setattr(mnist_module, "_fetch", fetch_from_folder)
+    monkeypatch.setattr(download_module, "_fetch", fetch_from_folder)
     cache = tmp_path / "cache"
     with pytest.raises(FileNotFoundError, match="not cached; pass download=True"):
         load_mnist(cache_dir=cache, download=False)
@@ -420,3 +421,15 @@ def test_load_csv_rejects_values_beyond_float32_and_reads_other_encodings_and_de
     assert load_csv(tmp_path / "bom.csv", target="b", task="regression").feature_names == ["a"]
     quoted = _write(tmp_path / "q.csv", 'name;"price, eur"\n"x, y";1,5\n"z";2\n')
     assert load_csv(quoted, features=["name"]).feature_names == ["name=x, y", "name=z"]
+
+
+def test_real_mnist_and_fashion_mnist_load_from_the_verified_cache(shared_data, monkeypatch):
+    from deepgrad.datasets import fashion_mnist, mnist
+
+    monkeypatch.setattr(download_module, "_fetch", lambda url, destination: pytest.fail("no download expected"))
+    (x_train, y_train), (x_test, y_test) = mnist.load_data()
+    assert x_train.shape == (60000, 28, 28) and x_test.shape == (10000, 28, 28) and x_train.dtype == np.uint8
+    assert y_train[:10].tolist() == [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]
+    assert y_test[:10].tolist() == [7, 2, 1, 0, 4, 1, 4, 9, 5, 9]
+    (_, y_fashion), _ = fashion_mnist.load_data()
+    assert np.bincount(y_fashion).tolist() == [6000] * 10

@@ -2,7 +2,7 @@
 
 The four gzip IDX files of each data set are fetched with ``urllib`` from the mirrors
 below (tried in order), checked against their published SHA-256 digests, and kept
-under ``cache_dir`` (default ``~/.deepgrad/datasets``): ``mnist/`` for the digits,
+under the data cache (see :mod:`deepgrad.datasets.download`): ``mnist/`` for the digits,
 ``fashion-mnist/`` for Fashion-MNIST. Later loads read the cache, checking the
 digests again (a few milliseconds). Offline, files placed there by hand work too.
 
@@ -11,15 +11,12 @@ digests again (a few milliseconds). Offline, files placed there by hand work too
 
 from __future__ import annotations
 
-import hashlib
 import os
-import shutil
-import urllib.request
 
+from .download import DownloadError, cached_file, data_home
 from .idx import read_idx
 
-DEFAULT_CACHE_DIR = os.path.join("~", ".deepgrad", "datasets")
-_DOWNLOAD_TIMEOUT_S = 60
+__all__ = ["FASHION_CLASS_NAMES", "DownloadError", "load_data", "load_mnist"]
 _FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
           "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
 
@@ -53,63 +50,6 @@ FASHION_CLASS_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                        "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 
 
-class DownloadError(OSError):
-    """A data set file could not be downloaded from any mirror, or arrived with the wrong digest."""
-
-
-def _fetch(url, destination) -> None:
-    """Copy the bytes at ``url`` into the file ``destination`` (the only network access)."""
-    with urllib.request.urlopen(url, timeout=_DOWNLOAD_TIMEOUT_S) as response, open(destination, "wb") as out:
-        shutil.copyfileobj(response, out, length=1 << 20)
-
-
-def _sha256(path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _download(source, filename, target) -> None:
-    """Fetch ``filename`` from each mirror in turn until one gives the expected SHA-256."""
-    expected = source["sha256"][filename]
-    partial = target + ".part"
-    failures = []
-    for mirror in source["mirrors"]:
-        url = mirror + filename
-        try:
-            _fetch(url, partial)
-        except OSError as err:  # URLError, timeouts and HTTP errors are OSErrors
-            failures.append(f"{url}: {err}")
-            continue
-        digest = _sha256(partial)
-        if digest == expected:
-            os.replace(partial, target)
-            return
-        failures.append(f"{url}: SHA-256 {digest} differs from the expected {expected}")
-    if os.path.exists(partial):
-        os.unlink(partial)
-    raise DownloadError(f"could not download {filename}: " + "; ".join(failures)
-                        + f". Place the file in {os.path.dirname(target)} by hand (SHA-256 {expected}).")
-
-
-def _cached_file(source, filename, folder, download) -> str:
-    path = os.path.join(folder, filename)
-    if os.path.exists(path):
-        if _sha256(path) == source["sha256"][filename]:
-            return path
-        if not download:
-            raise ValueError(f"{path} does not have the expected SHA-256 {source['sha256'][filename]} (corrupt or "
-                             "a different file); delete it, or pass download=True to fetch it again.")
-    elif not download:
-        raise FileNotFoundError(f"{path} is not cached; pass download=True to fetch it from "
-                                f"{source['mirrors'][0]}, or place the file there by hand.")
-    os.makedirs(folder, exist_ok=True)
-    _download(source, filename, path)
-    return path
-
-
 def load_mnist(kind="digits", cache_dir=None, download=True):
     """MNIST handwritten digits (``kind='digits'``) or Zalando's Fashion-MNIST (``kind='fashion'``).
 
@@ -118,8 +58,8 @@ def load_mnist(kind="digits", cache_dir=None, download=True):
     of shape (n, 28, 28) with pixels 0..255 (scale with ``x / 255.0``), y uint8 class
     ids 0..9 (Fashion-MNIST's names are ``FASHION_CLASS_NAMES``).
 
-    Files are read from ``cache_dir/mnist`` or ``cache_dir/fashion-mnist``
-    (``cache_dir`` defaults to ``~/.deepgrad/datasets``) after checking their SHA-256;
+    Files are read from ``cache_dir/mnist`` or ``cache_dir/fashion-mnist`` (``cache_dir``
+    defaults to ``$DEEPGRAD_DATA``, else ``~/.deepgrad/datasets``) after checking their SHA-256;
     missing or corrupt files are downloaded when ``download`` is true, else an error
     says where to put them. Sources: MNIST by Y. LeCun, C. Cortes and C. J. C. Burges;
     Fashion-MNIST by H. Xiao, K. Rasul and R. Vollgraf (arXiv:1708.07747, MIT licence).
@@ -127,8 +67,9 @@ def load_mnist(kind="digits", cache_dir=None, download=True):
     if kind not in _SOURCES:
         raise ValueError(f"unknown kind {kind!r}; valid kinds: {sorted(_SOURCES)}.")
     source = _SOURCES[kind]
-    folder = os.path.join(os.path.expanduser(os.fspath(cache_dir or DEFAULT_CACHE_DIR)), source["folder"])
-    arrays = [read_idx(_cached_file(source, filename, folder, download)) for filename in _FILES]
+    folder = os.path.join(data_home(cache_dir), source["folder"])
+    arrays = [read_idx(cached_file(folder, filename, source["sha256"][filename], source["mirrors"], download))
+              for filename in _FILES]
     x_train, y_train, x_test, y_test = arrays
     for images, labels, split in ((x_train, y_train, "train"), (x_test, y_test, "t10k")):
         if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
@@ -140,7 +81,7 @@ def load_mnist(kind="digits", cache_dir=None, download=True):
 def load_data(path=None):
     """Keras' ``mnist.load_data()``: ``(x_train, y_train), (x_test, y_test)`` of the digits.
 
-    ``path`` (Keras' cache file name) is accepted and ignored; the cache is
-    ``~/.deepgrad/datasets/mnist``.
+    ``path`` (Keras' cache file name) is accepted and ignored; the files live in the
+    data cache's ``mnist/`` folder.
     """
     return load_mnist("digits")
