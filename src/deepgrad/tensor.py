@@ -379,7 +379,15 @@ class Tensor:
             for parent, parent_grad in zip(parents, parent_grads):
                 if parent_grad is None or not parent.requires_grad:
                     continue
-                parent_grad, owned = _owned_gradient(parent_grad, parent.data, node_grad, parent_grads)
+                parent_data = parent.data
+                if (parent_grad.__class__ is parent_data.__class__ and parent_grad.shape == parent_data.shape
+                        and parent_grad.dtype is parent_data.dtype and parent_grad.base is None
+                        and parent_grad is not node_grad and parent_data.ndim
+                        and (len(parent_grads) == 1 or (len(parent_grads) == 2
+                                                        and parent_grads[0] is not parent_grads[1]))):
+                    owned = True  # the usual case, settled inline: a fresh, fitted array for this parent alone
+                else:
+                    parent_grad, owned = _owned_gradient(parent_grad, parent_data, node_grad, parent_grads)
                 previous = grads.get(parent)
                 if previous is None:
                     grads[parent] = (parent_grad, owned)
