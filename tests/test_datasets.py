@@ -253,6 +253,20 @@ def test_keras_style_load_data_modules(tmp_path, monkeypatch):
     assert len(fashion_mnist.FASHION_CLASS_NAMES) == 10
 
 
+def test_keras_style_load_data_takes_path_and_data_dir(tmp_path, monkeypatch):
+    from deepgrad.datasets import fashion_mnist, mnist
+
+    monkeypatch.setenv("DEEPGRAD_DATA", str(tmp_path / "elsewhere"))
+    monkeypatch.setattr(download_module, "_fetch", lambda url, destination: pytest.fail("no download expected"))
+    digits = _fake_mnist(tmp_path / "mnist", monkeypatch, n_train=4)
+    fashion = _fake_mnist(tmp_path / "fashion-mnist", monkeypatch, kind="fashion", n_train=6)
+    assert np.array_equal(mnist.load_data(path="mnist.npz", data_dir=tmp_path)[0][0],
+                          digits["train-images-idx3-ubyte.gz"])
+    assert np.array_equal(fashion_mnist.load_data(data_dir=tmp_path)[0][0], fashion["train-images-idx3-ubyte.gz"])
+    with pytest.raises(FileNotFoundError, match="not cached"):
+        mnist.load_data(download=False)
+
+
 # --------------------------------------------------------------------------- IDX and MNIST (offline)
 
 

@@ -13,6 +13,7 @@ import numpy as np
 
 from ..backend import new_generator
 from .idx import read_idx
+from .images import ImageDataset, image_dataset_from_csv, image_dataset_from_directory, load_image
 from .mnist import FASHION_CLASS_NAMES, DownloadError, load_mnist
 from .preprocessing import one_hot
 from .synthetic import make_circles, make_moons, make_sine, make_spirals, make_xor

@@ -78,10 +78,10 @@ def load_mnist(kind="digits", cache_dir=None, download=True):
     return (x_train, y_train), (x_test, y_test)
 
 
-def load_data(path=None):
+def load_data(path=None, data_dir=None, download=True):
     """Keras' ``mnist.load_data()``: ``(x_train, y_train), (x_test, y_test)`` of the digits.
 
     ``path`` (Keras' cache file name) is accepted and ignored; the files live in the
-    data cache's ``mnist/`` folder.
+    data cache's ``mnist/`` folder, under ``data_dir`` when given (see :func:`load_mnist`).
     """
-    return load_mnist("digits")
+    return load_mnist("digits", cache_dir=data_dir, download=download)

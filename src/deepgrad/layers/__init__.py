@@ -5,10 +5,21 @@ from .base import KerasTensor, Layer
 from .core import Activation, AlphaDropout, Dense, Dropout, Flatten, GaussianNoise, Input, InputLayer, Lambda, Reshape
 from .merging import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
 from .normalization import BatchNormalization, LayerNormalization
+from .preprocessing import (
+                            Normalization,
+                            RandomContrast,
+                            RandomFlip,
+                            RandomRotation,
+                            RandomTranslation,
+                            RandomZoom,
+                            Rescaling,
+)
 
 __all__ = [
     "APL", "ELU", "LeakyReLU", "PReLU", "ReLU", "Softmax", "SoftExponential",
     "KerasTensor", "Layer", "Activation", "AlphaDropout", "Dense", "Dropout", "Flatten", "GaussianNoise",
     "Input", "InputLayer", "Lambda", "Reshape", "Add", "Average", "Concatenate", "Maximum", "Minimum",
     "Multiply", "Subtract", "BatchNormalization", "LayerNormalization",
+    "Normalization", "RandomContrast", "RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom",
+    "Rescaling",
 ]
