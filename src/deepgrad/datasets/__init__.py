@@ -1,8 +1,9 @@
 """Datasets: bundled and generated data, CSV files, MNIST, and data utilities.
 
-Everything runs offline except :func:`load_mnist`'s first download: the digits ship
-inside the package, the toy sets (moons, circles, XOR, spirals, sine) are generated,
-and :func:`load_csv` reads a user's CSV file.
+Everything runs offline except the first download of a public data set (MNIST,
+Fashion-MNIST, the UCI sentiment sentences, SST-2, Keras' IMDB): the digits ship inside
+the package, the toy sets (moons, circles, XOR, spirals, sine) are generated, MNIST-1D
+is generated once with its package, and :func:`load_csv` reads a user's CSV file.
 """
 
 from __future__ import annotations
@@ -15,7 +16,10 @@ from ..backend import new_generator
 from .idx import read_idx
 from .images import ImageDataset, image_dataset_from_csv, image_dataset_from_directory, load_image
 from .mnist import FASHION_CLASS_NAMES, DownloadError, load_mnist
+from .mnist1d import load_mnist1d
 from .preprocessing import one_hot
+from .sentiment import load_sentiment_sentences
+from .sst2 import load_sst2
 from .synthetic import make_circles, make_moons, make_sine, make_spirals, make_xor
 from .tabular import CSVData, MissingValuesError, TableSchema, load_csv
 
