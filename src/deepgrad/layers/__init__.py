@@ -1,6 +1,7 @@
 """Layers: the building blocks of models (Keras 3 names and arguments)."""
 
 from .activations import APL, ELU, LeakyReLU, PReLU, ReLU, SoftExponential, Softmax
+from .attention import AdditiveAttention, Attention, MultiHeadAttention
 from .base import KerasTensor, Layer
 from .core import Activation, AlphaDropout, Dense, Dropout, Flatten, GaussianNoise, Input, InputLayer, Lambda, Reshape
 from .merging import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
@@ -11,4 +12,5 @@ __all__ = [
     "KerasTensor", "Layer", "Activation", "AlphaDropout", "Dense", "Dropout", "Flatten", "GaussianNoise",
     "Input", "InputLayer", "Lambda", "Reshape", "Add", "Average", "Concatenate", "Maximum", "Minimum",
     "Multiply", "Subtract", "BatchNormalization", "LayerNormalization",
+    "AdditiveAttention", "Attention", "MultiHeadAttention",
 ]
