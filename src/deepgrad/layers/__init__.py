@@ -6,11 +6,12 @@ from .base import KerasTensor, Layer
 from .core import Activation, AlphaDropout, Dense, Dropout, Flatten, GaussianNoise, Input, InputLayer, Lambda, Reshape
 from .merging import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
 from .normalization import BatchNormalization, LayerNormalization
+from .text import TextVectorization
 
 __all__ = [
     "APL", "ELU", "LeakyReLU", "PReLU", "ReLU", "Softmax", "SoftExponential",
     "KerasTensor", "Layer", "Activation", "AlphaDropout", "Dense", "Dropout", "Flatten", "GaussianNoise",
     "Input", "InputLayer", "Lambda", "Reshape", "Add", "Average", "Concatenate", "Maximum", "Minimum",
     "Multiply", "Subtract", "BatchNormalization", "LayerNormalization",
-    "AdditiveAttention", "Attention", "MultiHeadAttention",
+    "AdditiveAttention", "Attention", "MultiHeadAttention", "TextVectorization",
 ]
