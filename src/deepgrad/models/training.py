@@ -79,15 +79,34 @@ def prepare_inputs(model, x):
         raise ValueError("x is required: pass the input data as a NumPy array (or a list of arrays).")
     cast = []
     for i, a in enumerate(arrays):
-        if a.dtype.kind not in "fiub":
-            raise TypeError(f"input {i} has dtype {a.dtype}; inputs must be numeric.")
         if a.ndim == 0:
             raise ValueError(f"input {i} is a scalar; inputs need a batch axis (shape (n_samples, ...)).")
+        if a.dtype.kind in "US" and takes_strings(model, i):
+            cast.append(a)  # raw text, read by the model's TextVectorization
+            continue
+        if a.dtype.kind in "US":
+            raise TypeError(
+                f"input {i} is a string tensor fed to a model without TextVectorization: put a "
+                "TextVectorization layer first (adapt it to the texts) to turn strings into token ids."
+            )
+        if a.dtype.kind not in "fiub":
+            raise TypeError(f"input {i} has dtype {a.dtype}; inputs must be numeric.")
         cast.append(a.astype(model.dtype, copy=False))
     counts = {len(a) for a in cast}
     if len(counts) != 1:
         raise ValueError(f"all inputs must have the same number of samples, got {[len(a) for a in cast]}.")
     return cast
+
+
+def takes_strings(model, i=0):
+    """Whether input ``i`` of ``model`` goes first into a layer that reads raw strings (``accepts_strings``)."""
+    nodes = getattr(model, "_nodes", None)
+    if nodes is not None:  # a functional graph: the layers called on that Input
+        source = model.inputs[i]
+        return any(getattr(node.layer, "accepts_strings", False) for node in nodes
+                   if any(t is source for t in node.inputs))
+    layers = model.layers
+    return bool(layers) and getattr(layers[0], "accepts_strings", False)
 
 
 def prepare_data(model, x, y, check=False):

@@ -1,5 +1,6 @@
 """Differentiable operations, grouped by kind; each op's forward sits beside its backward rule."""
 
+from .attention import masked_softmax
 from .convolution import conv, conv_transpose, depthwise_conv
 from .elementwise import (
                           abs,
@@ -56,4 +57,5 @@ __all__ = [
     "conv", "conv_transpose", "depthwise_conv",
     "average_pool", "global_average_pool", "global_max_pool", "max_pool",
     "crop", "upsample", "zero_pad",
+    "masked_softmax",
 ]
