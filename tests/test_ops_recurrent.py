@@ -12,10 +12,10 @@ Weight layout mapping used by the comparisons (Keras 3 layout on the left):
 
 import numpy as np
 import pytest
+from torch_reference import reference, torch
 
 import deepgrad as dg
 from deepgrad.ops import recurrent as rec
-from torch_reference import reference, torch
 
 B, T, D, U = 3, 5, 4, 3
 

@@ -24,7 +24,8 @@ Weight layouts are Keras 3's: kernel (input_dim, k units), recurrent_kernel (uni
 k units), gates in the order i, f, c, o (LSTM) and z, r, h (GRU).
 
 ``last_state_gradients`` holds, after each backward of a recurrent op, the norm of
-dL/dh_t per processing step (averaged over the batch), which
+dL/dh_t per processing step (averaged over the batch) under the op's ``trace_key``
+(the layer's name; the op's name when absent), which
 :class:`deepgrad.diagnostics.GradientMonitor` reads to show gradients through time.
 """
 
@@ -131,7 +132,7 @@ def _parameter_gradients(x_data, order, kernel, dz, h_prev, want):
 
 
 def simple_rnn(x, kernel, recurrent_kernel, bias=None, initial_state=None, mask=None, go_backwards=False,
-               activation="tanh", recurrent_dropout_mask=None) -> Tensor:
+               activation="tanh", recurrent_dropout_mask=None, trace_key=None) -> Tensor:
     """A fully connected recurrence, all steps in one op: states (batch, time, units).
 
     Forward: z_t = x_t W + (h_{t-1} * r) U + b, h_t = f(z_t) (r: the recurrent dropout
@@ -186,7 +187,7 @@ def simple_rnn(x, kernel, recurrent_kernel, bias=None, initial_state=None, mask=
             if r is not None:
                 back = back * r
             dh = back if keep is None else back + dh * (1 - keep[:, s])
-        _record_norms("simple_rnn", dh_steps)
+        _record_norms(trace_key or "simple_rnn", dh_steps)
         want = (x.requires_grad, kernel.requires_grad, recurrent_kernel.requires_grad,
                 bias is not None and bias.requires_grad)
         dx, dw, du, db = _parameter_gradients(x_data, order, k_data, dz, h_prev, want)
@@ -199,7 +200,7 @@ def simple_rnn(x, kernel, recurrent_kernel, bias=None, initial_state=None, mask=
 
 
 def lstm(x, kernel, recurrent_kernel, bias=None, initial_state=None, mask=None, go_backwards=False,
-         activation="tanh", recurrent_activation="sigmoid", recurrent_dropout_mask=None) -> Tensor:
+         activation="tanh", recurrent_activation="sigmoid", recurrent_dropout_mask=None, trace_key=None) -> Tensor:
     """Long short-term memory, all steps in one op: (batch, time, 2 units) = [h_t | c_t] per step.
 
     Forward (Hochreiter & Schmidhuber 1997, with the forget gate of Gers et al. 2000;
@@ -307,7 +308,7 @@ def lstm(x, kernel, recurrent_kernel, bias=None, initial_state=None, mask=None, 
             else:
                 dh = back + dh * (1 - m)
                 dc = dc_new * f + dc * (1 - m)
-        _record_norms("lstm", dh_steps)
+        _record_norms(trace_key or "lstm", dh_steps)
         want = (x.requires_grad, kernel.requires_grad, recurrent_kernel.requires_grad,
                 bias is not None and bias.requires_grad)
         dx, dw, du, db = _parameter_gradients(x_data, order, k_data, da, h_prev, want)
@@ -321,9 +322,30 @@ def lstm(x, kernel, recurrent_kernel, bias=None, initial_state=None, mask=None, 
     return make_result(out, tuple(parents), grads, "lstm")
 
 
+def _check_gru_bias(bias, n, reset_after):
+    expected = (2, 3 * n) if reset_after else (3 * n,)
+    if bias is not None and bias.shape != expected:
+        raise ValueError(f"GRU: bias must have shape {expected} with reset_after={reset_after}, got {bias.shape}.")
+
+
+def _gru_recurrent_gradients(xp, h_prev, da, dq, du_h, db, want_u, reset_after):
+    """dU (and the recurrent half of db for reset_after) of the GRU, one product over all steps."""
+    batch, steps, n = h_prev.shape
+    flat_prev = h_prev.reshape(batch * steps, n)
+    du = None
+    if want_u:
+        if reset_after:
+            du = flat_prev.T @ dq.reshape(batch * steps, 3 * n)
+        else:
+            du = xp.concatenate([flat_prev.T @ da[:, :, :2 * n].reshape(batch * steps, 2 * n), du_h], axis=1)
+    if db is not None and reset_after:
+        db = xp.stack([db, dq.reshape(batch * steps, 3 * n).sum(axis=0)])
+    return du, db
+
+
 def gru(x, kernel, recurrent_kernel, bias=None, initial_state=None, mask=None, go_backwards=False,
         activation="tanh", recurrent_activation="sigmoid", reset_after=True,
-        recurrent_dropout_mask=None) -> Tensor:
+        recurrent_dropout_mask=None, trace_key=None) -> Tensor:
     """Gated recurrent unit (Cho et al. 2014), all steps in one op: states (batch, time, units).
 
     Gates in Keras' order z, r, h; σ = ``recurrent_activation``, φ = ``activation``;
@@ -352,12 +374,10 @@ def gru(x, kernel, recurrent_kernel, bias=None, initial_state=None, mask=None, g
     phi, phi_prime = activation_pair(activation)
     xp = namespace(x.data)
     batch, steps, features = x.shape
-    n = units = recurrent_kernel.shape[0]
+    n = recurrent_kernel.shape[0]
     order = _step_order(steps, go_backwards)
     dtype = x.data.dtype
-    if bias is not None and bias.shape != ((2, 3 * n) if reset_after else (3 * n,)):
-        raise ValueError(f"GRU: bias must have shape {(2, 3 * n) if reset_after else (3 * n,)} "
-                         f"with reset_after={reset_after}, got {bias.shape}.")
+    _check_gru_bias(bias, n, reset_after)
     proj = x.data.reshape(batch * steps, features) @ kernel.data
     if bias is not None:
         proj = proj + (bias.data[0] if reset_after else bias.data)
@@ -431,19 +451,11 @@ def gru(x, kernel, recurrent_kernel, bias=None, initial_state=None, mask=None, g
             dh = carry + back
             if m is not None:
                 dh = dh + dh_steps[:, s] * (1 - m)
-        _record_norms("gru", dh_steps)
+        _record_norms(trace_key or "gru", dh_steps)
         want = (x.requires_grad, kernel.requires_grad, recurrent_kernel.requires_grad,
                 bias is not None and bias.requires_grad)
         dx, dw, _, db = _parameter_gradients(x_data, order, k_data, da, h_prev, (want[0], want[1], False, want[3]))
-        du = None
-        if want[2]:
-            flat_prev = h_prev.reshape(batch * steps, n)
-            if reset_after:
-                du = flat_prev.T @ dq.reshape(batch * steps, 3 * n)
-            else:
-                du = xp.concatenate([flat_prev.T @ da[:, :, :2 * n].reshape(batch * steps, 2 * n), du_h], axis=1)
-        if db is not None and reset_after:
-            db = xp.stack([db, dq.reshape(batch * steps, 3 * n).sum(axis=0)])
+        du, db = _gru_recurrent_gradients(xp, h_prev, da, dq, du_h, db, want[2], reset_after)
         result = [dx, dw, du] + ([db] if bias is not None else [])
         if h0 is not None:
             result.append(dh)
