@@ -204,3 +204,23 @@ def test_bad_hyperparameters_are_refused():
         Bidirectional(LSTM(3), merge_mode="max")
     with pytest.raises(ValueError, match=r"\(batch, timesteps, features\)"):
         SimpleRNN(3)(X[:, 0])
+
+
+def test_gradient_monitor_records_gradients_through_time_and_diagnose_reports_vanishing(tmp_path):
+    from deepgrad.diagnostics import GradientMonitor, diagnose
+    from deepgrad.plot import plot_gradients_through_time
+
+    dg.manual_seed(0)
+    x = np.random.default_rng(0).normal(size=(32, 40, 1)).astype(np.float32)
+    y = (x[:, 0, 0] > 0).astype(np.float32)
+    model = Sequential([Input((40, 1)), SimpleRNN(4, name="plain"), Dense(1)])
+    model.compile("sgd", "mse")
+    monitor = GradientMonitor(sample_every=1)
+    model.fit(x, y, epochs=2, batch_size=16, callbacks=[monitor], verbose=0)
+    norms = monitor.time_gradients["plain"]
+    assert len(norms) == 2 and norms[0].shape == (40,)
+    assert norms[-1][0] < 1e-3 * norms[-1].max()  # the plain RNN's gradient dies on its way back
+    findings = diagnose(model, model.history, monitor)
+    assert any(f.kind == "vanishing_gradients_through_time" and f.evidence["layer"] == "plain" for f in findings)
+    fig = plot_gradients_through_time(monitor, path=tmp_path / "g.png")
+    assert (tmp_path / "g.png").exists() and fig.axes[0].get_yscale() == "log"
