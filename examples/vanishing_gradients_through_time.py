@@ -36,9 +36,9 @@ n_train, epochs = (256, 2) if args.quick else (3000, 12)
 
 
 def long_dependency_data(n, seed):
-    """x: (n, 50, 1) Gaussian noise (std 0.5); y = 1 when the first step is positive, else 0."""
+    """x: (n, 50, 1) Gaussian noise; y = 1 when the first step is positive, else 0."""
     rng = np.random.default_rng(seed)
-    x = rng.normal(0, 0.5, size=(n, STEPS, 1)).astype(np.float32)
+    x = rng.normal(0, 1, size=(n, STEPS, 1)).astype(np.float32)
     y = (x[:, 0, 0] > 0).astype(np.float32)
     x[:, 0, 0] = np.where(y > 0, 1.0, -1.0)  # the decisive step, clearly signed
     return x, y
@@ -69,9 +69,9 @@ for cell in (SimpleRNN, LSTM):
 # %% [markdown]
 # ## Gradient through time, side by side
 #
-# The curves of the first epoch: the SimpleRNN's gradient falls by orders of magnitude
-# from the last step (where the loss enters) to the first (where the answer is); the
-# LSTM's stays within a small factor.
+# The curves of the first epoch, before either model has learned: how much of the
+# gradient that enters at step 50 (the loss) reaches step 1 (where the answer is).
+# The printed ratios and test accuracies above are computed by this run, not written in.
 
 # %%
 plt = dg.plot._pyplot()
