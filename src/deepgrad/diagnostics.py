@@ -28,6 +28,7 @@ import numpy as np
 
 from . import activations, backend
 from .callbacks import Callback
+from .ops import recurrent as _recurrent_ops
 from .tensor import Tensor, no_grad
 
 # Activations whose units can die (output exactly 0 for every input) ...
@@ -274,6 +275,43 @@ class GradientMonitor(Callback):
         self._pending = False   # a step ran whose gradients are not read yet
         self._sampling = False  # that step was sampled (weights copied, observers on)
         self._batch = 0
+        self._start_time_gradients(leaves)
+
+    # ------------------------------------------------------------------ gradients through time
+    def _start_time_gradients(self, leaves):
+        """Find the recurrent layers (also inside Bidirectional/TimeDistributed) whose dL/dh_t to record.
+
+        ``time_gradients[layer_name]`` is the list over epochs of the mean over batches of
+        ||dL/dh_t|| per processing step t (averaged over the batch), read from the
+        recurrent op's backward (:data:`deepgrad.ops.recurrent.last_state_gradients`).
+        """
+        found, stack = [], list(leaves)
+        while stack:
+            layer = stack.pop(0)
+            if hasattr(layer, "recurrent_kernel") and hasattr(layer, "go_backwards"):
+                found.append(layer.name)
+            stack.extend(layer._sublayers())
+        self._recurrent_names = found
+        self._time_sums = {}
+        self.time_gradients = {name: [] for name in found}
+        for name in found:
+            _recurrent_ops.last_state_gradients.pop(name, None)
+
+    def _read_time_gradients(self):
+        for name in self._recurrent_names:
+            norms = _recurrent_ops.last_state_gradients.pop(name, None)
+            if norms is None:
+                continue
+            total, count = self._time_sums.get(name, (0.0, 0))
+            if count and np.shape(total) != np.shape(norms):
+                continue  # sequences of another length in this epoch: keep the first length
+            self._time_sums[name] = (total + backend.to_numpy(norms), count + 1)
+
+    def _close_time_gradients(self):
+        for name in self._recurrent_names:
+            total, count = self._time_sums.pop(name, (None, 0))
+            if count:
+                self.time_gradients[name].append(np.asarray(total) / count)
 
     def on_train_end(self, logs=None):
         self._set_observers(False)
@@ -311,6 +349,7 @@ class GradientMonitor(Callback):
         self._batch += 1
 
     def _read_step(self):
+        self._read_time_gradients()
         with np.errstate(over="ignore", invalid="ignore"):  # diverging runs are what we count
             if self._sampling:
                 # the step of the sampled batch, in place in the copy taken before it
@@ -326,6 +365,7 @@ class GradientMonitor(Callback):
     def on_epoch_end(self, epoch, logs=None):
         if self._pending:
             self._read_step()
+        self._close_time_gradients()
         if self._sampling:
             self._set_observers(False)
             self._sampling = False
@@ -504,6 +544,8 @@ def diagnose(model=None, history=None, monitor=None, *, vanishing_ratio=1e-3, de
     * invalid inputs: NaN/Inf in ``x`` or ``y`` (when given), or a learning rate that is
       NaN, infinite or not positive; these explain a NaN loss, so the rules below are skipped;
     * vanishing gradients: r(first layer) / r(last layer) < ``vanishing_ratio``;
+    * vanishing gradients through time: in a recurrent layer, ||dL/dh_t|| at the first step
+      over its largest value over the steps < ``vanishing_ratio`` in the last epoch;
     * exploding gradients: NaN/Inf in the loss or the gradients, gradient norms growing
       more than 100x across epochs, or the loss ending above 10x its start;
     * dying ReLU: a ReLU layer with at least ``dead_threshold`` of its units dead in the last epoch;
@@ -532,6 +574,7 @@ def diagnose(model=None, history=None, monitor=None, *, vanishing_ratio=1e-3, de
     if monitor is not None and monitor.epochs and not exploding:
         if not _check_dying(monitor, findings, dead_threshold):
             _check_vanishing(monitor, findings, vanishing_ratio)
+        _check_vanishing_through_time(monitor, findings, vanishing_ratio)
     if not exploding and len(loss) >= 3:
         _check_overfitting(logs, findings, overfit_tolerance, overfit_gap)
         _check_learning_rate(loss, findings)
@@ -539,6 +582,28 @@ def diagnose(model=None, history=None, monitor=None, *, vanishing_ratio=1e-3, de
         _check_high_bias(logs, findings, accuracy_target)
     findings.sort(key=lambda f: _SEVERITY_ORDER[f.severity])
     return Diagnosis(_without_remedies_in_place(findings, callbacks))
+
+
+def _check_vanishing_through_time(monitor, findings, ratio_limit):
+    """Recurrent layers whose gradient dies before it reaches the first time steps."""
+    for name, epochs in getattr(monitor, "time_gradients", {}).items():
+        if not epochs:
+            continue
+        norms = np.asarray(epochs[-1], dtype=float)
+        peak = float(norms.max()) if norms.size else 0.0
+        if peak <= 0 or not np.isfinite(peak):
+            continue
+        ratio = float(norms[0]) / peak
+        if ratio < ratio_limit:
+            findings.append(Finding(
+                "vanishing_gradients_through_time", "warning",
+                f"in recurrent layer {name!r} the gradient reaching the first time step is {ratio:.2g} of its "
+                f"largest value: the layer cannot learn dependencies that span the sequence.",
+                {"layer": name, "first_to_peak_ratio": ratio, "steps": int(norms.size)},
+                ["use LSTM or GRU: their additive state path (cell state, update gate) carries the gradient "
+                 "through time",
+                 "shorten the sequences or feed the informative steps last",
+                 "start the recurrent kernel orthogonal (the default) and avoid saturating activations"]))
 
 
 # callback class -> words that mark the remedies it already applies

@@ -392,6 +392,33 @@ def plot_gradient_flow(monitor, save_path=None, path=None):
 # --------------------------------------------------------------------------- learning rate, confusion matrix
 
 
+def plot_gradients_through_time(monitor, epoch=-1, ax=None, title=None, save_path=None, path=None):
+    """||dL/dh_t|| against the time step t for each recurrent layer a GradientMonitor watched (log scale).
+
+    A curve that falls by orders of magnitude towards the first steps is the vanishing
+    gradient through time: those steps receive (almost) no learning signal. ``epoch``
+    picks the epoch (default: the last); ``monitor`` may also be a dict name -> norms.
+    """
+    curves = monitor if isinstance(monitor, dict) else getattr(monitor, "time_gradients", None)
+    if curves is None:
+        raise TypeError("plot_gradients_through_time takes a GradientMonitor used in fit() (or a dict of "
+                        f"norms per layer), got {type(monitor).__name__}.")
+    curves = {name: (np.asarray(values) if isinstance(monitor, dict) else np.asarray(values[epoch]))
+              for name, values in curves.items() if len(values)}
+    if not curves:
+        raise ValueError("no recurrent layer recorded gradients through time: train a model with a SimpleRNN, "
+                         "LSTM or GRU layer with the GradientMonitor in callbacks.")
+    fig, ax = _figure(ax, (6, 4))
+    for name, norms in curves.items():
+        ax.semilogy(np.arange(1, norms.size + 1), np.maximum(norms, 1e-30), marker=".", label=name)
+    ax.set_xlabel("time step t (processing order)")
+    ax.set_ylabel("||dL/dh_t||")
+    ax.set_title(title or "gradient through time")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize="small")
+    return _finish(fig, save_path, path)
+
+
 def plot_lr_finder(result, ax=None, save_path=None, path=None):
     """The learning-rate range test from ``deepgrad.optimizers.find_learning_rate``.
 

@@ -4,6 +4,7 @@ from .activations import APL, ELU, LeakyReLU, PReLU, ReLU, SoftExponential, Soft
 from .attention import AdditiveAttention, Attention, MultiHeadAttention
 from .base import KerasTensor, Layer
 from .core import Activation, AlphaDropout, Dense, Dropout, Flatten, GaussianNoise, Input, InputLayer, Lambda, Reshape
+from .embedding import Embedding
 from .merging import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
 from .normalization import BatchNormalization, LayerNormalization
 from .preprocessing import (
@@ -15,6 +16,7 @@ from .preprocessing import (
     RandomZoom,
     Rescaling,
 )
+from .recurrent import GRU, LSTM, Bidirectional, Masking, RepeatVector, SimpleRNN, TimeDistributed
 from .text import TextVectorization
 
 __all__ = [
@@ -24,4 +26,5 @@ __all__ = [
     "Multiply", "Subtract", "BatchNormalization", "LayerNormalization",
     "Normalization", "RandomContrast", "RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom",
     "Rescaling", "AdditiveAttention", "Attention", "MultiHeadAttention", "TextVectorization",
+    "Embedding", "SimpleRNN", "LSTM", "GRU", "Bidirectional", "TimeDistributed", "RepeatVector", "Masking",
 ]

@@ -196,6 +196,14 @@ class Layer(metaclass=_LayerType):
       ``explain_step`` use it.
     * :meth:`kernel_and_bias` names the weights playing W and b in z = x W + b, for
       plots and step traces (layers need not call their weights ``kernel``/``bias``).
+    * :meth:`compute_mask` ``(inputs, mask)``: the mask of the outputs (Keras masking: a
+      boolean (batch, timesteps) array, False at padded steps). Models carry masks from
+      layer to layer with :func:`call_with_mask` and pass ``mask=`` to ``call`` when it
+      takes one. The default passes the mask through when the layer preserves the
+      leading axes of its inputs (same rank, mask shape still a prefix of the output
+      shape: Dense or Dropout on sequences) and drops it otherwise (Flatten, pooling);
+      a layer that makes a mask (Embedding, Masking) or consumes one (recurrent layers
+      without ``return_sequences``) overrides it.
 
     Parameters
     ----------
@@ -367,8 +375,9 @@ class Layer(metaclass=_LayerType):
 
         Override it with tensor operations; the engine derives every gradient.
         ``training`` is True during ``fit`` (dropout, batch statistics) and False
-        otherwise; ``mask`` is accepted for Keras' signature (deepgrad has no masking
-        yet). An override may leave out the arguments it does not use.
+        otherwise; ``mask`` is the boolean (batch, timesteps) mask of the inputs, given
+        only to overrides that take it. An override may leave out the arguments it does
+        not use.
         """
         raise NotImplementedError(f"{type(self).__name__} must implement call().")
 
@@ -418,6 +427,32 @@ class Layer(metaclass=_LayerType):
             return held if isinstance(held, Tensor) else named.get(name)
 
         return role("kernel"), role("bias")
+
+    def compute_mask(self, inputs, mask=None):
+        """The mask of the outputs for ``inputs`` with ``mask`` (None: no mask).
+
+        The default returns ``mask`` (for several inputs, the logical and of the masks
+        given); :func:`call_with_mask` then drops it when the layer changed the leading
+        axes. Layers that create or consume masks override it.
+        """
+        if isinstance(mask, (list, tuple)):
+            given = [m for m in mask if m is not None]
+            if not given:
+                return None
+            combined = given[0]
+            for m in given[1:]:
+                combined = combined & m
+            return combined
+        return mask
+
+    def _call_accepts_mask(self) -> bool:
+        cls = type(self)
+        known = cls.__dict__.get("_call_takes_mask")
+        if known is None:
+            params = inspect.signature(cls.call).parameters
+            known = "mask" in params or any(p.kind == p.VAR_KEYWORD for p in params.values())
+            cls._call_takes_mask = known
+        return known
 
     def _maybe_build(self, inputs):
         if self.built:
@@ -505,6 +540,31 @@ class Layer(metaclass=_LayerType):
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+def call_with_mask(layer, inputs, mask, training=False):
+    """(outputs, output mask) of ``layer`` on ``inputs`` whose mask is ``mask``: how models carry masks.
+
+    Without a mask, and for a layer that makes none, this is ``layer(inputs)`` and None:
+    models without masking pay one test per layer. A layer whose ``call`` takes ``mask``
+    receives it. The default :meth:`Layer.compute_mask` result is kept only while the
+    output has the input's rank and the mask's shape as its leading axes.
+    """
+    own = type(layer).compute_mask is not Layer.compute_mask
+    if not own and (mask is None or (isinstance(mask, (list, tuple)) and all(m is None for m in mask))):
+        return layer(inputs, training=training), None
+    if mask is not None and layer._call_accepts_mask():
+        outputs = layer(inputs, training=training, mask=mask)
+    else:
+        outputs = layer(inputs, training=training)
+    out_mask = layer.compute_mask(inputs, mask)
+    if out_mask is not None and not own:
+        first_in = _flatten(inputs)[0]
+        first_out = _flatten(outputs)[0]
+        shape = tuple(np.shape(out_mask))
+        if first_out.ndim != first_in.ndim or tuple(first_out.shape[:len(shape)]) != shape:
+            out_mask = None
+    return outputs, out_mask
 
 
 def _dummy_inputs(shape, dtype):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .. import backend
-from ..layers.base import KerasTensor, _flatten
+from ..layers.base import KerasTensor, _flatten, call_with_mask
 from ..layers.core import InputLayer
 from .model import Model
 
@@ -74,17 +74,26 @@ class Functional(Model):
         if len(tensors) != len(self.inputs):
             raise ValueError(f"model {self.name!r} expects {len(self.inputs)} inputs, got {len(tensors)}.")
         values = {id(sym): t for sym, t in zip(self.inputs, tensors)}
+        masks = {}  # id(symbolic tensor) -> mask of its value, where there is one
         for node in self._nodes:
             args = [values[id(t)] for t in node.inputs]
             arg = args if node.list_input else args[0]
+            arg_masks = [masks.get(id(t)) for t in node.inputs]
+            mask = arg_masks if node.list_input else arg_masks[0]
             layer = node.layer
+            out_mask = None
             if strip and id(node.outputs[0]) in strip and layer.output_activation() is not None:
                 out = layer.pre_activation(arg, training=training)
+                out_mask = mask if not node.list_input else None
             else:
-                out = layer(arg, training=training)
+                out, out_mask = call_with_mask(layer, arg, mask, training)
             outs = out if isinstance(out, (list, tuple)) else [out]
-            for sym, value in zip(node.outputs, outs):
+            out_masks = out_mask if isinstance(out_mask, (list, tuple)) else [out_mask] * len(outs)
+            for sym, value, value_mask in zip(node.outputs, outs, out_masks):
                 values[id(sym)] = value
+                if value_mask is not None:
+                    masks[id(sym)] = value_mask
+        self._output_masks = [masks.get(id(t)) for t in self.outputs]
         results = [values[id(t)] for t in self.outputs]
         return results if isinstance(self._nested_outputs, (list, tuple)) else results[0]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .. import backend
-from ..layers.base import KerasTensor, Layer
+from ..layers.base import KerasTensor, Layer, call_with_mask
 from ..layers.core import InputLayer
 from .model import Model
 
@@ -67,9 +67,10 @@ class Sequential(Model):
             self.build(shape)
 
     def call(self, inputs, training=False):
-        x = inputs
+        x, mask = inputs, None
         for layer in self._tracked_layers:
-            x = layer(x, training=training)
+            x, mask = call_with_mask(layer, x, mask, training)
+        self._output_masks = [mask]  # read by the loss: masked time steps contribute nothing
         return x
 
     def forward_logits(self, inputs, training=False, outputs=None):
@@ -78,9 +79,10 @@ class Sequential(Model):
         last = layers[-1]
         if (outputs is not None and not outputs[0]) or last.output_activation() is None:
             return self.call(inputs, training=training)
-        x = inputs
+        x, mask = inputs, None
         for layer in layers[:-1]:
-            x = layer(x, training=training)
+            x, mask = call_with_mask(layer, x, mask, training)
+        self._output_masks = [mask]
         return last.pre_activation(x, training=training)
 
     def output_layers(self):

@@ -258,9 +258,11 @@ class CompiledState:
     def loss(self, y_batch, outputs, sample_weight):
         """The training objective: weighted mean loss of each output plus regularization penalties."""
         total = None
+        masks = getattr(self.model, "_output_masks", None) or [None] * len(outputs)
         for i, output in enumerate(outputs):
             loss_fn = self.fused[i] or self.loss_fns[i]
-            value = loss_fn(y_batch[i], output, sample_weight=sample_weight)
+            weights = sample_weight if masks[i] is None else masked_weights(masks[i], sample_weight)
+            value = loss_fn(y_batch[i], output, sample_weight=weights)
             if self.loss_weights[i] != 1.0:
                 value = value * self.loss_weights[i]
             total = value if total is None else total + value
@@ -413,6 +415,19 @@ def output_names(model, n):
     if layers is not None and len(layers) == n:
         return [layer.name for layer in layers]
     return [f"output_{i + 1}" for i in range(n)]
+
+
+def masked_weights(mask, sample_weight):
+    """Per-step loss weights from an output mask (Keras 3): masked steps weigh 0, and the
+    others total/valid, so that a mean over the batch is the mean over unmasked steps."""
+    mask = np.asarray(backend.to_numpy(mask), dtype=np.float32)
+    valid = float(mask.sum())
+    weights = mask * (mask.size / valid if valid else 0.0)
+    if sample_weight is not None:
+        sw = np.asarray(backend.to_numpy(sample_weight.data if isinstance(sample_weight, Tensor)
+                                         else sample_weight), dtype=np.float32)
+        weights = weights * sw.reshape(sw.shape + (1,) * (weights.ndim - sw.ndim))
+    return weights
 
 
 def combined_sample_weight(sample_weight, class_weight, y_arrays, n, dtype):

@@ -1,0 +1,24 @@
+"""The examples run in their quick mode (a few seconds each)."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _run_quick(name):
+    env = dict(os.environ, MPLBACKEND="Agg", PYTHONPATH=str(ROOT / "src"))
+    return subprocess.run([sys.executable, str(ROOT / "examples" / name), "--quick"], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.slow
+def test_vanishing_gradients_through_time_example_quick():
+    result = _run_quick("vanishing_gradients_through_time.py")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Which one learns the dependency on step 1 of 50" in result.stdout
+    assert "||dL/dh_1|| / ||dL/dh_50||" in result.stdout
