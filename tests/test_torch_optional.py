@@ -1,8 +1,8 @@
 """The comparison tests pass without PyTorch, against the values recorded from it."""
 
 import json
-import re
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
