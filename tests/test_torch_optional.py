@@ -14,7 +14,7 @@ TESTS = Path(__file__).resolve().parent
 
 def test_every_reference_file_is_plain_arrays_with_an_index():
     files = sorted((TESTS / "reference").glob("*.npz"))
-    assert len(files) == 7
+    assert len(files) >= 7  # one per comparing test module; new modules add theirs
     for path in files:
         with np.load(path, allow_pickle=False) as archive:  # no pickled objects
             index = json.loads(str(archive["__index__"]))
