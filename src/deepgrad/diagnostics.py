@@ -80,10 +80,16 @@ def _leaf_layers(model):
 
 
 class _ActivationStats:
-    """Per-unit activation counts of one layer over the sampled batches of an epoch."""
+    """Per-unit activation counts of one layer over the sampled batches of an epoch.
 
-    def __init__(self, family, bounds):
+    A unit is a feature of the last axis; for a convolutional output (batch, *spatial,
+    channels) it is a channel (feature map), counted over every position of every sample,
+    and ``channels_first`` outputs (batch, channels, *spatial) are read the same way.
+    """
+
+    def __init__(self, family, bounds, channels_first=False):
         self.family = family
+        self.channels_first = channels_first
         if bounds is not None:
             lo, hi = bounds
             self.center = 0.5 * (lo + hi)
@@ -99,6 +105,8 @@ class _ActivationStats:
         if not training:  # validation passes inside fit are not training statistics
             return
         a = outputs.data
+        if self.channels_first and a.ndim > 2:
+            a = backend.namespace(a).moveaxis(a, 1, -1)
         a = a.reshape(-1, a.shape[-1]) if a.ndim > 1 else a.reshape(-1, 1)
         # one comparison and one reduction over the batch: a (batch, units) boolean temporary
         if self.family == "dying":
@@ -199,8 +207,9 @@ class GradientMonitor(Callback):
     * ``weight_change``: ||W_end - W_start|| / ||W_start|| over the whole epoch (the
       course's old_weights vs new_weights comparison);
     * ``dead_fraction``: share of ReLU units that output 0 for every sampled sample of
-      the epoch; ``saturated_fraction``: share of sigmoid/tanh units whose outputs lie
-      mostly within 2% of the output range from a bound (there f'(z) ~ 0);
+      the epoch (in a convolutional layer a unit is a channel: dead when its feature map
+      is 0 at every position of every sampled sample); ``saturated_fraction``: share of
+      sigmoid/tanh units whose outputs lie mostly within 2% of the output range from a bound (there f'(z) ~ 0);
     * ``nan_count`` / ``inf_count``: non-finite gradient entries over the epoch.
 
     Layers without weights whose units can die or saturate (Activation, ReLU) get the
@@ -258,7 +267,7 @@ class GradientMonitor(Callback):
             family = activation_family(layer)
             if family is None:
                 continue
-            stats = _ActivationStats(*family)
+            stats = _ActivationStats(*family, channels_first=getattr(layer, "data_format", None) == "channels_first")
             self._observed.append((layer, stats))
             if id(layer) in by_layer:
                 by_layer[id(layer)].stats = stats

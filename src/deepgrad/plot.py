@@ -389,6 +389,142 @@ def plot_gradient_flow(monitor, save_path=None, path=None):
     return _finish(fig, save_path, path)
 
 
+# --------------------------------------------------------------------------- inside a convolutional network
+
+
+def _conv_layer(model, layer, what):
+    """``layer`` (a Layer, its name or its index among the model's layers), or the model's first convolution."""
+    from .diagnostics import _leaf_layers  # noqa: PLC0415
+
+    leaves = _leaf_layers(model)
+    if layer is None:
+        for candidate in leaves:
+            kernel = candidate.kernel_and_bias()[0]
+            if kernel is not None and kernel.ndim >= 3:
+                return candidate
+        raise ValueError(f"model {getattr(model, 'name', model)!r} has no built convolution layer to plot {what} "
+                         "of; build it first (call it on data or fit it).")
+    if isinstance(layer, str):
+        for candidate in leaves:
+            if candidate.name == layer:
+                return candidate
+        raise ValueError(f"no layer named {layer!r}; the layers are {[c.name for c in leaves]}.")
+    if isinstance(layer, (int, np.integer)) and not isinstance(layer, bool):
+        return leaves[layer]
+    return layer
+
+
+def _panel_grid(plt, count, ncols, size):
+    """A figure with ``count`` axes on a grid ``ncols`` wide (no empty axes), ticks hidden."""
+    ncols = max(1, min(ncols, count))
+    nrows = -(-count // ncols)
+    fig = plt.figure(figsize=(size * ncols, size * nrows + 0.6))
+    axes = [fig.add_subplot(nrows, ncols, i + 1) for i in range(count)]
+    for ax in axes:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    return fig, axes
+
+
+def plot_filters(model, layer=None, channel=None, max_filters=64, ncols=8, cmap="gray", save_path=None,
+                 path=None):
+    """The learned kernels of a convolution layer (the first one by default), one panel per filter.
+
+    A kernel (kh, kw, C, F) gives F images of kh x kw: in colour when C = 3 and ``channel``
+    is None (each filter rescaled to [0, 1], as the first layer of an RGB network is shown),
+    else the weights of input channel ``channel`` (default 0) on one grey scale shared by
+    all filters and symmetric about 0, so dark and light read as negative and positive
+    weights the same way in every panel. 1-d kernels (k, C, F) are drawn as 1 x k strips.
+    ``layer`` is a layer, its name or its index; at most ``max_filters`` filters are drawn.
+    """
+    layer = _conv_layer(model, layer, "filters")
+    kernel = layer.kernel_and_bias()[0]
+    if kernel is None or kernel.ndim not in (3, 4):
+        raise ValueError(f"plot_filters draws 1-d and 2-d convolution kernels; layer {layer.name!r} has "
+                         f"{'no kernel' if kernel is None else f'a kernel of shape {kernel.shape}'}.")
+    weights = kernel.numpy()
+    if weights.ndim == 3:
+        weights = weights[None]
+    channels, filters = weights.shape[-2:]
+    colour = channels == 3 and channel is None
+    channel = 0 if channel is None else int(channel)
+    if not colour and not 0 <= channel < channels:
+        raise ValueError(f"channel must be in [0, {channels}) for layer {layer.name!r}, got {channel}.")
+    count = min(filters, int(max_filters))
+    plt = _pyplot()
+    fig, axes = _panel_grid(plt, count, ncols, 1.2)
+    scale = float(np.abs(weights[..., channel, :count]).max()) or 1.0
+    for f, ax in enumerate(axes):
+        if colour:
+            image = weights[..., f]
+            span = image.max() - image.min()
+            ax.imshow((image - image.min()) / (span if span > 0 else 1.0))
+        else:
+            ax.imshow(weights[..., channel, f], cmap=cmap, vmin=-scale, vmax=scale)
+        ax.set_title(f"filter {f}", fontsize="small")
+    size = " x ".join(str(s) for s in kernel.shape[:-2])
+    source = "RGB" if colour else (f"input channel {channel}" if channels > 1 else "")
+    fig.suptitle(f"{type(layer).__name__} layer {layer.name!r}: {filters} filters {size}"
+                 + (f" ({source})" if source else "") + (f", first {count} shown" if count < filters else ""))
+    return _finish(fig, save_path, path)
+
+
+def _one_sample(model, image):
+    """``image`` as a batch of one for ``model``: the batch axis added, and a missing single channel axis."""
+    from .diagnostics import _leaf_layers  # noqa: PLC0415
+
+    x = np.asarray(image, dtype=np.float32)
+    built = _leaf_layers(model)[0].input_shape_built
+    rank = len(built) if built is not None else 4
+    if x.ndim == rank - 2:
+        return x[None, ..., None]
+    if x.ndim == rank - 1:
+        return x[None]
+    if x.ndim == rank and x.shape[0] == 1:
+        return x
+    raise ValueError(f"plot_feature_maps takes one sample of shape {tuple(built[1:]) if built else '(h, w, c)'}, "
+                     f"got shape {x.shape}.")
+
+
+def plot_feature_maps(model, image, layer=None, max_maps=32, ncols=8, cmap="viridis", save_path=None, path=None):
+    """The feature maps a layer (the first convolution by default) computes for one image, one panel per channel.
+
+    ``image`` is one sample, (h, w, c) or (h, w) for one channel (a batch of one also
+    works); the model runs on it in inference mode and the layer's output is read on the
+    way (``Layer._output_observer``, as :class:`~deepgrad.diagnostics.GradientMonitor`
+    reads it), so any model works, Sequential or functional. Each channel is shown on its
+    own colour scale. ``layer`` is a layer, its name or its index.
+    """
+    layer = _conv_layer(model, layer, "feature maps")
+    x = _one_sample(model, image)
+    captured = []
+    layer._output_observer = lambda outputs, training: captured.append(outputs)
+    try:
+        model.predict(x, verbose=0)
+    finally:
+        del layer._output_observer
+    if not captured:
+        raise ValueError(f"layer {layer.name!r} did not run on the image: is it a layer of this model?")
+    maps = captured[-1].numpy()[0]
+    if getattr(layer, "data_format", None) == "channels_first" and maps.ndim > 1:
+        maps = np.moveaxis(maps, 0, -1)
+    if maps.ndim not in (2, 3):
+        raise ValueError(f"layer {layer.name!r} outputs shape {maps.shape} per sample; feature maps need "
+                         "(steps, channels) or (height, width, channels).")
+    if maps.ndim == 2:
+        maps = maps[None]
+    count = min(maps.shape[-1], int(max_maps))
+    plt = _pyplot()
+    fig, axes = _panel_grid(plt, count, ncols, 1.4)
+    for c, ax in enumerate(axes):
+        ax.imshow(maps[..., c], cmap=cmap)
+        ax.set_title(f"channel {c}", fontsize="small")
+    shape = " x ".join(str(s) for s in maps.shape)
+    fig.suptitle(f"feature maps of {type(layer).__name__} layer {layer.name!r} ({shape})"
+                 + (f", first {count} shown" if count < maps.shape[-1] else ""))
+    return _finish(fig, save_path, path)
+
+
 # --------------------------------------------------------------------------- learning rate, confusion matrix
 
 

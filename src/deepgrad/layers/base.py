@@ -28,9 +28,9 @@ from ..tensor import DEFAULT_FLOAT, Tensor, no_grad
 
 
 def snake_case(name: str) -> str:
-    """``BatchNormalization`` -> ``batch_normalization`` (Keras' automatic layer names)."""
+    """``BatchNormalization`` -> ``batch_normalization``, ``Conv2D`` -> ``conv2d`` (Keras' automatic layer names)."""
     name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 def normalize_shape(shape, what="input_shape"):

@@ -7,6 +7,7 @@ import inspect
 import numpy as np
 
 from .. import backend
+from ..ops.convolution import check_data_format
 from ..tensor import Tensor
 from .base import KerasTensor, Layer, _serialize, check_number, normalize_shape
 
@@ -235,6 +236,66 @@ class Dropout(_RandomLayer):
         config = super().get_config()
         config.update({"rate": self.rate, "noise_shape": self.noise_shape})
         return config
+
+
+class _SpatialDropout(Dropout):
+    """Dropout of whole feature maps: one keep-or-drop draw per sample and channel, shared by every position.
+
+    Neighbouring pixels of a feature map are strongly correlated, so dropping single
+    activations regularizes a convolutional network little; dropping whole channels does
+    (Tompson et al., 2015, "Efficient Object Localization Using Convolutional Networks").
+    The mask has shape (batch, 1, ..., 1, channels) (channels_first: (batch, channels, 1, ..., 1)).
+    """
+
+    rank = None
+
+    def __init__(self, rate, data_format=None, seed=None, **kwargs):
+        super().__init__(rate, seed=seed, **kwargs)
+        self.data_format = check_data_format(data_format)
+
+    def build(self, input_shape):
+        if len(input_shape) != self.rank + 2:
+            layout = ", ".join(["batch"] + ["size"] * self.rank + ["channels"]) if self.data_format == \
+                "channels_last" else ", ".join(["batch", "channels"] + ["size"] * self.rank)
+            raise ValueError(f"{type(self).__name__} layer {self.name!r}: expected inputs of rank {self.rank + 2} "
+                             f"({layout}), got shape {tuple(input_shape)}.")
+
+    def _mask_shape(self, shape):
+        if self.data_format == "channels_last":
+            return (shape[0],) + (1,) * self.rank + (shape[-1],)
+        return (shape[0], shape[1]) + (1,) * self.rank
+
+    def get_config(self):
+        config = super().get_config()
+        del config["noise_shape"]
+        config["data_format"] = self.data_format
+        return config
+
+
+class SpatialDropout1D(_SpatialDropout):
+    """Drops whole channels of (batch, steps, channels) sequences (rate per sample and channel)."""
+
+    rank = 1
+
+    def __init__(self, rate, seed=None, **kwargs):
+        super().__init__(rate, seed=seed, **kwargs)
+
+    def get_config(self):
+        config = super().get_config()
+        del config["data_format"]  # Keras's SpatialDropout1D is channels-last only
+        return config
+
+
+class SpatialDropout2D(_SpatialDropout):
+    """Drops whole feature maps of (batch, height, width, channels) images."""
+
+    rank = 2
+
+
+class SpatialDropout3D(_SpatialDropout):
+    """Drops whole feature maps of (batch, depth, height, width, channels) volumes."""
+
+    rank = 3
 
 
 class AlphaDropout(_RandomLayer):
