@@ -107,3 +107,13 @@ def test_float64_values_beyond_float32_range_count_as_non_finite():
     x[4, 1] = 1e300
     with pytest.raises(ValueError, match=r"1 non-finite value\(s\) \(NaN, Inf, or beyond float32's range\).*sample 4"):
         classifier().fit(x, Y, verbose=0)
+
+
+def test_finite_values_whose_row_sums_overflow_are_accepted_and_nan_in_a_wide_array_is_found():
+    from deepgrad.models.training import check_finite
+
+    check_finite(np.full((4, 3), 3e38, np.float32), "x")  # each value fits float32; only the sums overflow
+    wide = np.zeros((3, 2, 5), np.float32)
+    wide[2, 1, 4] = np.nan
+    with pytest.raises(ValueError, match=r"1 non-finite value\(s\).*index \(2, 1, 4\)"):
+        check_finite(wide, "x")

@@ -495,22 +495,32 @@ def class_weights_for(table, y_arrays):
 def check_finite(array, what, dtype=None):
     """Raise ``ValueError`` when ``array`` holds NaN or Inf (or values beyond ``dtype``'s range).
 
-    Costs a min and a max over the array when all is well; the count and the first bad
-    index are computed only for the error message.
+    When all is well it costs one matrix-vector product (the row sums: NaN and Inf
+    propagate through them, and BLAS reads the array faster than a NumPy reduction),
+    or a min and a max where values must also fit a narrower dtype; the count and the
+    first bad index are computed only for the error message.
     """
     array = np.asarray(array)
     if array.dtype.kind not in "fc" or array.size == 0:
         return
     narrower = dtype is not None and np.dtype(dtype).kind == "f" and np.dtype(dtype).itemsize < array.dtype.itemsize
     limit = float(np.finfo(dtype).max) if narrower else math.inf
-    low, high = array.min(), array.max()
-    if math.isfinite(low) and math.isfinite(high) and -limit <= low and high <= limit:
-        return
+    if not narrower and array.ndim >= 2 and array.flags.c_contiguous and array.dtype.kind == "f":
+        rows = array.reshape(len(array), -1)
+        with np.errstate(invalid="ignore", over="ignore"):
+            if np.isfinite(rows @ np.ones(rows.shape[1], dtype=rows.dtype)).all():
+                return
+    else:
+        low, high = array.min(), array.max()
+        if math.isfinite(low) and math.isfinite(high) and -limit <= low and high <= limit:
+            return
     with np.errstate(invalid="ignore", over="ignore"):
         bad = ~np.isfinite(array)
         if narrower:
             bad |= np.abs(array) > limit
     count = int(bad.sum())
+    if count == 0:
+        return  # finite values whose row sum overflowed
     first = tuple(int(i) for i in np.unravel_index(int(np.argmax(bad)), array.shape))
     beyond = f", or beyond {np.dtype(dtype).name}'s range" if narrower else ""
     raise ValueError(
