@@ -10,9 +10,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _run_quick(name):
+def _run_quick(name, *extra):
     env = dict(os.environ, MPLBACKEND="Agg", PYTHONPATH=str(ROOT / "src"))
-    return subprocess.run([sys.executable, str(ROOT / "examples" / name), "--quick"], env=env, cwd=ROOT,
+    return subprocess.run([sys.executable, str(ROOT / "examples" / name), "--quick", *extra], env=env, cwd=ROOT,
                           capture_output=True, text=True, timeout=300)
 
 
@@ -22,3 +22,15 @@ def test_vanishing_gradients_through_time_example_quick():
     assert result.returncode == 0, result.stderr[-2000:]
     assert "Which one learns the dependency on step 1 of 50" in result.stdout
     assert "||dL/dh_1|| / ||dL/dh_50||" in result.stdout
+
+
+@pytest.mark.slow
+def test_sentiment_sst2_example_quick(shared_data, tmp_path):
+    out = tmp_path / "out"
+    result = _run_quick("sentiment_sst2.py", "--out", str(out))
+    assert result.returncode == 0, result.stderr[-2000:]
+    for row in ("| bidirectional LSTM |", "| 1-D CNN (Kim 2014) |", "| Transformer encoder |"):
+        assert row in result.stdout
+    assert result.stdout.count("P(positive) = ") == 4
+    assert (out / "sst2_best.keras").stat().st_size > 0
+    assert (out / "sst2_attention.png").stat().st_size > 5000

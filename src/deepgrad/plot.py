@@ -717,3 +717,66 @@ def plot_perceptron_boundary(perceptron, x, y, ax=None, save_path=None, path=Non
         error_ax.set_title("errors per epoch")
         error_ax.grid(alpha=0.3)
     return _finish(fig, save_path, path)
+
+
+# --------------------------------------------------------------------------- attention
+
+
+def _attention_panels(weights, heads):
+    """(panels (n, Tq, Tv), titles) from attention weights of one sentence, as ``heads`` asks."""
+    w = np.asarray(weights.numpy() if isinstance(weights, Tensor) else weights, dtype=np.float64)
+    if w.ndim == 4 and w.shape[0] == 1:  # a batch of one sentence, as returned by the layer
+        w = w[0]
+    if w.ndim == 2:
+        w = w[None]
+    if w.ndim != 3:
+        raise ValueError("attention weights must have shape (Tq, Tv), (heads, Tq, Tv) or (1, heads, Tq, Tv) "
+                         f"(one sentence: index the batch first), got {w.shape}.")
+    if heads == "mean":
+        return w.mean(axis=0, keepdims=True), ["mean over heads" if len(w) > 1 else "attention"]
+    if heads == "all":
+        return w, [f"head {h}" for h in range(len(w))]
+    if isinstance(heads, (int, np.integer)) and not isinstance(heads, bool) and -len(w) <= heads < len(w):
+        return w[[heads]], [f"head {int(heads) % len(w)}"]
+    raise ValueError(f"heads must be 'mean', 'all' or a head index in [0, {len(w)}), got {heads!r}.")
+
+
+def plot_attention_weights(weights, tokens, query_tokens=None, heads="mean", ncols=4, cmap="viridis",
+                           save_path=None, path=None):
+    """Attention weights of one sentence as a heat map: queries down, keys across, tokens on both axes.
+
+    ``weights`` is what ``MultiHeadAttention(..., return_attention_scores=True)`` returns for
+    one sentence: (heads, Tq, Tv), (1, heads, Tq, Tv), or (Tq, Tv). Row i shows how query token
+    i spreads its attention w[i, j] = softmax_j(q_i . k_j / sqrt(d)) over the key tokens j (each
+    row sums to 1 over all keys). ``tokens`` name the keys (and the queries unless
+    ``query_tokens`` is given); longer weight axes are cut to the tokens, so padded positions
+    after the sentence are left out. ``heads``: ``"mean"`` (the average over heads, one panel),
+    ``"all"`` (one panel per head, ``ncols`` per row) or a head index.
+    """
+    panels, titles = _attention_panels(weights, heads)
+    keys = [str(t) for t in tokens]
+    queries = keys if query_tokens is None else [str(t) for t in query_tokens]
+    if not keys or not queries:
+        raise ValueError("tokens must name at least one token.")
+    if panels.shape[1] < len(queries) or panels.shape[2] < len(keys):
+        raise ValueError(f"the weights cover {panels.shape[1]} queries and {panels.shape[2]} keys, fewer than the "
+                         f"{len(queries)} query and {len(keys)} key tokens given.")
+    panels = panels[:, :len(queries), :len(keys)]
+    plt = _pyplot()
+    cols = min(int(ncols), len(panels))
+    rows = -(-len(panels) // cols)
+    size = 0.8 + 0.32 * max(len(keys), len(queries))
+    fig, axes = plt.subplots(rows, cols, figsize=(size * cols + 0.8, size * rows), squeeze=False)
+    for ax in axes.ravel()[len(panels):]:
+        ax.set_visible(False)
+    for ax, panel, title in zip(axes.ravel(), panels, titles):
+        image = ax.imshow(panel, cmap=cmap, vmin=0, vmax=max(float(panel.max()), 1e-12))
+        ax.set_xticks(range(len(keys)))
+        ax.set_yticks(range(len(queries)))
+        ax.set_xticklabels(keys, rotation=90)
+        ax.set_yticklabels(queries)
+        ax.set_xlabel("key (attended to)")
+        ax.set_ylabel("query")
+        ax.set_title(title)
+        fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    return _finish(fig, save_path, path)

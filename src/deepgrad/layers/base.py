@@ -81,13 +81,28 @@ def check_axes(layer, argument, axis):
 
 
 class Node:
-    """One call of a layer in a functional graph: its input and output KerasTensors."""
+    """One call of a layer in a functional graph: its input and output KerasTensors.
 
-    def __init__(self, layer, inputs, list_input):
+    ``kwargs`` are the other arguments of the call (``use_causal_mask=True``, an explicit
+    ``mask=`` or ``attention_mask=``): models replay them on every run, with the
+    KerasTensors among them replaced by their values.
+    """
+
+    def __init__(self, layer, inputs, list_input, kwargs=None):
         self.layer = layer
         self.inputs = tuple(inputs)
         self.list_input = list_input  # the layer was called on a list (merge layers)
+        self.kwargs = dict(kwargs or {})
         self.outputs = ()
+
+    def parents(self):
+        """Every KerasTensor the call reads: its inputs, then the tensors among its keyword arguments."""
+        return self.inputs + tuple(t for value in self.kwargs.values() for t in _flatten(value)
+                                   if isinstance(t, KerasTensor))
+
+    def resolved_kwargs(self, values):
+        """The keyword arguments with each KerasTensor replaced by ``values[id(tensor)]``."""
+        return {key: _map_symbols(value, lambda t: values[id(t)]) for key, value in self.kwargs.items()}
 
 
 class KerasTensor:
@@ -112,6 +127,28 @@ def _flatten(structure):
     if isinstance(structure, (list, tuple)):
         return [item for sub in structure for item in _flatten(sub)]
     return [structure]
+
+
+def _map_symbols(structure, function):
+    """``structure`` (nested lists/tuples) with every KerasTensor ``t`` replaced by ``function(t)``."""
+    if isinstance(structure, KerasTensor):
+        return function(structure)
+    if isinstance(structure, (list, tuple)):
+        return type(structure)(_map_symbols(item, function) for item in structure)
+    return structure
+
+
+STRING_DTYPES = ("string", "str")
+
+
+def is_string_dtype(dtype) -> bool:
+    """Whether ``dtype`` names text: Keras' ``"string"`` (or ``"str"``, ``str``, a NumPy str/bytes dtype)."""
+    if isinstance(dtype, str) and dtype in STRING_DTYPES:
+        return True
+    try:
+        return np.dtype(dtype).kind in "US"
+    except TypeError:
+        return False
 
 
 def _marks_built(build):
@@ -503,12 +540,23 @@ class Layer(metaclass=_LayerType):
 
     def _call_symbolic(self, inputs, **kwargs):
         symbols = _flatten(inputs)
-        dummy = [_dummy_inputs(s.shape, self.dtype) for s in symbols]
+        if not getattr(self, "accepts_strings", False):
+            for s in symbols:
+                if is_string_dtype(s.dtype):
+                    raise TypeError(
+                        f"layer {self.name!r} ({type(self).__name__}) cannot take the string tensor {s.name!r}: "
+                        "put a TextVectorization layer first to turn strings into token ids."
+                    )
+        dummy = [_dummy_inputs(s.shape, s.dtype if is_string_dtype(s.dtype) else self.dtype) for s in symbols]
         dummy = dummy if isinstance(inputs, (list, tuple)) else dummy[0]
+        # tensors among the keyword arguments (masks) get a dummy of ones: every step kept
+        dummy_kwargs = {key: _map_symbols(value, lambda t: _dummy_inputs(t.shape, _dummy_dtype(t.dtype, self.dtype),
+                                                                          fill=1))
+                        for key, value in kwargs.items()}
         with no_grad():
-            out = self(dummy, training=False, **kwargs)
+            out = self(dummy, training=False, **dummy_kwargs)
         outs = out if isinstance(out, (list, tuple)) else [out]
-        node = Node(self, symbols, isinstance(inputs, (list, tuple)))
+        node = Node(self, symbols, isinstance(inputs, (list, tuple)), kwargs)
         node.outputs = tuple(KerasTensor((None,) + tuple(o.shape[1:]), str(o.dtype), self, node,
                                          name=f"{self.name}_output_{i}" if len(outs) > 1 else self.name)
                              for i, o in enumerate(outs))
@@ -542,21 +590,22 @@ class Layer(metaclass=_LayerType):
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
 
 
-def call_with_mask(layer, inputs, mask, training=False):
+def call_with_mask(layer, inputs, mask, training=False, **kwargs):
     """(outputs, output mask) of ``layer`` on ``inputs`` whose mask is ``mask``: how models carry masks.
 
     Without a mask, and for a layer that makes none, this is ``layer(inputs)`` and None:
     models without masking pay one test per layer. A layer whose ``call`` takes ``mask``
-    receives it. The default :meth:`Layer.compute_mask` result is kept only while the
+    receives it, and ``kwargs`` (the other options a graph node stored) go to every call.
+    The default :meth:`Layer.compute_mask` result is kept only while the
     output has the input's rank and the mask's shape as its leading axes.
     """
     own = type(layer).compute_mask is not Layer.compute_mask
     if not own and (mask is None or (isinstance(mask, (list, tuple)) and all(m is None for m in mask))):
-        return layer(inputs, training=training), None
+        return layer(inputs, training=training, **kwargs), None
     if mask is not None and layer._call_accepts_mask():
-        outputs = layer(inputs, training=training, mask=mask)
+        outputs = layer(inputs, training=training, mask=mask, **kwargs)
     else:
-        outputs = layer(inputs, training=training)
+        outputs = layer(inputs, training=training, **kwargs)
     out_mask = layer.compute_mask(inputs, mask)
     if out_mask is not None and not own:
         first_in = _flatten(inputs)[0]
@@ -567,9 +616,20 @@ def call_with_mask(layer, inputs, mask, training=False):
     return outputs, out_mask
 
 
-def _dummy_inputs(shape, dtype):
+def _dummy_inputs(shape, dtype, fill=0):
     shape = tuple(1 if s is None else s for s in shape)
-    return Tensor(np.zeros(shape, dtype=dtype))
+    if is_string_dtype(dtype):
+        return Tensor(np.full(shape, "", dtype=np.str_))
+    return Tensor(np.full(shape, fill, dtype=dtype))
+
+
+def _dummy_dtype(dtype, default):
+    """The dtype of a dummy standing for a keyword-argument tensor: its own if boolean or integer."""
+    try:
+        kind = np.dtype(dtype).kind
+    except TypeError:
+        return default
+    return dtype if kind in "biu" else default
 
 
 def _to_tensors(inputs):

@@ -9,7 +9,7 @@ import numpy as np
 from .. import backend
 from ..ops.convolution import check_data_format
 from ..tensor import Tensor
-from .base import KerasTensor, Layer, _serialize, check_number, normalize_shape
+from .base import KerasTensor, Layer, _serialize, check_number, is_string_dtype, normalize_shape
 
 
 def get_activation(identifier):
@@ -33,7 +33,12 @@ def apply_activation(function, z, training):
 
 
 class InputLayer(Layer):
-    """The entry point of a model: holds the shape of one sample (the batch axis is None)."""
+    """The entry point of a model: holds the shape of one sample (the batch axis is None).
+
+    ``dtype="string"`` (Keras' name; ``str`` too) declares raw text, for a model whose first
+    layer is ``TextVectorization``: the symbolic tensor's dtype is ``"string"`` while the
+    layer's own ``dtype`` stays the float type the model computes in.
+    """
 
     def __init__(self, shape=None, batch_size=None, dtype=None, batch_shape=None, name=None,
                  input_shape=None, **kwargs):
@@ -44,18 +49,21 @@ class InputLayer(Layer):
             shape = input_shape
         if shape is None:
             raise ValueError("InputLayer needs shape=(...) (the shape of one sample, without the batch axis).")
-        super().__init__(name=name or backend.unique_name("input_layer"), dtype=dtype, **kwargs)
+        self.strings = is_string_dtype(dtype)
+        super().__init__(name=name or backend.unique_name("input_layer"), dtype=None if self.strings else dtype,
+                         **kwargs)
         self.shape = normalize_shape(shape, "shape")
         self.batch_size = batch_size
         self.built = True
         self.input_shape_built = (None,) + self.shape
-        self.output = KerasTensor((None,) + self.shape, str(self.dtype), self, None, name=self.name)
+        self.output = KerasTensor((None,) + self.shape, "string" if self.strings else str(self.dtype), self, None,
+                                  name=self.name)
 
     def call(self, inputs, training=False):
         return inputs
 
     def get_config(self):
-        return {"batch_shape": [self.batch_size, *self.shape], "dtype": str(self.dtype), "name": self.name}
+        return {"batch_shape": [self.batch_size, *self.shape], "dtype": self.output.dtype, "name": self.name}
 
 
 def Input(shape=None, batch_size=None, dtype=None, sparse=None, batch_shape=None, name=None, tensor=None):

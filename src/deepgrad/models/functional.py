@@ -5,6 +5,7 @@ from __future__ import annotations
 from .. import backend
 from ..layers.base import KerasTensor, _flatten, call_with_mask
 from ..layers.core import InputLayer
+from ..tensor import Tensor
 from .model import Model
 
 
@@ -21,7 +22,7 @@ def _topological_nodes(outputs):
             order.append(node)
             continue
         stack.append((node, True))
-        for t in node.inputs:
+        for t in node.parents():
             if t.node is not None and id(t.node) not in done:
                 stack.append((t.node, False))
     return order
@@ -49,7 +50,7 @@ class Functional(Model):
         self.dtype = self.inputs[0].layer.dtype
         self._nodes = _topological_nodes(self.outputs)
         for node in self._nodes:
-            for t in node.inputs:
+            for t in node.parents():
                 if t.node is None and all(t is not i for i in self.inputs):
                     raise ValueError(
                         f"the graph needs input {t.name!r}, which is not in the model's inputs. "
@@ -80,13 +81,16 @@ class Functional(Model):
             arg = args if node.list_input else args[0]
             arg_masks = [masks.get(id(t)) for t in node.inputs]
             mask = arg_masks if node.list_input else arg_masks[0]
+            kwargs = node.resolved_kwargs(values) if node.kwargs else {}
+            if "mask" in kwargs:  # a mask given in the call replaces the one carried along
+                mask = _mask_array(kwargs.pop("mask"))
             layer = node.layer
             out_mask = None
             if strip and id(node.outputs[0]) in strip and layer.output_activation() is not None:
                 out = layer.pre_activation(arg, training=training)
                 out_mask = mask if not node.list_input else None
             else:
-                out, out_mask = call_with_mask(layer, arg, mask, training)
+                out, out_mask = call_with_mask(layer, arg, mask, training, **kwargs)
             outs = out if isinstance(out, (list, tuple)) else [out]
             out_masks = out_mask if isinstance(out_mask, (list, tuple)) else [out_mask] * len(outs)
             for sym, value, value_mask in zip(node.outputs, outs, out_masks):
@@ -128,10 +132,10 @@ class Functional(Model):
             inbound = []
             for node in layer._inbound:
                 if any(node is n for n in self._nodes):
-                    inbound.append({
-                        "args": [_ref(t, node_index) for t in node.inputs],
-                        "list_input": node.list_input,
-                    })
+                    entry_node = {"args": [_ref(t, node_index) for t in node.inputs], "list_input": node.list_input}
+                    if node.kwargs:
+                        entry_node["kwargs"] = _kwargs_config(layer, node, node_index)
+                    inbound.append(entry_node)
             entry["inbound_nodes"] = inbound
             layers.append(entry)
         return {
@@ -165,10 +169,12 @@ class Functional(Model):
                 while len(layer._inbound) < len(inbound):
                     node_config = inbound[len(layer._inbound)]
                     keys = [tuple(ref) for ref in node_config["args"]]
-                    if not all(k in tensors for k in keys):
+                    kwargs = node_config.get("kwargs") or {}
+                    if not all(k in tensors for k in keys + _kwargs_refs(kwargs)):
                         break
                     args = [tensors[k] for k in keys]
-                    out = layer(args if node_config.get("list_input") else args[0])
+                    out = layer(args if node_config.get("list_input") else args[0],
+                                **{key: _kwarg_from_config(value, tensors) for key, value in kwargs.items()})
                     outs = out if isinstance(out, list) else [out]
                     for j, t in enumerate(outs):
                         tensors[(layer.name, len(layer._inbound) - 1, j)] = t
@@ -192,3 +198,58 @@ def _ref(tensor, node_index):
     if tensor.node is None:
         return [tensor.layer.name, 0, 0]
     return [tensor.layer.name, node_index[id(tensor.node)], tensor.node.outputs.index(tensor)]
+
+
+# A KerasTensor among a call's keyword arguments, in a model config (Keras' own marker).
+_TENSOR_MARK = "__keras_tensor__"
+_PLAIN = (type(None), bool, int, float, str)
+
+
+def _mask_array(mask):
+    """A mask given in a call as the boolean array models carry (a Tensor's data; lists per input)."""
+    if isinstance(mask, (list, tuple)):
+        return [_mask_array(m) for m in mask]
+    if mask is None:
+        return None
+    return (mask.data if isinstance(mask, Tensor) else backend.namespace(mask).asarray(mask)).astype(bool)
+
+
+def _kwargs_config(layer, node, node_index):
+    """A node's keyword arguments as JSON: plain values as they are, tensors as references to them."""
+
+    def encode(value, key):
+        if isinstance(value, KerasTensor):
+            return {"class_name": _TENSOR_MARK, "config": {"keras_history": _ref(value, node_index)}}
+        if isinstance(value, (list, tuple)):
+            return [encode(v, key) for v in value]
+        if isinstance(value, _PLAIN):
+            return value
+        raise TypeError(f"cannot save the call of layer {layer.name!r}: its argument {key}={value!r:.80} is neither "
+                        "a tensor of the graph nor a plain JSON value (number, string, bool, None or a list).")
+
+    return {key: encode(value, key) for key, value in node.kwargs.items()}
+
+
+def _is_tensor_config(value):
+    return isinstance(value, dict) and value.get("class_name") == _TENSOR_MARK
+
+
+def _kwargs_refs(kwargs):
+    """The tensor references among a node's stored keyword arguments."""
+    refs = []
+    stack = list(kwargs.values())
+    while stack:
+        value = stack.pop()
+        if _is_tensor_config(value):
+            refs.append(tuple(value["config"]["keras_history"]))
+        elif isinstance(value, list):
+            stack.extend(value)
+    return refs
+
+
+def _kwarg_from_config(value, tensors):
+    if _is_tensor_config(value):
+        return tensors[tuple(value["config"]["keras_history"])]
+    if isinstance(value, list):
+        return [_kwarg_from_config(v, tensors) for v in value]
+    return value

@@ -66,7 +66,8 @@ LAYER_CONFIG = Record(optional={"name": Str(max_length=1000), "trainable": Bool(
 
 _LAYER_RECORD = Record({"class_name": Str(max_length=200), "config": MapOf(Anything())},
                        {"inbound_nodes": ListOf(Record({"args": ListOf(TENSOR_REFERENCE, max_length=MAX_LAYERS)},
-                                                       {"list_input": Bool()}), max_length=MAX_LAYERS)})
+                                                       {"list_input": Bool(), "kwargs": MapOf(Anything())}),
+                                                max_length=MAX_LAYERS)})
 
 
 class LayerEntry:
