@@ -46,6 +46,7 @@ import numpy as np
 
 from ..backend import namespace
 from ..tensor import Tensor, as_tensor, make_result
+from . import kernels
 from .shape import reshape, transpose
 
 PADDINGS = ("valid", "same", "causal")
@@ -211,6 +212,13 @@ class _Geometry:
     def grouped_cols(self, padded):
         """im2col of padded (N, *P, C) as (G, M, K*C/G): one copy of the windows view."""
         n, channels, groups = padded.shape[0], padded.shape[-1], self.groups
+        compiled = kernels.kernel("im2col", padded) if groups == 1 else None
+        if compiled is not None:
+            rank3 = kernels.rank3
+            cols = np.empty((n,) + rank3(self.out_shape) + rank3(self.kernel_size) + (channels,), padded.dtype)
+            compiled(padded.reshape((n,) + rank3(padded.shape[1:-1]) + (channels,)), cols,
+                     *rank3(self.strides), *rank3(self.dilation_rate))
+            return cols.reshape(1, n * math.prod(self.out_shape), -1)
         split = padded.reshape(padded.shape[:-1] + (groups, channels // groups))
         view = windows(split, self.kernel_size, self.strides, self.dilation_rate, self.out_shape)
         view = namespace(padded).moveaxis(view, -2, 0)  # (G, N, *out, *k, C/G)
@@ -255,6 +263,14 @@ class _Geometry:
         weights_t = xp.swapaxes(self.grouped_kernel(kernel), 1, 2)
         dcols = grouped_matmul(self.grouped_rows(g), weights_t)  # (G, M, K*C/G)
         n = padded_shape[0]
+        compiled = kernels.kernel("col2im", dcols) if groups == 1 else None
+        if compiled is not None:
+            rank3 = kernels.rank3
+            grad = xp.zeros(padded_shape, dtype=dcols.dtype)
+            compiled(dcols.reshape((n,) + rank3(self.out_shape) + rank3(self.kernel_size) + (-1,)),
+                     grad.reshape((n,) + rank3(padded_shape[1:-1]) + (padded_shape[-1],)),
+                     *rank3(self.strides), *rank3(self.dilation_rate))
+            return grad
         dcols = dcols.reshape((groups, n) + self.out_shape + self.kernel_size + (-1,))
         dcols = xp.moveaxis(dcols, 0, -2)  # (N, *out, *k, G, C/G), a view
         split_shape = tuple(padded_shape[:-1]) + (groups, padded_shape[-1] // groups)
