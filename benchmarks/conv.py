@@ -130,21 +130,26 @@ def run_ops(repeats):
     torch.set_num_threads(TORCH_THREADS)
     cases = _op_cases()
     best = {}
+    fused = os.environ.get("DEEPGRAD_FUSED", "1")
+    runs = (("deepgrad", "1", 0), ("NumPy path", "0", 0), ("torch", fused, 1))
     for _ in range(repeats):
-        for name, dg_step, torch_step in cases:
-            for framework, step in (("deepgrad", dg_step), ("torch", torch_step)):
+        for case in cases:
+            for framework, flag, which in runs:
+                os.environ["DEEPGRAD_FUSED"] = flag  # read at each call: compiled loops on, then off
                 start = time.perf_counter()
-                step()
+                case[1 + which]()
                 elapsed = time.perf_counter() - start
-                best[(name, framework)] = min(best.get((name, framework), float("inf")), elapsed)
+                best[(case[0], framework)] = min(best.get((case[0], framework), float("inf")), elapsed)
+    os.environ["DEEPGRAD_FUSED"] = fused
     print(f"\nop microbenchmarks (forward + backward, float32, best of {repeats}, interleaved; "
-          f"torch threads {TORCH_THREADS})")
-    header = f"{'op':<36}{'deepgrad ms':>13}{'torch ms':>10}{'ratio':>8}"
+          f"torch threads {TORCH_THREADS}); 'NumPy path': deepgrad without its compiled loops (DEEPGRAD_FUSED=0)")
+    header = f"{'op':<36}{'deepgrad ms':>13}{'NumPy path ms':>15}{'torch ms':>10}{'ratio':>8}{'NumPy ratio':>13}"
     print(header)
     print("-" * len(header))
     for name, _, _ in cases:
-        ours, theirs = best[(name, "deepgrad")], best[(name, "torch")]
-        print(f"{name:<36}{ours * 1e3:>13.2f}{theirs * 1e3:>10.2f}{ours / theirs:>8.2f}")
+        ours, plain, theirs = best[(name, "deepgrad")], best[(name, "NumPy path")], best[(name, "torch")]
+        print(f"{name:<36}{ours * 1e3:>13.2f}{plain * 1e3:>15.2f}{theirs * 1e3:>10.2f}{ours / theirs:>8.2f}"
+              f"{plain / theirs:>13.2f}")
     return best
 
 
@@ -220,10 +225,12 @@ class HandConvnet:
             self.optimizer.step(self.params)
 
     def predict(self, x):
+        import deepgrad as dg
         from deepgrad import ops
 
-        return np.concatenate([ops.softmax(self.logits(x[i:i + PREDICT_BATCH], False)).numpy()
-                               for i in range(0, len(x), PREDICT_BATCH)])
+        with dg.no_grad():
+            return np.concatenate([ops.softmax(self.logits(x[i:i + PREDICT_BATCH], False)).numpy()
+                                   for i in range(0, len(x), PREDICT_BATCH)])
 
 
 class LayerConvnet:
