@@ -238,12 +238,12 @@ class LayerConvnet:
 
     def __init__(self, seed=0):
         import deepgrad as dg
-        from deepgrad.layers import Conv2D, Dense, Dropout, Flatten, MaxPooling2D
+        from deepgrad.layers import Conv2D, Dense, Dropout, Flatten, Input, MaxPooling2D
         from deepgrad.models import Sequential
 
         dg.manual_seed(seed)
         self.model = Sequential([
-            Conv2D(32, 3, activation="relu", input_shape=(28, 28, 1)), MaxPooling2D(2),
+            Input(shape=(28, 28, 1)), Conv2D(32, 3, activation="relu"), MaxPooling2D(2),
             Conv2D(64, 3, activation="relu"), MaxPooling2D(2), Flatten(), Dropout(0.5),
             Dense(10, activation="softmax"),
         ])

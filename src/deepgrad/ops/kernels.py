@@ -1,11 +1,9 @@
 """Optional compiled loops for the convolution and pooling ops (numba), beside their NumPy forms.
 
-NumPy runs im2col, col2im and pooling as strided copies and strided additions, one per
-kernel offset; when the runs of contiguous elements are short (the 3 floats of a 3x3
-window row of a one-channel image, the 32 channels of a col2im slice) its per-run
-overhead dominates. Compiled, each is one pass in memory order:
+NumPy runs col2im and pooling as strided additions and comparisons, one per kernel offset;
+when the runs of contiguous elements are short (the 32 channels of a col2im slice) its
+per-run overhead dominates. Compiled, each is one pass in memory order:
 
-    im2col       cols[n, o, k, c] = x[n, o s + k d, c]          (a gather: each element written once)
     col2im       x[n, o s + k d, c] += cols[n, o, k, c]          (one pass over cols; the target row
                                                                   of each sample stays in cache)
     max pool     out[n, o, c] = max_k x[n, o s + k, c], index of the first maximum;
@@ -14,7 +12,7 @@ overhead dominates. Compiled, each is one pass in memory order:
 Every kernel works on rank-3 spatial layouts; 1-d and 2-d inputs get singleton axes
 (kernel 1, stride 1), which is a free reshape. They run on C-contiguous NumPy arrays of one
 floating dtype, single-threaded (see :mod:`deepgrad.optimizers.fused` for why), and give
-the NumPy paths' results: exactly for im2col and the max pool (the same comparisons), to
+the NumPy paths' results: exactly for the max pool's output (the same comparisons), to
 rounding for col2im and overlapping pools (the additions into one element come in another
 order). The NumPy forms in ``convolution.py`` and ``pooling.py`` stay the reference and the
 fallback: without numba, on CuPy arrays, or with ``DEEPGRAD_FUSED=0``.
@@ -50,21 +48,6 @@ def jit(numba):
             return uncached(function)
 
     return compile_kernel
-
-
-def _im2col(x, cols, s1, s2, s3, d1, d2, d3):
-    # x (N, P1, P2, P3, C), cols (N, O1, O2, O3, K1, K2, K3, C)
-    n_, o1_, o2_, o3_, k1_, k2_, k3_, c_ = cols.shape
-    for n in range(n_):
-        for o1 in range(o1_):
-            for o2 in range(o2_):
-                for o3 in range(o3_):
-                    for k1 in range(k1_):
-                        for k2 in range(k2_):
-                            for k3 in range(k3_):
-                                for c in range(c_):
-                                    cols[n, o1, o2, o3, k1, k2, k3, c] = \
-                                        x[n, o1 * s1 + k1 * d1, o2 * s2 + k2 * d2, o3 * s3 + k3 * d3, c]
 
 
 def _col2im(cols, x, s1, s2, s3, d1, d2, d3):
@@ -125,7 +108,7 @@ def _compile() -> dict:
     except ImportError:
         return {}
     compiled = jit(numba)
-    return {"im2col": compiled(_im2col), "col2im": compiled(_col2im), "max_pool": compiled(_max_pool),
+    return {"col2im": compiled(_col2im), "max_pool": compiled(_max_pool),
             "max_pool_grad": compiled(_max_pool_grad)}
 
 
