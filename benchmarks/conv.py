@@ -15,12 +15,15 @@ Parts:
 deepgrad's model is built from ``deepgrad.layers`` (Conv2D, MaxPooling2D, ...) when they
 exist, else written by hand from the ops with deepgrad's Adam. Everything runs in this one
 process, round-robin over the repeats, because this machine's speed drifts between
-minutes: compare ratios from one run only.
+minutes: compare ratios from one run only. PyTorch's OpenMP threads keep spinning for a
+while after its calls, which slows the OpenBLAS products that follow them in the same
+process: the GEMM floor is measured first, and a best of several repeats lessens the
+effect on deepgrad's runs that follow PyTorch's.
 
 Data: real MNIST from the data cache (``deepgrad.datasets.mnist.load_data()``, which reads
 ``$DEEPGRAD_DATA``), or ``--synthetic`` random images (accuracy then means nothing).
 
-Usage: python benchmarks/conv.py [--repeats N] [--quick] [--synthetic] [--ops-only] [--no-memory]
+Usage: python benchmarks/conv.py [--repeats N] [--quick] [--synthetic] [--ops-only | --epoch-only] [--no-memory]
 """
 
 from __future__ import annotations
@@ -299,8 +302,12 @@ class TorchConvnet:
                                    for i in range(0, len(xt), PREDICT_BATCH)])
 
 
-def gemm_floor(n_train, repeats):
-    """Seconds of one epoch's matrix products alone (forward and backward of both convs and the Dense)."""
+def gemm_floor_per_batch(repeats):
+    """Seconds of one training step's matrix products alone (forward and backward of both convs and the Dense).
+
+    Measured before PyTorch runs in this process: its OpenMP threads spin for a while after
+    each parallel region and starve OpenBLAS's threads meanwhile.
+    """
     rng = np.random.default_rng(0)
     m1, m2 = BATCH * 26 * 26, BATCH * 11 * 11
     shapes = [((m1, 9), (9, 32)), ((9, m1), (m1, 32)),                           # conv1: out, dW
@@ -308,8 +315,7 @@ def gemm_floor(n_train, repeats):
               ((BATCH, 1600), (1600, 10)), ((1600, BATCH), (BATCH, 10)), ((BATCH, 10), (10, 1600))]
     pairs = [(rng.standard_normal(a).astype(np.float32), rng.standard_normal(b).astype(np.float32))
              for a, b in shapes]
-    per_batch = _best(lambda: [a @ b for a, b in pairs], repeats)
-    return per_batch * -(-n_train // BATCH)
+    return _best(lambda: [a @ b for a, b in pairs], repeats)
 
 
 def run_epoch(args):
@@ -330,7 +336,7 @@ def run_epoch(args):
                 results[model.label] = (epoch, min(predict, old[1]) if old else predict, accuracy)
             else:
                 results[model.label] = (old[0], min(predict, old[1]), old[2])
-    floor = gemm_floor(len(x_train), 5)
+    floor = args.floor_per_batch * -(-len(x_train) // BATCH)
     reference = results.get("PyTorch eager")
     print(f"\nsimple MNIST convnet, one epoch on {len(x_train)} images ({'synthetic' if args.synthetic else 'MNIST'}"
           f"; best of {args.repeats}, interleaved; torch threads {TORCH_THREADS}), predict on {len(x_test)}")
@@ -362,6 +368,7 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="6,000 training and 2,000 test images")
     parser.add_argument("--synthetic", action="store_true", help="random images instead of MNIST")
     parser.add_argument("--ops-only", action="store_true", help="only the op microbenchmarks")
+    parser.add_argument("--epoch-only", action="store_true", help="only the convnet epoch and predict")
     parser.add_argument("--no-memory", action="store_true")
     args = parser.parse_args(argv)
     try:
@@ -374,7 +381,9 @@ def main(argv=None):
         # first, while this process is small: Linux carries the parent's peak RSS into a child
         args.memory = {name: _peak_memory(name, args) for name in ("deepgrad", "torch")}
     repeats = args.repeats
-    run_ops(repeats or 5)
+    args.floor_per_batch = gemm_floor_per_batch(10)
+    if not args.epoch_only:
+        run_ops(repeats or 5)
     if not args.ops_only:
         args.repeats = repeats or 2
         run_epoch(args)
