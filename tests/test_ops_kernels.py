@@ -8,12 +8,12 @@ from deepgrad.ops import conv, conv_transpose, kernels, max_pool
 
 pytest.importorskip("numba")
 
-CONV_CASES = [  # x shape, kernel shape, strides, dilation, padding
-    ((2, 9, 3), (3, 3, 4), 1, 1, "valid"),
-    ((2, 9, 3), (2, 3, 2), 2, 2, "causal"),
+CONV_CASES = [  # x shape, kernel shape, strides, dilation, padding (8+ channels: col2im compiled)
+    ((2, 9, 8), (3, 8, 4), 1, 1, "valid"),
+    ((2, 9, 8), (2, 8, 2), 2, 2, "causal"),
     ((2, 7, 8, 1), (3, 3, 1, 5), 1, 1, "valid"),
-    ((2, 7, 8, 3), (3, 2, 3, 4), (2, 1), (1, 2), "same"),
-    ((1, 5, 6, 4, 2), (2, 3, 2, 2, 3), (1, 2, 1), 1, "same"),
+    ((2, 7, 8, 9), (3, 2, 9, 4), (2, 1), (1, 2), "same"),
+    ((1, 5, 6, 4, 8), (2, 3, 2, 8, 3), (1, 2, 1), 1, "same"),
 ]
 POOL_CASES = [  # x shape, pool, strides, padding
     ((2, 9, 3), 2, None, "valid"),
@@ -50,7 +50,7 @@ def run_transpose(dtype, fused_on, monkeypatch):
     monkeypatch.setenv("DEEPGRAD_FUSED", "1" if fused_on else "0")
     rng = np.random.default_rng(1)
     x = dg.tensor(rng.standard_normal((2, 4, 5, 3)), requires_grad=True, dtype=dtype)
-    w = dg.tensor(rng.standard_normal((3, 3, 2, 3)), requires_grad=True, dtype=dtype)
+    w = dg.tensor(rng.standard_normal((3, 3, 8, 3)), requires_grad=True, dtype=dtype)
     out = conv_transpose(x, w, strides=2, padding="same")
     out.backward(rng.standard_normal(out.shape).astype(dtype))
     return out.numpy(), x.grad, w.grad
@@ -103,7 +103,7 @@ def test_conv_and_max_pool_run_the_compiled_loops(monkeypatch):
     compiled = kernels._kernels()
     for name in ("col2im", "max_pool", "max_pool_grad"):
         monkeypatch.setitem(compiled, name, lambda *a, name=name, f=compiled[name]: calls.append(name) or f(*a))
-    x = dg.tensor(np.random.default_rng(4).standard_normal((2, 8, 8, 3)), requires_grad=True, dtype=np.float32)
-    w = dg.tensor(np.random.default_rng(5).standard_normal((3, 3, 3, 4)), requires_grad=True, dtype=np.float32)
+    x = dg.tensor(np.random.default_rng(4).standard_normal((2, 8, 8, 8)), requires_grad=True, dtype=np.float32)
+    w = dg.tensor(np.random.default_rng(5).standard_normal((3, 3, 8, 4)), requires_grad=True, dtype=np.float32)
     max_pool(conv(x, w), 2).sum().backward()
     assert sorted(calls) == ["col2im", "max_pool", "max_pool_grad"]
