@@ -28,6 +28,12 @@ How it is computed: im2col and one matrix product.
     small kernels of image networks; Winograd would, at the cost of much more code.
     Memory: cols (M*K*C elements) is kept for dW only when the kernel requires grad.
 
+    With numba installed (G = 1, NumPy arrays), col2im runs as one compiled pass over dcols
+    (:mod:`deepgrad.ops.kernels`) instead of K strided additions, whose short contiguous
+    runs (C floats) cost more per run than the arithmetic: about 2.5x faster for the
+    MNIST convnet's second layer. The im2col copy stays NumPy's: its copy of the windows
+    view coalesces the contiguous (kernel column, channel) runs and beat a compiled gather.
+
 Groups split the C input and F output channels into G blocks convolved separately:
 the same products, batched over G ((G, M, K*C/G) @ (G, K*C/G, F/G)). A depthwise
 convolution is the case G = C.
@@ -46,6 +52,7 @@ import numpy as np
 
 from ..backend import namespace
 from ..tensor import Tensor, as_tensor, make_result
+from . import kernels
 from .shape import reshape, transpose
 
 PADDINGS = ("valid", "same", "causal")
@@ -255,6 +262,15 @@ class _Geometry:
         weights_t = xp.swapaxes(self.grouped_kernel(kernel), 1, 2)
         dcols = grouped_matmul(self.grouped_rows(g), weights_t)  # (G, M, K*C/G)
         n = padded_shape[0]
+        # measured: 2-2.5x faster than NumPy's slice additions for 32 or 64 channels, slower for 1
+        compiled = kernels.kernel("col2im", dcols) if groups == 1 and padded_shape[-1] >= kernels.MIN_CHANNELS else None
+        if compiled is not None:
+            rank3 = kernels.rank3
+            grad = xp.zeros(padded_shape, dtype=dcols.dtype)
+            compiled(dcols.reshape((n,) + rank3(self.out_shape) + rank3(self.kernel_size) + (-1,)),
+                     grad.reshape((n,) + rank3(padded_shape[1:-1]) + (padded_shape[-1],)),
+                     *rank3(self.strides), *rank3(self.dilation_rate))
+            return grad
         dcols = dcols.reshape((groups, n) + self.out_shape + self.kernel_size + (-1,))
         dcols = xp.moveaxis(dcols, 0, -2)  # (N, *out, *k, G, C/G), a view
         split_shape = tuple(padded_shape[:-1]) + (groups, padded_shape[-1] // groups)

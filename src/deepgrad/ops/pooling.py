@@ -24,6 +24,7 @@ import numpy as np
 
 from ..backend import namespace
 from ..tensor import Tensor, as_tensor, make_result
+from . import kernels
 from .convolution import (
     as_tuple,
     check_data_format,
@@ -59,6 +60,33 @@ def _prepare(x, data_format, op):
     return x, data_format
 
 
+def _max_pool_numpy(xp, padded, pool_size, strides, out_shape, index_dtype):
+    """The window maximum and the index of its first maximal offset: a loop over the K offsets."""
+    out = index = None
+    for k, (_, window) in enumerate(offset_slices(pool_size, strides, (1,) * len(pool_size), out_shape)):
+        values = padded[(slice(None),) + window]
+        if out is None:
+            out = values.copy()
+            index = xp.zeros(out.shape, dtype=index_dtype)
+            continue
+        better = values > out
+        xp.copyto(out, values, where=better)
+        xp.copyto(index, k, where=better)
+    return out, index
+
+
+def _max_pool_compiled(compiled, padded, pool_size, strides, out_shape, index_dtype):
+    """:func:`_max_pool_numpy` as one compiled pass (:mod:`deepgrad.ops.kernels`)."""
+    rank3 = kernels.rank3
+    n, channels = padded.shape[0], padded.shape[-1]
+    shape = (n,) + rank3(out_shape) + (channels,)
+    out, index = np.empty(shape, padded.dtype), np.empty(shape, index_dtype)
+    compiled(padded.reshape((n,) + rank3(padded.shape[1:-1]) + (channels,)), out, index, *rank3(pool_size),
+             *rank3(strides))
+    full = (n,) + tuple(out_shape) + (channels,)
+    return out.reshape(full), index.reshape(full)
+
+
 def max_pool(x, pool_size, strides=None, padding="valid", data_format="channels_last") -> Tensor:
     """Max pooling: out[n, o, c] = max over the window at o*s of x[n, ., c].
 
@@ -72,20 +100,25 @@ def max_pool(x, pool_size, strides=None, padding="valid", data_format="channels_
     pool_size, strides, pads, out_shape = _pool_geometry(x, pool_size, strides, padding, "max_pool")
     xp = namespace(x.data)
     padded = pad_spatial(x.data, pads, value=-np.inf)
-    out = index = None
-    for k, (_, window) in enumerate(offset_slices(pool_size, strides, (1,) * len(pool_size), out_shape)):
-        values = padded[(slice(None),) + window]
-        if out is None:
-            out = values.copy()
-            index = xp.zeros(out.shape, dtype=np.uint8 if np.prod(pool_size) <= 255 else np.int32)
-            continue
-        better = values > out
-        xp.copyto(out, values, where=better)
-        xp.copyto(index, k, where=better)
+    index_dtype = np.uint8 if np.prod(pool_size) <= 255 else np.int32
+    compiled = kernels.kernel("max_pool", padded)
+    if compiled is not None:
+        out, index = _max_pool_compiled(compiled, padded, pool_size, strides, out_shape, index_dtype)
+    else:
+        out, index = _max_pool_numpy(xp, padded, pool_size, strides, out_shape, index_dtype)
     padded_shape = padded.shape
 
     def backward(g):
         grad = xp.zeros(padded_shape, dtype=g.dtype)
+        g = xp.ascontiguousarray(g)  # a broadcast g (from a sum) is one small copy away from the compiled loop
+        compiled = kernels.kernel("max_pool_grad", g, grad)
+        if compiled is not None:
+            rank3 = kernels.rank3
+            n, channels = g.shape[0], g.shape[-1]
+            shape = (n,) + rank3(out_shape) + (channels,)
+            target = grad.reshape((n,) + rank3(padded_shape[1:-1]) + (channels,))
+            compiled(g.reshape(shape), index.reshape(shape), target, *rank3(pool_size)[1:], *rank3(strides))
+            return (crop_spatial(grad, pads),)
         for k, (_, window) in enumerate(offset_slices(pool_size, strides, (1,) * len(pool_size), out_shape)):
             grad[(slice(None),) + window] += xp.where(index == k, g, 0)
         return (crop_spatial(grad, pads),)

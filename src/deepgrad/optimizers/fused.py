@@ -24,31 +24,10 @@ import os
 
 import numpy as np
 
+from ..ops.kernels import jit as _jit
+
 MIN_SIZE = 16_384  # below this, the call overhead costs more than the passes it saves
 _KERNELS = None
-
-
-def _jit(numba):
-    """``numba.njit`` that caches the machine code on disk when it can, and compiles without a cache otherwise.
-
-    numba looks for a writable cache folder beside the source file, then under ``$HOME``
-    (or ``NUMBA_CACHE_DIR``); when there is none, as for an installed package run by a
-    user without a home folder in a container, ``njit(cache=True)`` raises "cannot cache
-    function". The kernels then compile at each start instead (about a second), with the
-    same code.
-    """
-    cached = numba.njit(cache=True, error_model="numpy")
-    uncached = numba.njit(cache=False, error_model="numpy")
-
-    def compile_kernel(function):
-        try:
-            return cached(function)
-        except RuntimeError as error:
-            if "cannot cache" not in str(error):
-                raise
-            return uncached(function)
-
-    return compile_kernel
 
 
 def _compile() -> dict:

@@ -1,0 +1,144 @@
+"""Optional compiled loops for the convolution and pooling ops (numba), beside their NumPy forms.
+
+NumPy runs col2im and pooling as strided additions and comparisons, one per kernel offset;
+when the runs of contiguous elements are short (the 32 channels of a col2im slice) its
+per-run overhead dominates. Compiled, each is one pass in memory order:
+
+    col2im       x[n, o s + k d, c] += cols[n, o, k, c]          (one pass over cols; the target row
+                                                                  of each sample stays in cache)
+    max pool     out[n, o, c] = max_k x[n, o s + k, c], index of the first maximum;
+                 backward dx[n, o s + k(index), c] += g[n, o, c]
+
+Every kernel works on rank-3 spatial layouts; 1-d and 2-d inputs get singleton axes
+(kernel 1, stride 1), which is a free reshape. They run on C-contiguous NumPy arrays of one
+floating dtype, single-threaded (see :mod:`deepgrad.optimizers.fused` for why), and give
+the NumPy paths' results: exactly for the max pool's output (the same comparisons), to
+rounding for col2im and overlapping pools (the additions into one element come in another
+order). The NumPy forms in ``convolution.py`` and ``pooling.py`` stay the reference and the
+fallback: without numba, on CuPy arrays, or with ``DEEPGRAD_FUSED=0``.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+_KERNELS = None
+MIN_CHANNELS = 8  # col2im: with shorter rows, NumPy's slice additions were as fast (1 channel: faster)
+
+
+def jit(numba):
+    """``numba.njit`` that caches the machine code on disk when it can, and compiles without a cache otherwise.
+
+    numba looks for a writable cache folder beside the source file, then under ``$HOME``
+    (or ``NUMBA_CACHE_DIR``); when there is none, as for an installed package run by a
+    user without a home folder in a container, ``njit(cache=True)`` raises "cannot cache
+    function". The kernels then compile at each start instead (about a second), with the
+    same code.
+    """
+    cached = numba.njit(cache=True, error_model="numpy")
+    uncached = numba.njit(cache=False, error_model="numpy")
+
+    def compile_kernel(function):
+        try:
+            return cached(function)
+        except RuntimeError as error:
+            if "cannot cache" not in str(error):
+                raise
+            return uncached(function)
+
+    return compile_kernel
+
+
+def _col2im(cols, x, s1, s2, s3, d1, d2, d3):
+    # x (N, P1, P2, P3, C) zeros, += cols (N, O1, O2, O3, K1, K2, K3, C)
+    n_, o1_, o2_, o3_, k1_, k2_, k3_, c_ = cols.shape
+    for n in range(n_):
+        for o1 in range(o1_):
+            for o2 in range(o2_):
+                for o3 in range(o3_):
+                    for k1 in range(k1_):
+                        for k2 in range(k2_):
+                            for k3 in range(k3_):
+                                for c in range(c_):
+                                    x[n, o1 * s1 + k1 * d1, o2 * s2 + k2 * d2, o3 * s3 + k3 * d3, c] += \
+                                        cols[n, o1, o2, o3, k1, k2, k3, c]
+
+
+def _max_pool(x, out, index, k1_, k2_, k3_, s1, s2, s3):
+    # x (N, P1, P2, P3, C) -> out, index (N, O1, O2, O3, C); index k = (k1 K2 + k2) K3 + k3
+    n_, o1_, o2_, o3_, c_ = out.shape
+    for n in range(n_):
+        for o1 in range(o1_):
+            for o2 in range(o2_):
+                for o3 in range(o3_):
+                    for c in range(c_):
+                        out[n, o1, o2, o3, c] = x[n, o1 * s1, o2 * s2, o3 * s3, c]
+                        index[n, o1, o2, o3, c] = 0
+                    k = 0  # offset 0 again changes nothing (v > v is false), as after NumPy's first copy
+                    for k1 in range(k1_):
+                        for k2 in range(k2_):
+                            for k3 in range(k3_):
+                                for c in range(c_):
+                                    v = x[n, o1 * s1 + k1, o2 * s2 + k2, o3 * s3 + k3, c]
+                                    if v > out[n, o1, o2, o3, c]:
+                                        out[n, o1, o2, o3, c] = v
+                                        index[n, o1, o2, o3, c] = k
+                                k += 1
+
+
+def _max_pool_grad(g, index, grad, k2_, k3_, s1, s2, s3):
+    # grad (N, P1, P2, P3, C) zeros; grad[n, o s + k(index), c] += g[n, o, c]
+    n_, o1_, o2_, o3_, c_ = g.shape
+    for n in range(n_):
+        for o1 in range(o1_):
+            for o2 in range(o2_):
+                for o3 in range(o3_):
+                    for c in range(c_):
+                        k = index[n, o1, o2, o3, c]
+                        k3 = k % k3_
+                        k2 = (k // k3_) % k2_
+                        k1 = k // (k3_ * k2_)
+                        grad[n, o1 * s1 + k1, o2 * s2 + k2, o3 * s3 + k3, c] += g[n, o1, o2, o3, c]
+
+
+def _compile() -> dict:
+    try:
+        import numba  # noqa: PLC0415 - optional dependency
+    except ImportError:
+        return {}
+    compiled = jit(numba)
+    return {"col2im": compiled(_col2im), "max_pool": compiled(_max_pool),
+            "max_pool_grad": compiled(_max_pool_grad)}
+
+
+def _kernels() -> dict:
+    global _KERNELS
+    if _KERNELS is None:
+        _KERNELS = _compile()
+    return _KERNELS
+
+
+def kernel(name, *arrays):
+    """The compiled kernel ``name`` when it applies to ``arrays``, else None (use the NumPy form).
+
+    It applies when ``DEEPGRAD_FUSED`` is not '0', numba is installed, and the arrays are
+    C-contiguous NumPy arrays of the first one's floating dtype (index arrays excepted).
+    """
+    if os.environ.get("DEEPGRAD_FUSED", "1") == "0":
+        return None
+    first = arrays[0]
+    for a in arrays:
+        if not isinstance(a, np.ndarray) or not a.flags.c_contiguous:
+            return None
+        if a.dtype.kind == "f" and a.dtype != first.dtype:
+            return None
+    if first.dtype not in (np.float32, np.float64):
+        return None
+    return _kernels().get(name)
+
+
+def rank3(values, fill=1):
+    """A per-axis tuple of one to three entries padded with ``fill`` to three (singleton spatial axes)."""
+    return tuple(values) + (fill,) * (3 - len(values))
