@@ -31,7 +31,7 @@ demo: $(VENV)/.installed-demo
 
 # ruff (configured in pyproject.toml) and the import-cycle check; `make test` runs it first.
 lint: $(VENV)/.installed-dev
-	$(PY) -m ruff check src tests benchmarks tools
+	$(PY) -m ruff check src tests benchmarks tools examples
 	$(PY) tools/check_imports.py
 
 test: lint
