@@ -22,3 +22,13 @@ def test_vanishing_gradients_through_time_example_quick():
     assert result.returncode == 0, result.stderr[-2000:]
     assert "Which one learns the dependency on step 1 of 50" in result.stdout
     assert "||dL/dh_1|| / ||dL/dh_50||" in result.stdout
+
+
+@pytest.mark.slow
+def test_mnist1d_benchmark_example_quick(shared_data):
+    result = _run_quick("mnist1d_benchmark.py")
+    assert result.returncode == 0, result.stderr[-2000:]
+    table = result.stdout[result.stdout.index("MNIST-1D, 10 steps of Adam(1e-2), batch 100"):]
+    # the parameter counts of the paper's models (mnist1d/models.py), same as PyTorch's
+    for name, parameters in (("logistic", "410"), ("mlp", "15,210"), ("cnn", "5,210"), ("gru", "5,134")):
+        assert any(line.split()[0] == name and line.split()[3] == parameters for line in table.splitlines()[2:])
