@@ -554,7 +554,7 @@ def diagnose(model=None, history=None, monitor=None, *, vanishing_ratio=1e-3, de
       NaN, infinite or not positive; these explain a NaN loss, so the rules below are skipped;
     * vanishing gradients: r(first layer) / r(last layer) < ``vanishing_ratio``;
     * vanishing gradients through time: in a recurrent layer, ||dL/dh_t|| at the first step
-      over its largest value over the steps < ``vanishing_ratio`` in the last epoch, while
+      over its largest value over the steps < ``vanishing_ratio`` (median over epochs), while
       the training loss stalls (the last epoch's loss above 0.9x the first's): a model that
       learns anyway does not need its first steps, so a short memory alone is not reported;
     * exploding gradients: NaN/Inf in the loss or the gradients, gradient norms growing
@@ -598,7 +598,8 @@ def diagnose(model=None, history=None, monitor=None, *, vanishing_ratio=1e-3, de
 def _check_vanishing_through_time(monitor, findings, ratio_limit, loss=()):
     """Recurrent layers whose gradient dies before it reaches the first time steps, while learning stalls.
 
-    The ratio is ||dL/dh_1|| / max_t ||dL/dh_t|| averaged over the last epoch's batches; the
+    The ratio is ||dL/dh_1|| / max_t ||dL/dh_t|| of each epoch's curve (the mean over its
+    batches), its median over the epochs (one epoch's jump does not decide); the
     geometric per-step factor ratio ** (1 / (T - 1)) tells how fast it decays along a
     sequence of T steps. An LSTM that learns a long dependency opens its forget gates and
     carries the gradient back; a SimpleRNN's gradient shrinks at every step and its loss stays
@@ -611,14 +612,14 @@ def _check_vanishing_through_time(monitor, findings, ratio_limit, loss=()):
     for name, epochs in getattr(monitor, "time_gradients", {}).items():
         if not epochs:
             continue
-        norms = np.asarray(epochs[-1], dtype=float)
-        peak = float(norms.max()) if norms.size else 0.0
-        if peak <= 0 or not np.isfinite(peak) or norms.size < 2:
+        curves = [np.asarray(norms, dtype=float) for norms in epochs]
+        ratios = [float(c[0] / c.max()) for c in curves if c.size > 1 and np.isfinite(c).all() and c.max() > 0]
+        if not ratios:
             continue
-        ratio = float(norms[0]) / peak
+        ratio, steps = float(np.median(ratios)), int(curves[-1].size)
         if ratio < ratio_limit:
-            evidence = {"layer": name, "first_to_peak_ratio": ratio, "steps": int(norms.size),
-                        "per_step_factor": ratio ** (1.0 / (norms.size - 1))}
+            evidence = {"layer": name, "first_to_peak_ratio": ratio, "steps": steps,
+                        "per_step_factor": ratio ** (1.0 / (steps - 1))}
             if len(loss) >= 2:
                 evidence["loss first / last epoch"] = [float(loss[0]), float(loss[-1])]
             findings.append(Finding(
