@@ -15,10 +15,21 @@
 # 2,000 sequences, 20 epochs); the LSTM starts with its forget-gate bias at 1 (Keras's
 # `unit_forget_bias`). `GradientMonitor` records ||dL/dh_t|| for every step t.
 #
-# With milder noise (standard deviation 1 or less) a SimpleRNN trained with Adam learns
-# the task too: its gradient at step 1 is 1e-4 of the last step's, but Adam rescales small
-# gradients. With distractors larger than the signal, a plain RNN cannot both latch the
-# first step and stay deaf to the rest; the LSTM's input gate closes once it has latched.
+# What this recipe gives depends on the noise (measured, seed 0, 2,000 sequences, 16 units):
+#
+# | distractors (epochs)       | SimpleRNN                        | LSTM                        |
+# |-----------------------------|----------------------------------|-----------------------------|
+# | uniform in [-1, 1] (12)     | learns: 100%, 91% after epoch 1  | learns: 100% from epoch 6   |
+# | uniform in [-1.5, 1.5] (15) | learns: 100% from epoch 3        | not measured                |
+# | Gaussian, std 1 (15)        | learns: 99.9%, from epoch 11     | not measured                |
+# | Gaussian, std 2 (20)        | does not: 47% test               | does not: 48% test          |
+# | Gaussian, std 3 (20)        | does not: 50% test               | does not: 52% test          |
+#
+# So with Adam a SimpleRNN learns this 50-step dependency when the distractors are mild,
+# although its gradient at step 1 is 1e-4 of the last step's (Adam rescales small gradients);
+# with distractors larger than the signal neither cell finds it in 20 epochs. The LSTM's
+# gradient through time also starts vanishing: its forget gates start at sigmoid(1) = 0.73
+# per step, 0.73^49 = 2e-7. The printed accuracies below are this run's, not written in.
 #
 # Run `python examples/vanishing_gradients_through_time.py` (minutes: the LSTM's loop over
 # time is slower), or with `--quick` for a few seconds on a small slice.
@@ -81,10 +92,10 @@ for cell in (SimpleRNN, LSTM):
 #
 # For each cell, the curve of the first epoch (both untrained: how much of the gradient
 # that enters at step 50, where the loss is, reaches step 1, where the answer is) and of
-# the last. The LSTM's forget gates start at sigmoid(1) = 0.73 per step, so at first its
-# gradient vanishes too; as it learns the dependency it opens them and the curve flattens.
-# The SimpleRNN's stays steep and its loss stays at log 2. The printed ratios and test
-# accuracies above are computed by this run, not written in.
+# the last. A cell that learns the dependency carries the gradient back to step 1 (its curve
+# flattens); one that does not keeps a steep curve and a loss at log 2, and `diagnose()`
+# reports its vanishing gradient through time. The printed ratios and test accuracies
+# above are computed by this run, not written in.
 
 # %%
 plt = dg.plot._pyplot()
@@ -97,8 +108,7 @@ if args.save:
     fig.savefig(args.save, dpi=100, bbox_inches="tight")
 
 # %%
-learner = max(results, key=lambda name: results[name]["accuracy"])
-other = min(results, key=lambda name: results[name]["accuracy"])
-print(f"Which one learns the dependency on step 1 of {STEPS}: {learner} "
-      f"({results[learner]['accuracy']:.1%} test accuracy; {other} {results[other]['accuracy']:.1%}; "
-      f"chance is 50%).")
+learned = [name for name, result in results.items() if result["accuracy"] >= 0.9]
+scores = "; ".join(f"{name} {result['accuracy']:.1%}" for name, result in results.items())
+print(f"Which one learns the dependency on step 1 of {STEPS}: {' and '.join(learned) or 'neither'} "
+      f"(test accuracy {scores}; chance is 50%).")
