@@ -226,7 +226,7 @@ print(f"\nbest: {results[best][0]} with {results[best][1]:.2%} test accuracy")
 # Layers written here (not part of deepgrad) are passed to `load_model` by name.
 
 # %%
-path = os.path.join(out_dir, "sst2_best.keras")
+path = os.path.join(out_dir, "sst2_best.deepgrad")
 models[best_key][0].save(path)
 loaded = load_model(path, custom_objects=CUSTOM_OBJECTS)
 reviews = np.array(["a gorgeous , witty and deeply moving film", "the plot is dull and the acting is worse",

@@ -435,3 +435,35 @@ def test_a_nan_loss_from_the_data_or_the_learning_rate_is_not_called_exploding_g
     # without the data, a loss NaN from the first epoch says what it may be
     diagnosis = diagnose(history=nan_history)
     assert diagnosis.kinds() == ["exploding_gradients"] and "NaN/Inf from the first epoch" in diagnosis[0].summary
+
+
+def test_vanishing_gradient_through_time_is_reported_only_with_a_stalled_loss():
+    from deepgrad.layers import SimpleRNN
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(0, 3, size=(32, 30, 1)).astype(np.float32)  # strong input noise saturates the tanh
+    y = (x[:, 0, 0] > 0).astype(np.float32)
+    model, history, monitor = _fit(lambda: [Input((30, 1)), SimpleRNN(4, name="plain"), Dense(1, name="out")], x, y,
+                                   epochs=2, loss="mse", batch_size=16, sample_every=1)
+    curves = monitor.time_gradients["plain"]
+    ratios = [norms[0] / norms.max() for norms in curves]
+    assert max(ratios) < 1e-3
+    stalled = {"loss": [0.70, 0.69, 0.69]}
+    finding = next(f for f in diagnose(model, stalled, monitor) if f.kind == "vanishing_gradients_through_time")
+    assert finding.evidence["layer"] == "plain" and finding.evidence["steps"] == 30
+    assert finding.evidence["first_to_peak_ratio"] == pytest.approx(np.median(ratios))
+    assert finding.evidence["per_step_factor"] == pytest.approx(np.median(ratios) ** (1 / 29))
+    assert finding.evidence["loss first / last epoch"] == [0.70, 0.69]
+    assert "loss has stalled" in finding.summary and "LSTM" in finding.remedies[0]
+    # the same gradients in a model whose loss keeps falling: the first steps did not matter
+    learning = {"loss": [0.70, 0.30, 0.05]}
+    assert "vanishing_gradients_through_time" not in diagnose(model, learning, monitor).kinds()
+    # an LSTM-like curve (the forget gates carry the gradient back) with a stalled loss: not this rule
+    monitor.time_gradients["plain"] = [np.linspace(0.2, 1.0, 30)] * 3
+    assert "vanishing_gradients_through_time" not in diagnose(model, stalled, monitor).kinds()
+    # one epoch whose gradient reaches the start does not hide two that vanish
+    monitor.time_gradients["plain"] = [curves[0], np.linspace(0.2, 1.0, 30), curves[1]]
+    assert "vanishing_gradients_through_time" in diagnose(model, stalled, monitor).kinds()
+    # only the gradients to go by (no loss history): they decide
+    monitor.time_gradients["plain"] = curves
+    assert "vanishing_gradients_through_time" in diagnose(monitor=monitor).kinds()

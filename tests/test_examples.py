@@ -32,5 +32,15 @@ def test_sentiment_sst2_example_quick(shared_data, tmp_path):
     for row in ("| bidirectional LSTM |", "| 1-D CNN (Kim 2014) |", "| Transformer encoder |"):
         assert row in result.stdout
     assert result.stdout.count("P(positive) = ") == 4
-    assert (out / "sst2_best.keras").stat().st_size > 0
+    assert (out / "sst2_best.deepgrad").stat().st_size > 0
     assert (out / "sst2_attention.png").stat().st_size > 5000
+
+
+@pytest.mark.slow
+def test_mnist1d_benchmark_example_quick(shared_data):
+    result = _run_quick("mnist1d_benchmark.py")
+    assert result.returncode == 0, result.stderr[-2000:]
+    table = result.stdout[result.stdout.index("MNIST-1D, 10 steps of Adam(1e-2), batch 100"):]
+    # the parameter counts of the paper's models (mnist1d/models.py), same as PyTorch's
+    for name, parameters in (("logistic", "410"), ("mlp", "15,210"), ("cnn", "5,210"), ("gru", "5,134")):
+        assert any(line.split()[0] == name and line.split()[3] == parameters for line in table.splitlines()[2:])

@@ -554,7 +554,9 @@ def diagnose(model=None, history=None, monitor=None, *, vanishing_ratio=1e-3, de
       NaN, infinite or not positive; these explain a NaN loss, so the rules below are skipped;
     * vanishing gradients: r(first layer) / r(last layer) < ``vanishing_ratio``;
     * vanishing gradients through time: in a recurrent layer, ||dL/dh_t|| at the first step
-      over its largest value over the steps < ``vanishing_ratio`` in the last epoch;
+      over its largest value over the steps < ``vanishing_ratio`` (median over epochs), while
+      the training loss stalls (the last epoch's loss above 0.9x the first's): a model that
+      learns anyway does not need its first steps, so a short memory alone is not reported;
     * exploding gradients: NaN/Inf in the loss or the gradients, gradient norms growing
       more than 100x across epochs, or the loss ending above 10x its start;
     * dying ReLU: a ReLU layer with at least ``dead_threshold`` of its units dead in the last epoch;
@@ -583,7 +585,7 @@ def diagnose(model=None, history=None, monitor=None, *, vanishing_ratio=1e-3, de
     if monitor is not None and monitor.epochs and not exploding:
         if not _check_dying(monitor, findings, dead_threshold):
             _check_vanishing(monitor, findings, vanishing_ratio)
-        _check_vanishing_through_time(monitor, findings, vanishing_ratio)
+        _check_vanishing_through_time(monitor, findings, vanishing_ratio, loss)
     if not exploding and len(loss) >= 3:
         _check_overfitting(logs, findings, overfit_tolerance, overfit_gap)
         _check_learning_rate(loss, findings)
@@ -593,26 +595,47 @@ def diagnose(model=None, history=None, monitor=None, *, vanishing_ratio=1e-3, de
     return Diagnosis(_without_remedies_in_place(findings, callbacks))
 
 
-def _check_vanishing_through_time(monitor, findings, ratio_limit):
-    """Recurrent layers whose gradient dies before it reaches the first time steps."""
+def _check_vanishing_through_time(monitor, findings, ratio_limit, loss=()):
+    """Recurrent layers whose gradient dies before it reaches the first time steps, while learning stalls.
+
+    The ratio is ||dL/dh_1|| / max_t ||dL/dh_t|| of each epoch's curve (the mean over its
+    batches), its median over the epochs (one epoch's jump does not decide); the
+    geometric per-step factor ratio ** (1 / (T - 1)) tells how fast it decays along a
+    sequence of T steps. An LSTM that learns a long dependency opens its forget gates and
+    carries the gradient back; a SimpleRNN's gradient shrinks at every step and its loss stays
+    where it started. Without a loss history the gradients alone decide.
+    """
+    loss = np.asarray(loss, dtype=float)
+    stalled = len(loss) < 2 or not np.isfinite(loss[[0, -1]]).all() or loss[-1] > _STALLED_LOSS * loss[0]
+    if not stalled:
+        return
     for name, epochs in getattr(monitor, "time_gradients", {}).items():
         if not epochs:
             continue
-        norms = np.asarray(epochs[-1], dtype=float)
-        peak = float(norms.max()) if norms.size else 0.0
-        if peak <= 0 or not np.isfinite(peak):
+        curves = [np.asarray(norms, dtype=float) for norms in epochs]
+        ratios = [float(c[0] / c.max()) for c in curves if c.size > 1 and np.isfinite(c).all() and c.max() > 0]
+        if not ratios:
             continue
-        ratio = float(norms[0]) / peak
+        ratio, steps = float(np.median(ratios)), int(curves[-1].size)
         if ratio < ratio_limit:
+            evidence = {"layer": name, "first_to_peak_ratio": ratio, "steps": steps,
+                        "per_step_factor": ratio ** (1.0 / (steps - 1))}
+            if len(loss) >= 2:
+                evidence["loss first / last epoch"] = [float(loss[0]), float(loss[-1])]
             findings.append(Finding(
                 "vanishing_gradients_through_time", "warning",
                 f"in recurrent layer {name!r} the gradient reaching the first time step is {ratio:.2g} of its "
-                f"largest value: the layer cannot learn dependencies that span the sequence.",
-                {"layer": name, "first_to_peak_ratio": ratio, "steps": int(norms.size)},
+                f"largest value and the loss has stalled: the layer cannot learn dependencies that span the "
+                f"sequence.",
+                evidence,
                 ["use LSTM or GRU: their additive state path (cell state, update gate) carries the gradient "
                  "through time",
                  "shorten the sequences or feed the informative steps last",
                  "start the recurrent kernel orthogonal (the default) and avoid saturating activations"]))
+
+
+# the training loss counts as stalled when its last epoch is above this fraction of its first
+_STALLED_LOSS = 0.9
 
 
 # callback class -> words that mark the remedies it already applies
