@@ -43,7 +43,7 @@ input_shape = (28, 28, 1)
 
 (x_train, y_train), (x_test, y_test) = mnist.load_data()
 if args.quick:
-    x_train, y_train, x_test, y_test = x_train[:1024], y_train[:1024], x_test[:512], y_test[:512]
+    x_train, y_train, x_test, y_test = x_train[:512], y_train[:512], x_test[:256], y_test[:256]
 x_train = (x_train.astype("float32") / 255)[..., None]
 x_test = (x_test.astype("float32") / 255)[..., None]
 print("x_train shape:", x_train.shape)

@@ -10,9 +10,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _run_quick(name):
+def _run_quick(name, *arguments):
     env = dict(os.environ, MPLBACKEND="Agg", PYTHONPATH=str(ROOT / "src"))
-    return subprocess.run([sys.executable, str(ROOT / "examples" / name), "--quick"], env=env, cwd=ROOT,
+    return subprocess.run([sys.executable, str(ROOT / "examples" / name), "--quick", *arguments], env=env, cwd=ROOT,
                           capture_output=True, text=True, timeout=300)
 
 
@@ -22,3 +22,24 @@ def test_vanishing_gradients_through_time_example_quick():
     assert result.returncode == 0, result.stderr[-2000:]
     assert "Which one learns the dependency on step 1 of 50" in result.stdout
     assert "||dL/dh_1|| / ||dL/dh_50||" in result.stdout
+
+
+@pytest.mark.slow
+def test_mnist_convnet_example_quick(shared_data):
+    result = _run_quick("mnist_convnet.py")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Total params: 34,826" in result.stdout  # the Keras recipe's parameter count
+    assert "x_train shape: (512, 28, 28, 1)" in result.stdout
+    accuracy = float(result.stdout.split("Test accuracy:")[1].split()[0])
+    assert 0.3 < accuracy <= 1.0  # two epochs on 512 images already learn something
+
+
+@pytest.mark.slow
+def test_apparel_classifier_example_quick(shared_data, tmp_path):
+    result = _run_quick("apparel_classifier.py", "--output", str(tmp_path))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "classes: T-shirt/top, Trouser, Pullover, Dress, Coat, Sandal, Shirt, Sneaker, Bag, Ankle boot" \
+        in result.stdout
+    assert "test accuracy" in result.stdout and "recall per type: T-shirt/top" in result.stdout
+    for name in ("history.png", "confusion_matrix.png", "misclassified.png"):
+        assert (tmp_path / name).stat().st_size > 5000, name
