@@ -44,3 +44,24 @@ def test_mnist1d_benchmark_example_quick(shared_data):
     # the parameter counts of the paper's models (mnist1d/models.py), same as PyTorch's
     for name, parameters in (("logistic", "410"), ("mlp", "15,210"), ("cnn", "5,210"), ("gru", "5,134")):
         assert any(line.split()[0] == name and line.split()[3] == parameters for line in table.splitlines()[2:])
+
+
+@pytest.mark.slow
+def test_mnist_convnet_example_quick(shared_data):
+    result = _run_quick("mnist_convnet.py")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Total params: 34,826" in result.stdout  # the Keras recipe's parameter count
+    assert "x_train shape: (512, 28, 28, 1)" in result.stdout
+    accuracy = float(result.stdout.split("Test accuracy:")[1].split()[0])
+    assert 0.3 < accuracy <= 1.0  # two epochs on 512 images already learn something
+
+
+@pytest.mark.slow
+def test_apparel_classifier_example_quick(shared_data, tmp_path):
+    result = _run_quick("apparel_classifier.py", "--output", str(tmp_path))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "classes: T-shirt/top, Trouser, Pullover, Dress, Coat, Sandal, Shirt, Sneaker, Bag, Ankle boot" \
+        in result.stdout
+    assert "test accuracy" in result.stdout and "recall per type: T-shirt/top" in result.stdout
+    for name in ("history.png", "confusion_matrix.png", "misclassified.png"):
+        assert (tmp_path / name).stat().st_size > 5000, name

@@ -4,12 +4,10 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from torch_reference import F, reference, torch
 
 import deepgrad as dg
 from deepgrad.ops import conv, conv_transpose, depthwise_conv
-
-torch = pytest.importorskip("torch")
-F = torch.nn.functional
 
 
 def tf_same_pads(n, k, s, d=1):
@@ -29,8 +27,11 @@ def from_torch(t):
     return t.detach().movedim(1, -1).numpy()
 
 
-def torch_conv(x, w, strides, padding, dilation):
-    """The reference: torch's convolution on TF-padded input, kernel (*k, C/G, F) -> (F, C/G, *k)."""
+def torch_conv(x, w, b, g, strides, padding, dilation):
+    """The reference: torch's convolution on TF-padded input, kernel (*k, C/G, F) -> (F, C/G, *k).
+
+    Returns the output and, for the output gradient ``g``, the gradients of x, the kernel and the bias.
+    """
     rank = x.ndim - 2
     groups = x.shape[-1] // w.shape[-2]
     pads = []
@@ -44,9 +45,12 @@ def torch_conv(x, w, strides, padding, dilation):
     flat = [p for pair in reversed(pads) for p in pair]  # F.pad lists the last axis first
     tx = F.pad(to_torch(x), flat).requires_grad_()
     tw = torch.tensor(w).permute(rank + 1, rank, *range(rank)).contiguous().requires_grad_()
+    tb = torch.tensor(b, requires_grad=True)
     fn = F.conv1d if rank == 1 else F.conv2d
-    out = fn(tx, tw, stride=strides, dilation=dilation, groups=groups)
-    return out, tx, tw, pads
+    out = fn(tx, tw, stride=strides, dilation=dilation, groups=groups) + tb.reshape((1, -1) + (1,) * rank)
+    out.backward(to_torch(g))
+    inner = (slice(None),) + tuple(slice(lo, lo + n) for (lo, _), n in zip(pads, x.shape[1:-1]))
+    return from_torch(out), from_torch(tx.grad)[inner], kernel_from_torch(tw.grad, rank), tb.grad.numpy()
 
 
 def kernel_from_torch(tw, rank):
@@ -78,20 +82,16 @@ def test_conv_equals_torch(case):
     x_shape, w_shape, strides, dilation, padding, seed = case
     rng = np.random.default_rng(seed)
     x, w, b = rng.standard_normal(x_shape), rng.standard_normal(w_shape), rng.standard_normal(w_shape[-1])
-    rank = len(x_shape) - 2
-    expected, tx, tw, pads = torch_conv(x, w, strides, padding, dilation)
-    tb = torch.tensor(b, requires_grad=True)
-    expected = expected + tb.reshape((1, -1) + (1,) * rank)
     X, W, B = (dg.Tensor(a, requires_grad=True) for a in (x, w, b))
     out = conv(X, W, B, strides=strides, padding=padding, dilation_rate=dilation)
-    np.testing.assert_allclose(out.numpy(), from_torch(expected), rtol=1e-10, atol=1e-10)
     g = rng.standard_normal(out.shape)
+    expected, x_grad, w_grad, b_grad = reference(lambda: torch_conv(x, w, b, g, strides, padding, dilation),
+                                                 key=repr(case))
+    np.testing.assert_allclose(out.numpy(), expected, rtol=1e-10, atol=1e-10)
     out.backward(g)
-    expected.backward(to_torch(g))
-    inner = (slice(None),) + tuple(slice(lo, lo + n) for (lo, _), n in zip(pads, x_shape[1:-1]))
-    np.testing.assert_allclose(X.grad, from_torch(tx.grad)[inner], rtol=1e-10, atol=1e-10)
-    np.testing.assert_allclose(W.grad, kernel_from_torch(tw.grad, rank), rtol=1e-10, atol=1e-10)
-    np.testing.assert_allclose(B.grad, tb.grad.numpy(), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(X.grad, x_grad, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(W.grad, w_grad, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(B.grad, b_grad, rtol=1e-10, atol=1e-10)
 
 
 @st.composite
@@ -118,6 +118,19 @@ def keras_transpose_length(n, k, s, padding, output_padding, d):
     return (n - 1) * s + span - 2 * (span // 2 if padding == "same" else 0) + output_padding
 
 
+def torch_conv_transpose(x, w, g, strides, dilation, lengths, pads):
+    """The reference: torch's full transposed convolution laid out as TensorFlow's; output and gradients for ``g``."""
+    tx = to_torch(x).requires_grad_()
+    tw = torch.tensor(w).permute(3, 2, 0, 1).contiguous().requires_grad_()  # (C, F, kh, kw)
+    full = F.conv_transpose2d(tx, tw, stride=strides, dilation=dilation)
+    # TensorFlow's layout: the full result, zero-extended to the padded length, minus the padding
+    padded = [n + lo + hi for n, (lo, hi) in zip(lengths, pads)]
+    full = F.pad(full, (0, padded[1] - full.shape[3], 0, padded[0] - full.shape[2]))
+    expected = full[:, :, pads[0][0]:pads[0][0] + lengths[0], pads[1][0]:pads[1][0] + lengths[1]]
+    expected.backward(to_torch(g))
+    return from_torch(expected), from_torch(tx.grad), tw.grad.permute(2, 3, 1, 0).numpy()
+
+
 @settings(max_examples=30, deadline=None, derandomize=True)
 @given(transpose_cases())
 def test_conv_transpose_equals_torch(case):
@@ -140,19 +153,13 @@ def test_conv_transpose_equals_torch(case):
     out = conv_transpose(X, W, strides=strides, padding=padding, output_padding=output_padding,
                          dilation_rate=dilation)
     assert out.shape == (x_shape[0], *lengths, w_shape[2])
-    tx = to_torch(x).requires_grad_()
-    tw = torch.tensor(w).permute(3, 2, 0, 1).contiguous().requires_grad_()  # (C, F, kh, kw)
-    full = F.conv_transpose2d(tx, tw, stride=strides, dilation=dilation)
-    # TensorFlow's layout: the full result, zero-extended to the padded length, minus the padding
-    padded = [n + lo + hi for n, (lo, hi) in zip(lengths, pads)]
-    full = F.pad(full, (0, padded[1] - full.shape[3], 0, padded[0] - full.shape[2]))
-    expected = full[:, :, pads[0][0]:pads[0][0] + lengths[0], pads[1][0]:pads[1][0] + lengths[1]]
-    np.testing.assert_allclose(out.numpy(), from_torch(expected), rtol=1e-10, atol=1e-10)
     g = rng.standard_normal(out.shape)
+    expected, x_grad, w_grad = reference(lambda: torch_conv_transpose(x, w, g, strides, dilation, lengths, pads),
+                                         key=repr(case))
+    np.testing.assert_allclose(out.numpy(), expected, rtol=1e-10, atol=1e-10)
     out.backward(g)
-    expected.backward(to_torch(g))
-    np.testing.assert_allclose(X.grad, from_torch(tx.grad), rtol=1e-10, atol=1e-10)
-    np.testing.assert_allclose(W.grad, tw.grad.permute(2, 3, 1, 0).numpy(), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(X.grad, x_grad, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(W.grad, w_grad, rtol=1e-10, atol=1e-10)
 
 
 GRADCHECKS = {
@@ -201,10 +208,11 @@ def test_conv_transpose_is_the_input_gradient_of_conv(rng):
 def test_depthwise_conv_equals_torch_and_gradchecks(rng, check_grad):
     x, w = rng.standard_normal((2, 6, 5, 3)), rng.standard_normal((3, 3, 3, 2))  # multiplier 2
     out = depthwise_conv(x, w, strides=2, padding="same").numpy()
-    tw = torch.tensor(w).permute(2, 3, 0, 1).reshape(6, 1, 3, 3)  # output channel c*2 + j
-    expected = F.conv2d(F.pad(to_torch(x), tf_same_pads(5, 3, 2) + tf_same_pads(6, 3, 2)), tw,
-                        stride=2, groups=3)
-    np.testing.assert_allclose(out, from_torch(expected), rtol=1e-10, atol=1e-10)
+    expected = reference(lambda: from_torch(F.conv2d(
+        F.pad(to_torch(x), tf_same_pads(5, 3, 2) + tf_same_pads(6, 3, 2)),
+        torch.tensor(w).permute(2, 3, 0, 1).reshape(6, 1, 3, 3),  # output channel c*2 + j
+        stride=2, groups=3)))
+    np.testing.assert_allclose(out, expected, rtol=1e-10, atol=1e-10)
     check_grad(lambda a, b: depthwise_conv(a, b, padding="same"),
                rng.standard_normal((1, 4, 3, 2)), rng.standard_normal((2, 2, 2, 2)))
 

@@ -4,12 +4,10 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from torch_reference import F, reference, torch
 
 import deepgrad as dg
 from deepgrad.ops import average_pool, global_average_pool, global_max_pool, max_pool
-
-torch = pytest.importorskip("torch")
-F = torch.nn.functional
 
 
 def tf_same_pads(n, k, s):
@@ -39,27 +37,17 @@ def _torch_padded(x, pool, strides, padding, value):
     return t, F.pad(t, flat, value=value), strides
 
 
-@settings(max_examples=30, deadline=None, derandomize=True)
-@given(pool_cases())
-def test_max_pool_equals_torch(case):
-    shape, pool, strides, padding, seed = case
-    x = np.random.default_rng(seed).standard_normal(shape)
+def torch_max_pool(x, g, pool, strides, padding):
+    """The reference max pooling (TensorFlow's padding by -inf): output, and the input gradient for ``g``."""
     t, padded, steps = _torch_padded(x, pool, strides, padding, -np.inf)
     expected = (F.max_pool1d if len(pool) == 1 else F.max_pool2d)(padded, pool, steps)
-    X = dg.Tensor(x, requires_grad=True)
-    out = max_pool(X, pool, strides, padding)
-    np.testing.assert_array_equal(out.numpy(), expected.detach().movedim(1, -1).numpy())
-    g = np.random.default_rng(seed + 1).standard_normal(out.shape)
-    out.backward(g)
     expected.backward(torch.tensor(g).movedim(-1, 1))
-    np.testing.assert_allclose(X.grad, t.grad.movedim(1, -1).numpy(), rtol=1e-12, atol=1e-12)
+    return expected.detach().movedim(1, -1).numpy(), t.grad.movedim(1, -1).numpy()
 
 
-@settings(max_examples=30, deadline=None, derandomize=True)
-@given(pool_cases())
-def test_average_pool_equals_torch(case):
-    shape, pool, strides, padding, seed = case
-    x = np.random.default_rng(seed).standard_normal(shape)
+def torch_average_pool(x, g, pool, strides, padding):
+    """The reference average pooling: output, and the input gradient for ``g``."""
+    shape = x.shape
     t, padded, steps = _torch_padded(x, pool, strides, padding, 0.0)
     pool_fn = F.avg_pool1d if len(pool) == 1 else F.avg_pool2d
     if padding == "valid":
@@ -67,13 +55,36 @@ def test_average_pool_equals_torch(case):
     else:  # TensorFlow divides by the real inputs in each window: sums over counts
         _, ones, _ = _torch_padded(np.ones((1,) + shape[1:-1] + (1,)), pool, strides, padding, 0.0)
         expected = pool_fn(padded, pool, steps) / pool_fn(ones.detach(), pool, steps)
+    expected.backward(torch.tensor(g).movedim(-1, 1))
+    return expected.detach().movedim(1, -1).numpy(), t.grad.movedim(1, -1).numpy()
+
+
+@settings(max_examples=30, deadline=None, derandomize=True)
+@given(pool_cases())
+def test_max_pool_equals_torch(case):
+    shape, pool, strides, padding, seed = case
+    x = np.random.default_rng(seed).standard_normal(shape)
+    X = dg.Tensor(x, requires_grad=True)
+    out = max_pool(X, pool, strides, padding)
+    g = np.random.default_rng(seed + 1).standard_normal(out.shape)
+    expected, x_grad = reference(lambda: torch_max_pool(x, g, pool, strides, padding), key=repr(case))
+    np.testing.assert_array_equal(out.numpy(), expected)
+    out.backward(g)
+    np.testing.assert_allclose(X.grad, x_grad, rtol=1e-12, atol=1e-12)
+
+
+@settings(max_examples=30, deadline=None, derandomize=True)
+@given(pool_cases())
+def test_average_pool_equals_torch(case):
+    shape, pool, strides, padding, seed = case
+    x = np.random.default_rng(seed).standard_normal(shape)
     X = dg.Tensor(x, requires_grad=True)
     out = average_pool(X, pool, strides, padding)
-    np.testing.assert_allclose(out.numpy(), expected.detach().movedim(1, -1).numpy(), rtol=1e-10, atol=1e-12)
     g = np.random.default_rng(seed + 1).standard_normal(out.shape)
+    expected, x_grad = reference(lambda: torch_average_pool(x, g, pool, strides, padding), key=repr(case))
+    np.testing.assert_allclose(out.numpy(), expected, rtol=1e-10, atol=1e-12)
     out.backward(g)
-    expected.backward(torch.tensor(g).movedim(-1, 1))
-    np.testing.assert_allclose(X.grad, t.grad.movedim(1, -1).numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(X.grad, x_grad, rtol=1e-10, atol=1e-12)
 
 
 def test_same_average_pool_divides_by_the_real_inputs():
@@ -116,9 +127,12 @@ def test_max_pool_sends_the_gradient_to_the_first_maximum():
     x = dg.Tensor(np.array([[[1.0], [1.0], [0.0], [2.0], [2.0], [2.0]]]), requires_grad=True)
     max_pool(x, 2).sum().backward()
     np.testing.assert_array_equal(x.grad.ravel(), [1.0, 0.0, 0.0, 1.0, 1.0, 0.0])
-    t = torch.tensor(x.numpy()).movedim(-1, 1).requires_grad_()
-    F.max_pool1d(t, 2).sum().backward()
-    np.testing.assert_array_equal(t.grad.ravel().numpy(), x.grad.ravel())
+    def torch_gradient():
+        t = torch.tensor(x.numpy()).movedim(-1, 1).requires_grad_()
+        F.max_pool1d(t, 2).sum().backward()
+        return t.grad.ravel().numpy()
+
+    np.testing.assert_array_equal(reference(torch_gradient), x.grad.ravel())
 
 
 def test_pooling_keeps_float32_and_rejects_bad_input(rng):

@@ -186,6 +186,25 @@ def test_confusion_matrix_counts_and_its_plot(tmp_path):
         plot.confusion_matrix([0, 1], [0])
 
 
+def test_plot_misclassified_shows_only_the_errors_with_true_and_predicted_names(tmp_path, rng):
+    images = rng.uniform(0, 1, (8, 6, 6, 1))
+    y_true = np.array([0, 1, 2, 0, 1, 2, 0, 1])
+    scores = np.eye(3)[[0, 2, 2, 1, 1, 0, 0, 1]]  # wrong at 1, 3, 5
+    fig = plot.plot_misclassified(images, y_true, scores, labels=["shirt", "bag", "boot"],
+                                  save_path=tmp_path / "wrong.png")
+    assert_png(tmp_path / "wrong.png", min_colors=8, min_bytes=2000)
+    assert [ax.get_title() for ax in fig.axes] == ["bag \u2192 boot", "shirt \u2192 bag", "boot \u2192 shirt"]
+    np.testing.assert_array_equal(fig.axes[1].images[0].get_array(), images[3, :, :, 0])
+    assert "3 of 8 misclassified" in fig._suptitle.get_text()
+    fig = plot.plot_misclassified(images[:, :, :, 0], y_true, scores.argmax(axis=1), max_images=2)
+    assert [ax.get_title() for ax in fig.axes] == ["1 \u2192 2", "0 \u2192 1"]
+    assert "first 2 shown" in fig._suptitle.get_text()
+    with pytest.raises(ValueError, match="every prediction is correct"):
+        plot.plot_misclassified(images, y_true, y_true)
+    with pytest.raises(ValueError, match="one entry per sample"):
+        plot.plot_misclassified(images[:3], y_true, scores)
+
+
 def test_plot_perceptron_boundary_from_a_weight_history_and_a_perceptron(tmp_path):
     x, y = _blobs(n=40)
     history = [(np.zeros(2), 0.0), (np.array([1.0, 0.5]), -0.2), (np.array([1.0, 1.0]), 0.0),

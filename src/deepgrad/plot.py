@@ -642,6 +642,49 @@ def plot_confusion_matrix(y_true, y_pred, labels=None, normalize=False, ax=None,
     return _finish(fig, save_path, path)
 
 
+def _image_panel(image):
+    """An image as imshow takes it: a single channel squeezed to (h, w), channels last otherwise."""
+    image = np.asarray(image)
+    if image.ndim == 3 and image.shape[-1] == 1:
+        return image[..., 0]
+    if image.ndim == 3 and image.shape[0] in (1, 3) and image.shape[-1] not in (1, 3):  # channels first
+        return image[0] if image.shape[0] == 1 else np.moveaxis(image, 0, -1)
+    if image.ndim == 2 or (image.ndim == 3 and image.shape[-1] == 3):
+        return image
+    raise ValueError(f"images must be (h, w), (h, w, 1) or (h, w, 3) each, got one of shape {image.shape}.")
+
+
+def plot_misclassified(x, y_true, y_pred, labels=None, max_images=25, ncols=5, cmap="gray", save_path=None,
+                       path=None):
+    """A grid of the images the model got wrong, each titled with its true and predicted class.
+
+    ``x`` holds the images, (n, h, w) or (n, h, w, c) with c = 1 or 3; ``y_true`` and
+    ``y_pred`` are class ids, one-hot rows or per-class scores (argmax), as for
+    :func:`confusion_matrix`. The first ``max_images`` errors in ``x``'s order are drawn,
+    titled "true -> predicted" with the names from ``labels`` (class ids when omitted).
+    Raises ValueError when there is no error to show.
+    """
+    true = _class_ids(y_true, "y_true")
+    pred = _class_ids(y_pred, "y_pred")
+    images = np.asarray(x)
+    if not len(images) == len(true) == len(pred):
+        raise ValueError(f"x, y_true and y_pred must have one entry per sample, got {len(images)}, {len(true)} "
+                         f"and {len(pred)}.")
+    wrong = np.flatnonzero(true != pred)
+    if not len(wrong):
+        raise ValueError("every prediction is correct: there is no misclassified image to plot.")
+    shown = wrong[:int(max_images)]
+    names = (lambda i: str(i)) if labels is None else (lambda i: str(labels[i]))
+    plt = _pyplot()
+    fig, axes = _panel_grid(plt, len(shown), ncols, 1.9)
+    for index, ax in zip(shown, axes):
+        ax.imshow(_image_panel(images[index]), cmap=cmap)
+        ax.set_title(f"{names(true[index])} \u2192 {names(pred[index])}", fontsize="small", color="firebrick")
+    fig.suptitle(f"{len(wrong)} of {len(true)} misclassified (true \u2192 predicted)"
+                 + (f", first {len(shown)} shown" if len(shown) < len(wrong) else ""))
+    return _finish(fig, save_path, path)
+
+
 # --------------------------------------------------------------------------- perceptron
 
 
