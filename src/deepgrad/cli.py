@@ -46,7 +46,7 @@ def run_demo(args) -> int:
 # --------------------------------------------------------------------------- shared pieces
 
 METADATA_KEY = "deepgrad.cli"
-BENCHMARK_NAMES = ("engine", "optimizers", "fit", "diagnostics", "tuner")
+BENCHMARK_NAMES = ("engine", "optimizers", "fit", "diagnostics", "tuner", "sequence")
 
 
 class CommandError(Exception):
