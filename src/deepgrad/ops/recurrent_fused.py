@@ -68,28 +68,32 @@ def _compile() -> dict:  # noqa: C901 - the kernels are nested so that numba is 
     @compiled
     def lstm_gates(t, c, c_new):
         batch, n = c.shape
+        one = c.dtype.type(1)
+        half = one / 2
         for b in range(batch):
             for j in range(n):
-                i = 0.5 * t[b, j] + 0.5                                    # σ(a) = (1 + tanh(a / 2)) / 2
-                f = 0.5 * t[b, n + j] + 0.5
+                i = half * t[b, j] + half                                    # σ(a) = (1 + tanh(a / 2)) / 2
+                f = half * t[b, n + j] + half
                 t[b, j] = i
                 t[b, n + j] = f
-                t[b, 3 * n + j] = 0.5 * t[b, 3 * n + j] + 0.5
+                t[b, 3 * n + j] = half * t[b, 3 * n + j] + half
                 c_new[b, j] = f * c[b, j] + i * t[b, 2 * n + j]            # c_t = f c_{t-1} + i g
 
     @compiled
     def lstm_state(gates, h, c, keep, tanh_c, h_out, c_out):
         batch, n = c.shape
+        one = c.dtype.type(1)
         for b in range(batch):
             m = keep[b]
             for j in range(n):
                 c_new = gates[b, n + j] * c[b, j] + gates[b, j] * gates[b, 2 * n + j]
-                h_out[b, j] = m * (gates[b, 3 * n + j] * tanh_c[b, j]) + (1 - m) * h[b, j]   # h_t = o φ(c_t)
-                c_out[b, j] = m * c_new + (1 - m) * c[b, j]
+                h_out[b, j] = m * (gates[b, 3 * n + j] * tanh_c[b, j]) + (one - m) * h[b, j]   # h_t = o φ(c_t)
+                c_out[b, j] = m * c_new + (one - m) * c[b, j]
 
     @compiled
     def lstm_backward(back, r, skip, dc, gh, gc, gates, c_prev, tanh_c, keep, da, dh_out):
         batch, n = dc.shape
+        one = dc.dtype.type(1)
         for b in range(batch):
             m = keep[b]
             for j in range(n):
@@ -102,17 +106,18 @@ def _compile() -> dict:  # noqa: C901 - the kernels are nested so that numba is 
                 g = gates[b, 2 * n + j]
                 o = gates[b, 3 * n + j]
                 tc = tanh_c[b, j]
-                dc_new = dc_total * m + dh_new * o * (1 - tc * tc)         # δc_t += δh_t o φ'(c_t)
-                da[b, j] = dc_new * g * (i * (1 - i))
-                da[b, n + j] = dc_new * c_prev[b, j] * (f * (1 - f))
-                da[b, 2 * n + j] = dc_new * i * (1 - g * g)
-                da[b, 3 * n + j] = dh_new * tc * (o * (1 - o))
-                skip[b, j] = dh * (1 - m)
-                dc[b, j] = dc_new * f + dc_total * (1 - m)                 # δc_{t-1} = δc_t f
+                dc_new = dc_total * m + dh_new * o * (one - tc * tc)         # δc_t += δh_t o φ'(c_t)
+                da[b, j] = dc_new * g * (i * (one - i))
+                da[b, n + j] = dc_new * c_prev[b, j] * (f * (one - f))
+                da[b, 2 * n + j] = dc_new * i * (one - g * g)
+                da[b, 3 * n + j] = dh_new * tc * (o * (one - o))
+                skip[b, j] = dh * (one - m)
+                dc[b, j] = dc_new * f + dc_total * (one - m)                 # δc_{t-1} = δc_t f
 
     @compiled
     def gru_backward(back, r, skip, gh, gates, q, h, keep, da, dq, dh_out):
         batch, n = h.shape
+        one = h.dtype.type(1)
         for b in range(batch):
             m = keep[b]
             for j in range(n):
@@ -122,16 +127,16 @@ def _compile() -> dict:  # noqa: C901 - the kernels are nested so that numba is 
                 z = gates[b, j]
                 rr = gates[b, n + j]
                 hh = gates[b, 2 * n + j]
-                d_h = dnew * (1 - z) * (1 - hh * hh)                       # da_h = δ (1 - z) φ'(ĥ)
-                d_z = dnew * (h[b, j] - hh) * (z * (1 - z))                # da_z = δ (h_{t-1} - ĥ) σ'(z)
-                d_r = d_h * q[b, 2 * n + j] * (rr * (1 - rr))              # da_r = da_h q_h σ'(r)
+                d_h = dnew * (one - z) * (one - hh * hh)                       # da_h = δ (1 - z) φ'(ĥ)
+                d_z = dnew * (h[b, j] - hh) * (z * (one - z))                # da_z = δ (h_{t-1} - ĥ) σ'(z)
+                d_r = d_h * q[b, 2 * n + j] * (rr * (one - rr))              # da_r = da_h q_h σ'(r)
                 da[b, j] = d_z
                 da[b, n + j] = d_r
                 da[b, 2 * n + j] = d_h
                 dq[b, j] = d_z
                 dq[b, n + j] = d_r
                 dq[b, 2 * n + j] = d_h * rr                                # dq_h = da_h r
-                skip[b, j] = dnew * z + dh * (1 - m)
+                skip[b, j] = dnew * z + dh * (one - m)
 
     return {"lstm_gates": lstm_gates, "lstm_state": lstm_state, "lstm_backward": lstm_backward,
             "gru_backward": gru_backward}
