@@ -209,19 +209,18 @@ def main(argv=None):
     ids, labels, vocabulary, text_source = sst2_ids(865 if args.quick else None)
     x1d, y1d, cnn_source = mnist1d()
     cnn_steps = 400 if args.quick else 8000
-    rows = []
-    for cell in ("LSTM", "GRU", "BiLSTM"):
-        name = f"S{'1' if cell == 'LSTM' else '2'} {text_source} Embedding+{cell}(64)+Dense, 1 epoch"
-        rows.append((name, measure(text_workload(cell, ids, labels, vocabulary, 4), args.rounds)))
-    rows.append((f"C1 {cnn_source} CNN, {cnn_steps} steps", measure(cnn_workload(x1d, y1d, cnn_steps, 8),
-                                                                   args.rounds)))
-    rows.append(("T1 Transformer block fwd+bwd (32x64x128)", measure(transformer_workload(), 3 * args.rounds)))
     print(f"deepgrad vs PyTorch {torch.__version__} CPU ({THREADS} threads); best piece of {args.rounds} "
           "rounds scaled to the workload; shared machines are noisy: compare within this run only")
-    print(f"{'workload':<52} {'deepgrad s':>11} {'PyTorch s':>10} {'ratio':>6}")
-    for name, (ours, theirs) in rows:
-        print(f"{name:<52} {ours:>11.3f} {theirs:>10.3f} {ours / theirs:>6.2f}")
-
+    print(f"{'workload':<52} {'deepgrad s':>11} {'PyTorch s':>10} {'ratio':>6}", flush=True)
+    workloads = [(f"S{'1' if cell == 'LSTM' else '2'} {text_source} Embedding+{cell}(64)+Dense, 1 epoch",
+                  lambda cell=cell: text_workload(cell, ids, labels, vocabulary, 4), args.rounds)
+                 for cell in ("LSTM", "GRU", "BiLSTM")]
+    workloads.append((f"C1 {cnn_source} CNN, {cnn_steps} steps", lambda: cnn_workload(x1d, y1d, cnn_steps, 8),
+                      args.rounds))
+    workloads.append(("T1 Transformer block fwd+bwd (32x64x128)", transformer_workload, 3 * args.rounds))
+    for name, make, rounds in workloads:
+        ours, theirs = measure(make(), rounds)
+        print(f"{name:<52} {ours:>11.3f} {theirs:>10.3f} {ours / theirs:>6.2f}", flush=True)
 
 if __name__ == "__main__":
     main()

@@ -20,6 +20,12 @@ Shared structure of the three ops:
   dL/dc for the LSTM) and storing dL/dz_t for every step; dW = X^T dZ, dU = H_prev^T dZ,
   db = sum dZ and dX = dZ W^T are then one matrix product each over all steps.
 
+Speed: the LSTM and the GRU (reset_after) keep every per-step buffer time-major
+(time, batch, ...) in processing order, so each step reads and writes contiguous slices;
+the recurrent product of each step is written into a preallocated array
+(``matmul(..., out=)``), and the gate arithmetic of a step is one call of a step
+function of :mod:`deepgrad.ops.recurrent_fused` (compiled with numba when available).
+
 Weight layouts are Keras 3's: kernel (input_dim, k units), recurrent_kernel (units,
 k units), gates in the order i, f, c, o (LSTM) and z, r, h (GRU).
 
