@@ -14,6 +14,12 @@ allow it and the environment variable ``DEEPGRAD_FUSED`` is not ``0``, the NumPy
 otherwise. The compiled loops are single-threaded (see :mod:`deepgrad.optimizers.fused`
 for why) and use NumPy's error model, so exp overflowing to inf gives sigmoid 0 as in NumPy.
 
+Measured (2 shared cores, one process, LSTM(64) on (32, 50, 64), forward + backward,
+best of 30): the former batch-major NumPy loop 10.2 ms, these time-major steps with the
+NumPy equations about the same, with the kernels 6.8 ms (one BLAS thread; 6.1 ms with two);
+torch.nn.LSTM 4.7 ms on one thread. Compiling the transcendental functions in the loops
+was slower than NumPy (numba's scalar libm tanh: ~180 us against NumPy's 4 us per step).
+
 Step conventions (s: processing step, n: units, keep: 1.0 where the step counts, 0.0 where
 the mask skips it, for each sample):
 
