@@ -46,7 +46,7 @@ def run_demo(args) -> int:
 # --------------------------------------------------------------------------- shared pieces
 
 METADATA_KEY = "deepgrad.cli"
-BENCHMARK_NAMES = ("engine", "optimizers", "fit", "diagnostics", "tuner", "conv")
+BENCHMARK_NAMES = ("engine", "optimizers", "fit", "diagnostics", "tuner", "conv", "sequence")
 
 
 class CommandError(Exception):

@@ -20,6 +20,12 @@ Shared structure of the three ops:
   dL/dc for the LSTM) and storing dL/dz_t for every step; dW = X^T dZ, dU = H_prev^T dZ,
   db = sum dZ and dX = dZ W^T are then one matrix product each over all steps.
 
+Speed: the LSTM and the GRU (reset_after) keep every per-step buffer time-major
+(time, batch, ...) in processing order, so each step reads and writes contiguous slices;
+the recurrent product of each step is written into a preallocated array
+(``matmul(..., out=)``), and the gate arithmetic of a step is one call of a step
+function of :mod:`deepgrad.ops.recurrent_fused` (compiled with numba when available).
+
 Weight layouts are Keras 3's: kernel (input_dim, k units), recurrent_kernel (units,
 k units), gates in the order i, f, c, o (LSTM) and z, r, h (GRU).
 
@@ -34,6 +40,7 @@ from __future__ import annotations
 from ..backend import namespace
 from ..tensor import Tensor, as_tensor, make_result
 from .elementwise import sigmoid_data
+from .recurrent_fused import step_functions
 
 
 def _relu(v):
@@ -127,6 +134,45 @@ def _parameter_gradients(x_data, order, kernel, dz, h_prev, want):
     dx = (flat_input @ kernel.T).reshape(x_data.shape) if want[0] else None
     dw = x_data.reshape(batch * steps, features).T @ flat_input if want[1] else None
     du = h_prev.reshape(batch * steps, -1).T @ flat if want[2] else None
+    db = flat.sum(axis=0) if want[3] else None
+    return dx, dw, du, db
+
+
+def _activation_name(name):
+    if callable(name):
+        name = getattr(name, "__name__", repr(name))
+    return "linear" if name is None else name
+
+
+def _time_major(xp, data, go_backwards):
+    """(time, batch, ...) contiguous copy of a (batch, time, ...) array, steps in processing order."""
+    data = data.transpose(1, 0, *range(2, data.ndim))
+    return xp.ascontiguousarray(data[::-1] if go_backwards else data)
+
+
+def _keep_rows(xp, mask, go_backwards, shape, dtype):
+    """Per processing step the keep flag of each sample, (time, batch) floats: ones where nothing is masked."""
+    if mask is None:
+        return xp.ones(shape, dtype)
+    return _time_major(xp, xp.asarray(mask).astype(dtype), go_backwards)
+
+
+def _batch_major(xp, data, go_backwards=False):
+    """The inverse of _time_major: (batch, time, ...) contiguous, steps in input order."""
+    data = data[::-1] if go_backwards else data
+    return xp.ascontiguousarray(data.transpose(1, 0, *range(2, data.ndim)))
+
+
+def _time_major_gradients(x_steps, kernel, da, h_prev, go_backwards, want):
+    """dX, dW, dU, db from dL/da of every step (time-major, processing order): one product each."""
+    xp = namespace(da)
+    steps, batch, width = da.shape
+    flat = da.reshape(steps * batch, width)
+    dx = None
+    if want[0]:
+        dx = _batch_major(xp, (flat @ kernel.T).reshape(steps, batch, -1), go_backwards)
+    dw = x_steps.reshape(steps * batch, -1).T @ flat if want[1] else None
+    du = h_prev.reshape(steps * batch, -1).T @ flat if want[2] else None
     db = flat.sum(axis=0) if want[3] else None
     return dx, dw, du, db
 
@@ -231,90 +277,59 @@ def lstm(x, kernel, recurrent_kernel, bias=None, initial_state=None, mask=None, 
     h0, c0 = (None, None) if initial_state is None else initial_state
     x, kernel, recurrent_kernel, bias, (h0, c0), mask = _prepare(
         x, kernel, recurrent_kernel, bias, [h0, c0], mask, 4, "LSTM")
-    sig, sig_prime = activation_pair(recurrent_activation, "recurrent_activation")
-    phi, phi_prime = activation_pair(activation)
+    pairs = activation_pair(recurrent_activation, "recurrent_activation") + activation_pair(activation)
     xp = namespace(x.data)
     batch, steps, features = x.shape
-    units = recurrent_kernel.shape[0]
-    order = _step_order(steps, go_backwards)
+    n = recurrent_kernel.shape[0]
     dtype = x.data.dtype
-    proj = x.data.reshape(batch * steps, features) @ kernel.data
+    # time-major buffers in processing order: every step reads and writes contiguous slices
+    x_steps = _time_major(xp, x.data, go_backwards)
+    proj = x_steps.reshape(steps * batch, features) @ kernel.data
     if bias is not None:
-        proj = proj + bias.data
-    proj = proj.reshape(batch, steps, 4 * units)
-    keep = _mask_columns(xp, mask, order, dtype)
+        proj += bias.data
+    proj = proj.reshape(steps, batch, 4 * n)
+    step_forward, step_backward = step_functions(
+        "lstm", (_activation_name(activation), _activation_name(recurrent_activation), pairs), proj)
+    keep = _keep_rows(xp, mask, go_backwards, (steps, batch), dtype)
     r = None if recurrent_dropout_mask is None else xp.asarray(recurrent_dropout_mask, dtype=dtype)
     u = recurrent_kernel.data
-    h = xp.zeros((batch, units), dtype) if h0 is None else h0.data
-    c = xp.zeros((batch, units), dtype) if c0 is None else c0.data
-    out = xp.empty((batch, steps, 2 * units), dtype)
-    gates = xp.empty((batch, steps, 4 * units), dtype)   # i, f, g, o after their activations
-    c_prev = xp.empty((batch, steps, units), dtype)
-    tanh_c = xp.empty((batch, steps, units), dtype)      # φ(c_t) of the new cell state
-    h_prev = xp.empty((batch, steps, units), dtype)
-    n = units
-    for s, t in enumerate(order):
-        hin = h if r is None else h * r
-        h_prev[:, s] = hin
-        c_prev[:, s] = c
-        a = proj[:, t] + hin @ u
-        gate = gates[:, s]
-        gate[:, :2 * n] = sig(a[:, :2 * n])
-        gate[:, 2 * n:3 * n] = phi(a[:, 2 * n:3 * n])
-        gate[:, 3 * n:] = sig(a[:, 3 * n:])
-        c_new = gate[:, n:2 * n] * c + gate[:, :n] * gate[:, 2 * n:3 * n]
-        tc = phi(c_new)
-        tanh_c[:, s] = tc
-        h_new = gate[:, 3 * n:] * tc
-        if keep is None:
-            h, c = h_new, c_new
-        else:
-            m = keep[:, s]
-            h = m * h_new + (1 - m) * h
-            c = m * c_new + (1 - m) * c
-        out[:, s, :n] = h
-        out[:, s, n:] = c
-    x_data, k_data = x.data, kernel.data
+    hs = xp.empty((steps + 1, batch, n), dtype)         # h_{s-1} at [s], h_s at [s + 1]
+    cs = xp.empty((steps + 1, batch, n), dtype)
+    hs[0] = 0 if h0 is None else h0.data
+    cs[0] = 0 if c0 is None else c0.data
+    gates = xp.empty((steps, batch, 4 * n), dtype)      # i, f, g, o after their activations
+    tanh_c = xp.empty((steps, batch, n), dtype)         # φ(c_t) of the new cell state
+    a = xp.empty((batch, 4 * n), dtype)
+    for s in range(steps):
+        xp.matmul(hs[s] if r is None else hs[s] * r, u, out=a)
+        step_forward(a, proj[s], hs[s], cs[s], keep[s], gates[s], tanh_c[s], hs[s + 1], cs[s + 1])
+    out = xp.concatenate([_batch_major(xp, hs[1:]), _batch_major(xp, cs[1:])], axis=2)
+    k_data = kernel.data
     parents = [p for p in (x, kernel, recurrent_kernel, bias, h0, c0) if p is not None]
 
     def grads(g):
+        g = _time_major(xp, g, False)
+        gh, gc = xp.ascontiguousarray(g[:, :, :n]), xp.ascontiguousarray(g[:, :, n:])
+        ones = xp.ones((batch, n), dtype)
+        rr = ones if r is None else r
         da = xp.empty_like(gates)
-        dh_steps = xp.empty((batch, steps, units), dtype)
-        dh = xp.zeros((batch, units), dtype)
-        dc = xp.zeros((batch, units), dtype)
+        dh_steps = xp.empty((steps, batch, n), dtype)
+        back = xp.zeros((batch, n), dtype)
+        skip = xp.zeros((batch, n), dtype)
+        dc = xp.zeros((batch, n), dtype)
+        u_t = xp.ascontiguousarray(u.T)
         for s in range(steps - 1, -1, -1):
-            dh = dh + g[:, s, :n]
-            dc = dc + g[:, s, n:]
-            dh_steps[:, s] = dh
-            if keep is None:
-                dh_new, dc_new = dh, dc
-            else:
-                m = keep[:, s]
-                dh_new, dc_new = dh * m, dc * m
-            gate = gates[:, s]
-            i, f, gg, o = gate[:, :n], gate[:, n:2 * n], gate[:, 2 * n:3 * n], gate[:, 3 * n:]
-            tc = tanh_c[:, s]
-            dc_new = dc_new + dh_new * o * phi_prime(tc)
-            step = da[:, s]
-            step[:, :n] = dc_new * gg * sig_prime(i)
-            step[:, n:2 * n] = dc_new * c_prev[:, s] * sig_prime(f)
-            step[:, 2 * n:3 * n] = dc_new * i * phi_prime(gg)
-            step[:, 3 * n:] = dh_new * tc * sig_prime(o)
-            back = step @ u.T
-            if r is not None:
-                back = back * r
-            if keep is None:
-                dh, dc = back, dc_new * f
-            else:
-                dh = back + dh * (1 - m)
-                dc = dc_new * f + dc * (1 - m)
-        _record_norms(trace_key or "lstm", dh_steps)
+            step_backward(back, rr, skip, dc, gh[s], gc[s], gates[s], cs[s], tanh_c[s], keep[s], da[s],
+                          dh_steps[s])
+            xp.matmul(da[s], u_t, out=back)
+        _record_norms(trace_key or "lstm", dh_steps.transpose(1, 0, 2))
         want = (x.requires_grad, kernel.requires_grad, recurrent_kernel.requires_grad,
                 bias is not None and bias.requires_grad)
-        dx, dw, du, db = _parameter_gradients(x_data, order, k_data, da, h_prev, want)
+        h_prev = hs[:-1] if r is None else hs[:-1] * r
+        dx, dw, du, db = _time_major_gradients(x_steps, k_data, da, h_prev, go_backwards, want)
         result = [dx, dw, du] + ([db] if bias is not None else [])
         if h0 is not None:
-            result.append(dh)
+            result.append(back * rr + skip)
         if c0 is not None:
             result.append(dc)
         return tuple(result)
@@ -326,21 +341,6 @@ def _check_gru_bias(bias, n, reset_after):
     expected = (2, 3 * n) if reset_after else (3 * n,)
     if bias is not None and bias.shape != expected:
         raise ValueError(f"GRU: bias must have shape {expected} with reset_after={reset_after}, got {bias.shape}.")
-
-
-def _gru_recurrent_gradients(xp, h_prev, da, dq, du_h, db, want_u, reset_after):
-    """dU (and the recurrent half of db for reset_after) of the GRU, one product over all steps."""
-    batch, steps, n = h_prev.shape
-    flat_prev = h_prev.reshape(batch * steps, n)
-    du = None
-    if want_u:
-        if reset_after:
-            du = flat_prev.T @ dq.reshape(batch * steps, 3 * n)
-        else:
-            du = xp.concatenate([flat_prev.T @ da[:, :, :2 * n].reshape(batch * steps, 2 * n), du_h], axis=1)
-    if db is not None and reset_after:
-        db = xp.stack([db, dq.reshape(batch * steps, 3 * n).sum(axis=0)])
-    return du, db
 
 
 def gru(x, kernel, recurrent_kernel, bias=None, initial_state=None, mask=None, go_backwards=False,
@@ -370,6 +370,10 @@ def gru(x, kernel, recurrent_kernel, bias=None, initial_state=None, mask=None, g
     """
     x, kernel, recurrent_kernel, bias, (h0,), mask = _prepare(
         x, kernel, recurrent_kernel, bias, [initial_state], mask, 3, "GRU")
+    if reset_after:
+        _check_gru_bias(bias, recurrent_kernel.shape[0], reset_after)
+        return _gru_reset_after(x, kernel, recurrent_kernel, bias, h0, mask, go_backwards, activation,
+                                recurrent_activation, recurrent_dropout_mask, trace_key)
     sig, sig_prime = activation_pair(recurrent_activation, "recurrent_activation")
     phi, phi_prime = activation_pair(activation)
     xp = namespace(x.data)
@@ -377,19 +381,18 @@ def gru(x, kernel, recurrent_kernel, bias=None, initial_state=None, mask=None, g
     n = recurrent_kernel.shape[0]
     order = _step_order(steps, go_backwards)
     dtype = x.data.dtype
-    _check_gru_bias(bias, n, reset_after)
+    # reset_after=False from here on: the reset gate acts before the recurrent product
+    _check_gru_bias(bias, n, False)
     proj = x.data.reshape(batch * steps, features) @ kernel.data
     if bias is not None:
-        proj = proj + (bias.data[0] if reset_after else bias.data)
+        proj = proj + bias.data
     proj = proj.reshape(batch, steps, 3 * n)
-    b_h = None if bias is None or not reset_after else bias.data[1]
     keep = _mask_columns(xp, mask, order, dtype)
     r_drop = None if recurrent_dropout_mask is None else xp.asarray(recurrent_dropout_mask, dtype=dtype)
     u = recurrent_kernel.data
     h = xp.zeros((batch, n), dtype) if h0 is None else h0.data
     hs = xp.empty((batch, steps, n), dtype)
     gates = xp.empty((batch, steps, 3 * n), dtype)   # z, r, ĥ after their activations
-    q_h = xp.empty((batch, steps, n), dtype)          # reset_after: recurrent part of the candidate
     h_prev = xp.empty((batch, steps, n), dtype)       # the recurrent input h_{t-1} * dropout mask
     h_last = xp.empty((batch, steps, n), dtype)       # h_{t-1} itself
     for s, t in enumerate(order):
@@ -398,16 +401,8 @@ def gru(x, kernel, recurrent_kernel, bias=None, initial_state=None, mask=None, g
         h_last[:, s] = h
         p = proj[:, t]
         gate = gates[:, s]
-        if reset_after:
-            q = hin @ u
-            if b_h is not None:
-                q = q + b_h
-            gate[:, :2 * n] = sig(p[:, :2 * n] + q[:, :2 * n])
-            q_h[:, s] = q[:, 2 * n:]
-            gate[:, 2 * n:] = phi(p[:, 2 * n:] + gate[:, n:2 * n] * q[:, 2 * n:])
-        else:
-            gate[:, :2 * n] = sig(p[:, :2 * n] + hin @ u[:, :2 * n])
-            gate[:, 2 * n:] = phi(p[:, 2 * n:] + (gate[:, n:2 * n] * hin) @ u[:, 2 * n:])
+        gate[:, :2 * n] = sig(p[:, :2 * n] + hin @ u[:, :2 * n])
+        gate[:, 2 * n:] = phi(p[:, 2 * n:] + (gate[:, n:2 * n] * hin) @ u[:, 2 * n:])
         z, hh = gate[:, :n], gate[:, 2 * n:]
         h_new = z * h + (1 - z) * hh
         h = h_new if keep is None else keep[:, s] * h_new + (1 - keep[:, s]) * h
@@ -417,9 +412,8 @@ def gru(x, kernel, recurrent_kernel, bias=None, initial_state=None, mask=None, g
 
     def grads(g):
         da = xp.empty_like(gates)        # d(input projection) of z, r, h
-        dq = xp.empty_like(gates)        # d(recurrent product) of z, r, h (reset_after)
         dh_steps = xp.empty((batch, steps, n), dtype)
-        du_h = None if reset_after else xp.zeros((n, n), dtype)
+        du_h = xp.zeros((n, n), dtype)
         dh = xp.zeros((batch, n), dtype)
         for s in range(steps - 1, -1, -1):
             dh = dh + g[:, s]
@@ -433,19 +427,11 @@ def gru(x, kernel, recurrent_kernel, bias=None, initial_state=None, mask=None, g
             step[:, 2 * n:] = dnew * (1 - z) * phi_prime(hh)
             step[:, :n] = dnew * (hp - hh) * sig_prime(z)
             carry = dnew * z
-            if reset_after:
-                step[:, n:2 * n] = step[:, 2 * n:] * q_h[:, s] * sig_prime(rr)
-                rec = dq[:, s]
-                rec[:, :2 * n] = step[:, :2 * n]
-                rec[:, 2 * n:] = step[:, 2 * n:] * rr
-                back = rec @ u.T
-            else:
-                hin = h_prev[:, s]
-                u_h = u[:, 2 * n:]
-                d_rh = step[:, 2 * n:] @ u_h.T
-                step[:, n:2 * n] = d_rh * hin * sig_prime(rr)
-                du_h += (rr * hin).T @ step[:, 2 * n:]
-                back = step[:, :2 * n] @ u[:, :2 * n].T + d_rh * rr
+            hin = h_prev[:, s]
+            d_rh = step[:, 2 * n:] @ u[:, 2 * n:].T
+            step[:, n:2 * n] = d_rh * hin * sig_prime(rr)
+            du_h += (rr * hin).T @ step[:, 2 * n:]
+            back = step[:, :2 * n] @ u[:, :2 * n].T + d_rh * rr
             if r_drop is not None:
                 back = back * r_drop
             dh = carry + back
@@ -455,10 +441,73 @@ def gru(x, kernel, recurrent_kernel, bias=None, initial_state=None, mask=None, g
         want = (x.requires_grad, kernel.requires_grad, recurrent_kernel.requires_grad,
                 bias is not None and bias.requires_grad)
         dx, dw, _, db = _parameter_gradients(x_data, order, k_data, da, h_prev, (want[0], want[1], False, want[3]))
-        du, db = _gru_recurrent_gradients(xp, h_prev, da, dq, du_h, db, want[2], reset_after)
+        du = None
+        if want[2]:
+            flat_prev = h_prev.reshape(batch * steps, n)
+            du = xp.concatenate([flat_prev.T @ da[:, :, :2 * n].reshape(batch * steps, 2 * n), du_h], axis=1)
         result = [dx, dw, du] + ([db] if bias is not None else [])
         if h0 is not None:
             result.append(dh)
         return tuple(result)
 
     return make_result(hs, tuple(parents), grads, "gru")
+
+
+def _gru_reset_after(x, kernel, recurrent_kernel, bias, h0, mask, go_backwards, activation, recurrent_activation,
+                     recurrent_dropout_mask, trace_key):
+    """The GRU with reset_after=True on time-major buffers (equations in :func:`gru`)."""
+    pairs = activation_pair(recurrent_activation, "recurrent_activation") + activation_pair(activation)
+    xp = namespace(x.data)
+    batch, steps, features = x.shape
+    n = recurrent_kernel.shape[0]
+    dtype = x.data.dtype
+    x_steps = _time_major(xp, x.data, go_backwards)
+    proj = x_steps.reshape(steps * batch, features) @ kernel.data
+    if bias is not None:
+        proj += bias.data[0]
+    proj = proj.reshape(steps, batch, 3 * n)
+    b_h = None if bias is None else bias.data[1]
+    step_forward, step_backward = step_functions(
+        "gru", (_activation_name(activation), _activation_name(recurrent_activation), pairs), proj)
+    keep = _keep_rows(xp, mask, go_backwards, (steps, batch), dtype)
+    r = None if recurrent_dropout_mask is None else xp.asarray(recurrent_dropout_mask, dtype=dtype)
+    u = recurrent_kernel.data
+    hs = xp.empty((steps + 1, batch, n), dtype)         # h_{s-1} at [s], h_s at [s + 1]
+    hs[0] = 0 if h0 is None else h0.data
+    gates = xp.empty((steps, batch, 3 * n), dtype)      # z, r, ĥ after their activations
+    q = xp.empty((steps, batch, 3 * n), dtype)          # the recurrent products h_{t-1} U + b_h
+    for s in range(steps):
+        xp.matmul(hs[s] if r is None else hs[s] * r, u, out=q[s])
+        if b_h is not None:
+            q[s] += b_h
+        step_forward(q[s], proj[s], hs[s], keep[s], gates[s], hs[s + 1])
+    out = _batch_major(xp, hs[1:])
+    k_data = kernel.data
+    parents = [p for p in (x, kernel, recurrent_kernel, bias, h0) if p is not None]
+
+    def grads(g):
+        gh = _time_major(xp, g, False)
+        rr = xp.ones((batch, n), dtype) if r is None else r
+        da = xp.empty_like(gates)
+        dq = xp.empty_like(gates)
+        dh_steps = xp.empty((steps, batch, n), dtype)
+        back = xp.zeros((batch, n), dtype)
+        skip = xp.zeros((batch, n), dtype)
+        u_t = xp.ascontiguousarray(u.T)
+        for s in range(steps - 1, -1, -1):
+            step_backward(back, rr, skip, gh[s], gates[s], q[s], hs[s], keep[s], da[s], dq[s], dh_steps[s])
+            xp.matmul(dq[s], u_t, out=back)
+        _record_norms(trace_key or "gru", dh_steps.transpose(1, 0, 2))
+        want = (x.requires_grad, kernel.requires_grad, recurrent_kernel.requires_grad,
+                bias is not None and bias.requires_grad)
+        h_prev = hs[:-1] if r is None else hs[:-1] * r
+        dx, dw, _, db = _time_major_gradients(x_steps, k_data, da, h_prev, go_backwards, (*want[:3], False))
+        du = h_prev.reshape(steps * batch, n).T @ dq.reshape(steps * batch, 3 * n) if want[2] else None
+        if want[3]:
+            db = xp.stack([da.reshape(-1, 3 * n).sum(axis=0), dq.reshape(-1, 3 * n).sum(axis=0)])
+        result = [dx, dw, du] + ([db] if bias is not None else [])
+        if h0 is not None:
+            result.append(back * rr + skip)
+        return tuple(result)
+
+    return make_result(out, tuple(parents), grads, "gru")
