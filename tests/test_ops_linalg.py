@@ -12,6 +12,7 @@ SHAPES = [
     ((4,), (4,)),            # dot product
     ((2, 3, 4), (2, 4, 5)),  # batched
     ((2, 3, 4), (4, 5)),     # batch broadcast on the left
+    ((2, 3, 2, 4), (4, 5)),  # a Dense layer on a batch of sequences: one product for the kernel gradient
     ((3, 4), (2, 4, 5)),     # batch broadcast on the right
     ((2, 1, 3, 4), (5, 4, 2)),
     ((4,), (2, 4, 3)),

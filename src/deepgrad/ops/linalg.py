@@ -68,7 +68,11 @@ def _matmul_backward_general(g, a_data, b_data, grad_a_wanted, grad_b_wanted):
         grad_a = g2 @ xp.swapaxes(b2, -1, -2)
         if a_data.ndim == 1:  # rows of every batch add up into the one vector
             grad_a = grad_a.reshape(-1, a_data.shape[0]).sum(axis=0)
-    if grad_b_wanted:
+    if grad_b_wanted and b_data.ndim == 2 and a_data.ndim >= 3:
+        # a batch of rows times one matrix (a Dense layer on a sequence): one product over
+        # every row instead of a batched product and a sum over the batch axes
+        grad_b = a_data.reshape(-1, a_data.shape[-1]).T @ g.reshape(-1, g.shape[-1])
+    elif grad_b_wanted:
         grad_b = xp.swapaxes(a2, -1, -2) @ g2
         if b_data.ndim == 1:
             grad_b = grad_b.reshape(-1, b_data.shape[0]).sum(axis=0)
