@@ -130,8 +130,7 @@ class PReLU(Layer):
     def get_config(self):
         config = super().get_config()
         config.update({"alpha_initializer": _serialize(self.alpha_initializer),
-                       "alpha_regularizer": _serialize(self.alpha_regularizer),
-                       "alpha_constraint": _serialize(self.alpha_constraint),
+                       **self.serialized("alpha_regularizer", "alpha_constraint"),
                        "shared_axes": self.shared_axes})
         return config
 

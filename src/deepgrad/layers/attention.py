@@ -19,7 +19,7 @@ import numpy as np
 
 from ..ops.attention import masked_softmax
 from ..tensor import Tensor
-from .base import _serialize, check_number
+from .base import check_number
 from .core import _RandomLayer
 
 
@@ -317,12 +317,8 @@ class MultiHeadAttention(_AttentionDropout):
             "use_bias": self.use_bias,
             "output_shape": None if self.output_shape_arg is None else list(self.output_shape_arg),
             "attention_axes": None if self.attention_axes is None else list(self.attention_axes),
-            "kernel_initializer": _serialize(self.kernel_initializer),
-            "bias_initializer": _serialize(self.bias_initializer),
-            "kernel_regularizer": _serialize(self.kernel_regularizer),
-            "bias_regularizer": _serialize(self.bias_regularizer),
-            "kernel_constraint": _serialize(self.kernel_constraint),
-            "bias_constraint": _serialize(self.bias_constraint),
+            **self.serialized("kernel_initializer", "bias_initializer", "kernel_regularizer", "bias_regularizer",
+                              "kernel_constraint", "bias_constraint"),
         })
         return config
 

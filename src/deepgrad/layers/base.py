@@ -573,6 +573,11 @@ class Layer(metaclass=_LayerType):
         return self.compute_output_shape(self.input_shape_built)
 
     # ------------------------------------------------------------------ configuration
+    def serialized(self, *names) -> dict:
+        """``{name: JSON description}`` of the layer's attributes ``names`` (activations,
+        initializers, regularizers, constraints), for ``get_config``."""
+        return {name: _serialize(getattr(self, name)) for name in names}
+
     def get_config(self) -> dict:
         """Constructor arguments as JSON-able values (``from_config(get_config())`` rebuilds the layer)."""
         config = {"name": self.name, "trainable": self.trainable, "dtype": str(self.dtype)}

@@ -144,9 +144,7 @@ class _BaseConv(Layer):
             "dilation_rate": list(self.dilation_rate),
             "activation": _serialize(self.activation),
             "use_bias": self.use_bias,
-            "bias_initializer": _serialize(self.bias_initializer),
-            "bias_regularizer": _serialize(self.bias_regularizer),
-            "bias_constraint": _serialize(self.bias_constraint),
+            **self.serialized("bias_initializer", "bias_regularizer", "bias_constraint"),
         })
         return config
 
@@ -203,9 +201,7 @@ class _Conv(_BaseConv):
         config.update({
             "filters": self.filters,
             "groups": self.groups,
-            "kernel_initializer": _serialize(self.kernel_initializer),
-            "kernel_regularizer": _serialize(self.kernel_regularizer),
-            "kernel_constraint": _serialize(self.kernel_constraint),
+            **self.serialized("kernel_initializer", "kernel_regularizer", "kernel_constraint"),
         })
         return config
 
@@ -279,9 +275,7 @@ class _ConvTranspose(_BaseConv):
         config.update({
             "filters": self.filters,
             "output_padding": None if self.output_padding is None else list(self.output_padding),
-            "kernel_initializer": _serialize(self.kernel_initializer),
-            "kernel_regularizer": _serialize(self.kernel_regularizer),
-            "kernel_constraint": _serialize(self.kernel_constraint),
+            **self.serialized("kernel_initializer", "kernel_regularizer", "kernel_constraint"),
         })
         return config
 
@@ -351,9 +345,7 @@ class _DepthwiseConv(_BaseConv):
         config = super().get_config()
         config.update({
             "depth_multiplier": self.depth_multiplier,
-            "depthwise_initializer": _serialize(self.depthwise_initializer),
-            "depthwise_regularizer": _serialize(self.depthwise_regularizer),
-            "depthwise_constraint": _serialize(self.depthwise_constraint),
+            **self.serialized("depthwise_initializer", "depthwise_regularizer", "depthwise_constraint"),
         })
         return config
 
@@ -423,12 +415,8 @@ class _SeparableConv(_BaseConv):
         config.update({
             "filters": self.filters,
             "depth_multiplier": self.depth_multiplier,
-            "depthwise_initializer": _serialize(self.depthwise_initializer),
-            "pointwise_initializer": _serialize(self.pointwise_initializer),
-            "depthwise_regularizer": _serialize(self.depthwise_regularizer),
-            "pointwise_regularizer": _serialize(self.pointwise_regularizer),
-            "depthwise_constraint": _serialize(self.depthwise_constraint),
-            "pointwise_constraint": _serialize(self.pointwise_constraint),
+            **self.serialized("depthwise_initializer", "pointwise_initializer", "depthwise_regularizer",
+                              "pointwise_regularizer", "depthwise_constraint", "pointwise_constraint"),
         })
         return config
 

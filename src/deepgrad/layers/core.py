@@ -143,12 +143,8 @@ class Dense(Layer):
             "units": self.units,
             "activation": _serialize(self.activation),
             "use_bias": self.use_bias,
-            "kernel_initializer": _serialize(self.kernel_initializer),
-            "bias_initializer": _serialize(self.bias_initializer),
-            "kernel_regularizer": _serialize(self.kernel_regularizer),
-            "bias_regularizer": _serialize(self.bias_regularizer),
-            "kernel_constraint": _serialize(self.kernel_constraint),
-            "bias_constraint": _serialize(self.bias_constraint),
+            **self.serialized("kernel_initializer", "bias_initializer", "kernel_regularizer", "bias_regularizer",
+                              "kernel_constraint", "bias_constraint"),
         })
         return config
 

@@ -6,7 +6,7 @@ import numpy as np
 
 from ..backend import namespace
 from ..tensor import Tensor, make_result
-from .base import Layer, _serialize, check_number
+from .base import Layer, check_number
 
 
 def token_ids(inputs, what="Embedding"):
@@ -108,9 +108,7 @@ class Embedding(Layer):
         config.update({
             "input_dim": self.input_dim,
             "output_dim": self.output_dim,
-            "embeddings_initializer": _serialize(self.embeddings_initializer),
-            "embeddings_regularizer": _serialize(self.embeddings_regularizer),
-            "embeddings_constraint": _serialize(self.embeddings_constraint),
+            **self.serialized("embeddings_initializer", "embeddings_regularizer", "embeddings_constraint"),
             "mask_zero": self.mask_zero,
             "input_length": self.input_length,
         })

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .. import backend
 from ..tensor import Tensor
-from .base import Layer, _serialize, check_axes, check_number
+from .base import Layer, check_axes, check_number
 
 
 def _normalized_axes(axis, ndim):
@@ -104,14 +104,9 @@ class BatchNormalization(Layer):
         config.update({
             "axis": self.axis, "momentum": self.momentum, "epsilon": self.epsilon,
             "center": self.center, "scale": self.scale,
-            "beta_initializer": _serialize(self.beta_initializer),
-            "gamma_initializer": _serialize(self.gamma_initializer),
-            "moving_mean_initializer": _serialize(self.moving_mean_initializer),
-            "moving_variance_initializer": _serialize(self.moving_variance_initializer),
-            "beta_regularizer": _serialize(self.beta_regularizer),
-            "gamma_regularizer": _serialize(self.gamma_regularizer),
-            "beta_constraint": _serialize(self.beta_constraint),
-            "gamma_constraint": _serialize(self.gamma_constraint),
+            **self.serialized("beta_initializer", "gamma_initializer", "moving_mean_initializer",
+                              "moving_variance_initializer", "beta_regularizer", "gamma_regularizer",
+                              "beta_constraint", "gamma_constraint"),
             "synchronized": self.synchronized,
         })
         return config
@@ -174,11 +169,7 @@ class LayerNormalization(Layer):
         config.update({
             "axis": self.axis, "epsilon": self.epsilon, "center": self.center, "scale": self.scale,
             "rms_scaling": self.rms_scaling,
-            "beta_initializer": _serialize(self.beta_initializer),
-            "gamma_initializer": _serialize(self.gamma_initializer),
-            "beta_regularizer": _serialize(self.beta_regularizer),
-            "gamma_regularizer": _serialize(self.gamma_regularizer),
-            "beta_constraint": _serialize(self.beta_constraint),
-            "gamma_constraint": _serialize(self.gamma_constraint),
+            **self.serialized("beta_initializer", "gamma_initializer", "beta_regularizer", "gamma_regularizer",
+                              "beta_constraint", "gamma_constraint"),
         })
         return config
