@@ -21,8 +21,10 @@ import hashlib
 import io
 import json
 import os
-import pickletools
 import zipfile
+
+# genops only lists the opcodes of a pickle stream; nothing here ever unpickles
+from pickletools import genops
 
 import numpy as np
 
@@ -109,7 +111,7 @@ def _structure_op(name, arg, stack, memo):
 def _run_opcodes(data: bytes, where):
     """The object tree a pickle describes, with globals and calls left as inert records."""
     stack, memo = [], {}
-    for opcode, arg, _ in pickletools.genops(data):
+    for opcode, arg, _ in genops(data):
         name = opcode.name
         if name in _SKIPPED:
             continue
