@@ -19,7 +19,7 @@ import numpy as np
 
 from ..ops.attention import masked_softmax
 from ..tensor import Tensor
-from .base import check_number
+from .base import check_number, combine_masks
 from .core import _RandomLayer
 
 
@@ -36,17 +36,6 @@ def causal_mask(query_length, value_length):
     rows = np.arange(query_length)[:, None]
     cols = np.arange(value_length)[None, :]
     return (rows >= cols)[None]
-
-
-def _combine(*masks):
-    """The logical AND of the masks given (None entries ignored), or None when none is given."""
-    masks = [m for m in masks if m is not None]
-    if not masks:
-        return None
-    out = masks[0]
-    for m in masks[1:]:
-        out = out & m
-    return out
 
 
 class _AttentionDropout(_RandomLayer):
@@ -107,7 +96,7 @@ class Attention(_AttentionDropout):
         scores = self._calculate_scores(query, key)
         keep = None if value_mask is None else value_mask[:, None, :]
         if use_causal_mask:
-            keep = _combine(keep, causal_mask(scores.shape[-2], scores.shape[-1]))
+            keep = combine_masks(keep, causal_mask(scores.shape[-2], scores.shape[-1]))
         weights = masked_softmax(scores, keep, axis=-1)
         result = self._drop(weights, training) @ value
         if query_mask is not None:
@@ -293,7 +282,7 @@ class MultiHeadAttention(_AttentionDropout):
     def _attention_mask(query_length, value_length, query_mask, value_mask, key_mask, attention_mask, causal):
         """The (batch or 1, Tq, Tv) boolean mask of allowed query-key pairs (Keras' rule: the AND of all given)."""
         query_mask, value_mask, key_mask = _array(query_mask), _array(value_mask), _array(key_mask)
-        return _combine(
+        return combine_masks(
             None if query_mask is None else query_mask[:, :, None],
             None if value_mask is None else value_mask[:, None, :],
             None if key_mask is None else key_mask[:, None, :],

@@ -123,6 +123,15 @@ class KerasTensor:
         return f"<KerasTensor shape={self.shape}, dtype={self.dtype}, name={self.name}>"
 
 
+def combine_masks(*masks):
+    """The logical AND of the masks given (None entries ignored), or None when none is given."""
+    combined = None
+    for mask in masks:
+        if mask is not None:
+            combined = mask if combined is None else combined & mask
+    return combined
+
+
 def _flatten(structure):
     if isinstance(structure, (list, tuple)):
         return [item for sub in structure for item in _flatten(sub)]
@@ -473,13 +482,7 @@ class Layer(metaclass=_LayerType):
         axes. Layers that create or consume masks override it.
         """
         if isinstance(mask, (list, tuple)):
-            given = [m for m in mask if m is not None]
-            if not given:
-                return None
-            combined = given[0]
-            for m in given[1:]:
-                combined = combined & m
-            return combined
+            return combine_masks(*mask)
         return mask
 
     def _call_accepts_mask(self) -> bool:

@@ -150,6 +150,16 @@ def _time_major(xp, data, go_backwards):
     return xp.ascontiguousarray(data[::-1] if go_backwards else data)
 
 
+def _input_projection(xp, data, kernel, bias, go_backwards):
+    """The time-major inputs and x_t W + b for every step at once: one matrix product, (time, batch, gates)."""
+    x_steps = _time_major(xp, data, go_backwards)
+    steps, batch = x_steps.shape[:2]
+    proj = x_steps.reshape(steps * batch, -1) @ kernel
+    if bias is not None:
+        proj += bias
+    return x_steps, proj.reshape(steps, batch, kernel.shape[1])
+
+
 def _keep_rows(xp, mask, go_backwards, shape, dtype):
     """Per processing step the keep flag of each sample, (time, batch) floats: ones where nothing is masked."""
     if mask is None:
@@ -283,11 +293,7 @@ def lstm(x, kernel, recurrent_kernel, bias=None, initial_state=None, mask=None, 
     n = recurrent_kernel.shape[0]
     dtype = x.data.dtype
     # time-major buffers in processing order: every step reads and writes contiguous slices
-    x_steps = _time_major(xp, x.data, go_backwards)
-    proj = x_steps.reshape(steps * batch, features) @ kernel.data
-    if bias is not None:
-        proj += bias.data
-    proj = proj.reshape(steps, batch, 4 * n)
+    x_steps, proj = _input_projection(xp, x.data, kernel.data, None if bias is None else bias.data, go_backwards)
     step_forward, step_backward = step_functions(
         "lstm", (_activation_name(activation), _activation_name(recurrent_activation), pairs), proj)
     keep = _keep_rows(xp, mask, go_backwards, (steps, batch), dtype)
@@ -461,11 +467,7 @@ def _gru_reset_after(x, kernel, recurrent_kernel, bias, h0, mask, go_backwards, 
     batch, steps, features = x.shape
     n = recurrent_kernel.shape[0]
     dtype = x.data.dtype
-    x_steps = _time_major(xp, x.data, go_backwards)
-    proj = x_steps.reshape(steps * batch, features) @ kernel.data
-    if bias is not None:
-        proj += bias.data[0]
-    proj = proj.reshape(steps, batch, 3 * n)
+    x_steps, proj = _input_projection(xp, x.data, kernel.data, None if bias is None else bias.data[0], go_backwards)
     b_h = None if bias is None else bias.data[1]
     step_forward, step_backward = step_functions(
         "gru", (_activation_name(activation), _activation_name(recurrent_activation), pairs), proj)
