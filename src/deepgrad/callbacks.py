@@ -32,6 +32,7 @@ import warnings
 
 import numpy as np
 
+from . import distribution
 from .fileio import Archive, ModelFileError, atomic_write, flatten_state, restore_state, write_archive
 
 _BATCH_HOOKS = ("on_train_batch_begin", "on_train_batch_end", "on_test_batch_begin", "on_test_batch_end",
@@ -50,6 +51,8 @@ class Callback:
     ``_unused_hooks`` the hooks it overrides but does not need with its current settings
     (e.g. a batch hook when saving once per epoch); :class:`CallbackList` then skips them.
     """
+
+    chief_only = False  # True: only rank 0 of a data-parallel run keeps it (it writes, and decides nothing)
 
     def __init__(self):
         self.model = None
@@ -153,7 +156,8 @@ class CallbackList(Callback):
 
     def __init__(self, callbacks=None, add_history=False, add_progbar=False, model=None, **params):
         super().__init__()
-        self.callbacks = _flatten_callbacks(callbacks)
+        # in a data-parallel run only rank 0 prints and writes files (see deepgrad.distribution)
+        self.callbacks = [c for c in _flatten_callbacks(callbacks) if distribution.is_chief() or not c.chief_only]
         self._history = next((c for c in self.callbacks if isinstance(c, History)), None)
         self._progbar = next((c for c in self.callbacks if isinstance(c, ProgbarLogger)), None)
         if self._history is None and add_history:
@@ -693,6 +697,8 @@ class ModelCheckpoint(Callback):
     ``save_weights_only`` calls ``model.save_weights`` instead of ``model.save``.
     """
 
+    chief_only = True
+
     def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False, save_weights_only=False,
                  mode="auto", save_freq="epoch", initial_value_threshold=None):
         super().__init__()
@@ -883,6 +889,8 @@ class CSVLogger(Callback):
     starts later, filled with ``NA`` when missing). ``append=True`` continues an existing file
     (writing the header only if the file is empty).
     """
+
+    chief_only = True
 
     def __init__(self, filename, separator=",", append=False):
         super().__init__()
@@ -1086,6 +1094,8 @@ class BackupAndRestore(Callback):
             self._save()
 
     def _save(self):
+        if not distribution.is_chief():
+            return  # rank 0 writes the backup; every rank reads it when resuming
         os.makedirs(self.backup_dir, exist_ok=True)
         self._saves += 1
         name = f"backup-{self._saves}"
@@ -1124,7 +1134,7 @@ class BackupAndRestore(Callback):
                 shutil.rmtree(os.path.join(self.backup_dir, entry), ignore_errors=True)
 
     def on_train_end(self, logs=None):
-        if not self.delete_checkpoint:
+        if not self.delete_checkpoint or not distribution.is_chief():
             return
         self._remove_backups()
         if os.path.exists(self._pointer_path()):

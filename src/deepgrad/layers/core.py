@@ -6,7 +6,7 @@ import inspect
 
 import numpy as np
 
-from .. import backend
+from .. import backend, distribution
 from ..ops.convolution import check_data_format
 from ..tensor import Tensor
 from .base import KerasTensor, Layer, _serialize, check_number, is_string_dtype, normalize_shape
@@ -179,7 +179,8 @@ class _RandomLayer(Layer):
 
     @property
     def _rng(self):
-        return self.seed_generator.generator
+        # in data-parallel training, draws for the whole global batch and keeps this rank's rows
+        return distribution.layer_generator(self.seed_generator.generator)
 
     def _uniform(self, shape, like):
         xp = backend.namespace(like)

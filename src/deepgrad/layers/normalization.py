@@ -2,14 +2,44 @@
 
 from __future__ import annotations
 
-from .. import backend
-from ..tensor import Tensor
+import math
+
+import numpy as np
+
+from .. import backend, distribution
+from ..tensor import Tensor, make_result
 from .base import Layer, check_axes, check_number
 
 
 def _normalized_axes(axis, ndim):
     axes = [axis] if isinstance(axis, int) else list(axis)
     return sorted(a % ndim for a in axes)
+
+
+def synchronized_mean(x, axes, parallel) -> Tensor:
+    """The mean over ``axes`` of the global batch, every data-parallel rank's part of it (one Allreduce).
+
+    Forward: m = (sum over the ranks of each rank's sum of x) / N, N the global count.
+    Backward: rank r's loss counts s_r = n_r / B in the global loss and the gradient Allreduce
+    scales rank r's gradients by s_r, so the gradient this rank sends into its x is
+    dL/dx_i = (sum_r' s_r' dL_r'/dm) / (s_r N): the ranks' upstream gradients of m, added in
+    a second Allreduce. Keras's ``BatchNormalization(synchronized=True)``.
+    """
+    data = x.data
+    xp = backend.namespace(data)
+    sums = data.sum(axis=axes, keepdims=True, dtype=np.float64)
+    packed = parallel.sum_values(np.concatenate([backend.to_numpy(sums).reshape(-1),
+                                                 [math.prod(data.shape[a] for a in axes)]]))
+    count = packed[-1]
+    mean = xp.asarray((packed[:-1] / count).reshape(sums.shape).astype(data.dtype))
+    batch = parallel.batch
+    share = (batch[2] - batch[1]) / batch[0] if batch else 1.0 / parallel.size
+
+    def backward(g):
+        summed = parallel.sum_values(backend.to_numpy(g).reshape(-1) * share).reshape(g.shape) / (share * count)
+        return (xp.broadcast_to(xp.asarray(summed.astype(data.dtype)), data.shape),)
+
+    return make_result(mean, (x,), backward, "synchronized_mean")
 
 
 class BatchNormalization(Layer):
@@ -27,6 +57,11 @@ class BatchNormalization(Layer):
     gamma and beta are trainable; moving_mean and moving_variance are not (they count
     as non-trainable parameters in ``summary()``). ``epsilon`` must be > 0 and
     ``momentum`` in [0, 1].
+
+    In data-parallel training (:mod:`deepgrad.distribution`) each rank normalizes its part of
+    the batch with that part's statistics; ``synchronized=True`` uses the statistics of the
+    whole global batch instead (:func:`synchronized_mean`), which trains exactly as one
+    process does. Without a distribution it changes nothing.
     """
 
     def __init__(self, axis=-1, momentum=0.99, epsilon=0.001, center=True, scale=True,
@@ -76,9 +111,15 @@ class BatchNormalization(Layer):
 
     def call(self, inputs, training=False):
         if training and self.trainable:
-            mean = inputs.mean(axis=self._reduce, keepdims=True)
-            centered = inputs - mean
-            variance = (centered * centered).mean(axis=self._reduce, keepdims=True)
+            parallel = distribution.active() if self.synchronized else None
+            if parallel is not None:  # the statistics of the global batch, over every rank's part
+                mean = synchronized_mean(inputs, tuple(self._reduce), parallel)
+                centered = inputs - mean
+                variance = synchronized_mean(centered * centered, tuple(self._reduce), parallel)
+            else:
+                mean = inputs.mean(axis=self._reduce, keepdims=True)
+                centered = inputs - mean
+                variance = (centered * centered).mean(axis=self._reduce, keepdims=True)
             # moving statistics: plain array arithmetic, no graph
             m = self.momentum
             batch_mean = mean.data.reshape(self.moving_mean.shape)

@@ -24,7 +24,7 @@ import math
 
 import numpy as np
 
-from .. import backend
+from .. import backend, distribution
 from ..tensor import Tensor
 from ..utils import PyDataset
 
@@ -248,6 +248,24 @@ class DataExhaustedWarning(UserWarning):
     """The data ran out before the requested number of steps (training stops, as in Keras)."""
 
 
+def shard_batch(batch):
+    """This data-parallel rank's rows of a prepared batch ``(xs, ys, weights)`` (the batch itself in one process).
+
+    None, with a warning, when the batch has fewer samples than there are ranks.
+    """
+    parallel = distribution.active()
+    if parallel is None:
+        return batch
+    xs, ys, weights = batch
+    count = len(xs[0])
+    if count < parallel.size:
+        distribution.warn_skipped_batch(count, parallel.size)
+        return None
+    rows = parallel.shard(slice(0, count))
+    return ([a[rows] for a in xs], None if ys is None else [a[rows] for a in ys],
+            None if weights is None else weights[rows])
+
+
 class EpochIterator:
     """Epochs of ``(step, batch)`` from an adapter; ``convert`` (if given) prepares each raw batch.
 
@@ -262,6 +280,7 @@ class EpochIterator:
         self.steps = steps
         self.convert = convert
         self.fresh_passes = fresh_passes
+        self.sharded = False  # each data-parallel rank keeps its part of every batch (training and evaluation)
         self.open = False  # a pass is under way
         self.exhausted = False  # the last epoch ended early: the data ran out
 
@@ -311,7 +330,11 @@ class EpochIterator:
                     self.exhausted = True
                     break
                 self.open = True
-            yield step, (batch if convert is None else convert(batch))
+            batch = batch if convert is None else convert(batch)
+            if self.sharded:
+                batch = shard_batch(batch)
+            if batch is not None:  # None: a last batch too small to split between the ranks
+                yield step, batch
             step += 1
         adapter.on_epoch_end()
 

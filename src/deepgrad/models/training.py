@@ -20,7 +20,7 @@ import warnings
 
 import numpy as np
 
-from .. import backend
+from .. import backend, distribution
 from ..tensor import Tensor, no_grad
 from .data_adapter import (
     ArrayAdapter,
@@ -760,7 +760,8 @@ def fit(model, x, y, batch_size=None, epochs=1, verbose="auto", callbacks=None, 
     trainable = model.trainable_weights
     if not trainable:
         raise ValueError(f"model {model.name!r} has no trainable weights: every layer is frozen.")
-    verbose = _verbose(verbose, 1)
+    verbose = _verbose(verbose, 1) if distribution.is_chief() else 0
+    _start_data_parallel(model, iterator, validation)
     callback_list = CallbackList(callbacks, add_history=True, add_progbar=verbose != 0, model=model,
                                  verbose=verbose, epochs=epochs, steps=iterator.steps_per_epoch)
     progress = TrainingProgress(model, iterator)
@@ -773,6 +774,7 @@ def fit(model, x, y, batch_size=None, epochs=1, verbose="auto", callbacks=None, 
             if logs is None:  # the data ran out before this epoch began
                 break
             epoch_logs = logs
+            average_non_trainable_weights(model)
             if validation is not None and (epoch + 1) % validation_freq == 0:
                 epoch_logs.update({f"val_{k}": v for k, v in _validate(state, validation).items()})
             progress.epoch, progress.step = epoch + 1, 0
@@ -808,9 +810,10 @@ def _train_epoch(model, state, iterator, callback_list, progress, epoch, start_s
     for step, (x_batch, y_batch, w_batch) in iterator.epoch(start_step):
         callback_list.on_train_batch_begin(step)
         train_step(model, state, x_batch, y_batch, w_batch, trainable)
+        _finish_shard()
         progress.step = step + 1
         ran = True
-        callback_list.on_train_batch_end(step, state.results() if wants_batch_logs else None)
+        callback_list.on_train_batch_end(step, global_results(state) if wants_batch_logs else None)
         if model.stop_training:
             break
     if iterator.exhausted:
@@ -819,7 +822,7 @@ def _train_epoch(model, state, iterator, callback_list, progress, epoch, start_s
         model.stop_training = True
         if not ran and start_step == 0:
             return None
-    return state.results()
+    return global_results(state)
 
 
 def _validate(state, iterator):
@@ -839,12 +842,14 @@ def _evaluation_pass(state, iterator, callback_list=None):
             outputs = state.forward([Tensor(a) for a in x_batch], training=False)
             loss = state.loss(y_batch, outputs, w_batch)
             state.update(float(loss.data), len(x_batch[0]), y_batch, outputs, w_batch)
+            _finish_shard()
             if callback_list is not None:
-                callback_list.on_test_batch_end(step, state.results())
+                callback_list.on_test_batch_end(step, global_results(state))
+    results = global_results(state)
     if state.loss_count == 0:
         raise ValueError("evaluation ran no batches: the data is empty or a generator ran out "
                          "(pass validation_steps/steps, or a generator that repeats).")
-    return state.results()
+    return results
 
 
 def evaluate(model, x, y, batch_size=None, verbose="auto", sample_weight=None, steps=None, callbacks=None,
@@ -854,8 +859,9 @@ def evaluate(model, x, y, batch_size=None, verbose="auto", sample_weight=None, s
     steps = positive_int(steps, "steps")
     batch_size = None if single_batch else positive_int(batch_size, "batch_size", None if is_batch_source(x) else 32)
     state, iterator = _evaluation_source(model, x, y, sample_weight, batch_size, steps)
+    iterator.sharded = distribution.active() is not None  # each rank evaluates its part; the sums are added
     callback_list = None
-    verbose = _verbose(verbose, 1)
+    verbose = _verbose(verbose, 1) if distribution.is_chief() else 0
     if not single_batch and (callbacks or verbose):
         from ..callbacks import CallbackList  # noqa: PLC0415
 
@@ -869,6 +875,77 @@ def evaluate(model, x, y, batch_size=None, verbose="auto", sample_weight=None, s
         return logs
     values = list(logs.values())
     return values[0] if len(values) == 1 else values
+
+
+# --------------------------------------------------------------------------- data parallelism
+
+
+def _start_data_parallel(model, *iterators):
+    """In a data-parallel run: rank 0's weights on every rank, and the iterators sharded."""
+    parallel = distribution.active()
+    if parallel is None:
+        return
+    for weight in model.weights:
+        weight.data[...] = parallel.broadcast(np.ascontiguousarray(weight.data))
+    for iterator in iterators:
+        if iterator is not None:
+            iterator.sharded = True
+
+
+def _finish_shard():
+    parallel = distribution.active()
+    if parallel is not None:
+        parallel.finish_batch()
+
+
+def average_non_trainable_weights(model):
+    """Average the non-trainable weights (BatchNormalization's moving statistics) over the ranks, once per epoch."""
+    parallel = distribution.active()
+    if parallel is None:
+        return
+    for weight in model.non_trainable_weights:
+        total = parallel.allreduce(np.ascontiguousarray(weight.data, dtype=np.float64))
+        weight.data[...] = total / parallel.size
+
+
+def _running_sum_names(metric) -> tuple:
+    """The attributes a metric's ``reset_state`` assigns: its running sums (added over ranks)."""
+    names = []
+
+    class Recorder(type(metric)):
+        def __setattr__(self, name, value):
+            names.append(name)
+            object.__setattr__(self, name, value)
+
+    probe = object.__new__(Recorder)
+    probe.__dict__.update(metric.__dict__)
+    probe.reset_state()
+    return tuple(dict.fromkeys(names))
+
+
+def global_results(state):
+    """``state.results()`` over every rank's batches: the loss and metric sums added over the ranks first."""
+    parallel = distribution.active()
+    if parallel is None:
+        return state.results()
+    saved = _snapshot(state)
+    try:
+        metrics = [m for ml in state.metrics for m in ml]
+        fields = [(m, name) for m in metrics for name in _running_sum_names(m)
+                  if isinstance(getattr(m, name), (int, float, np.number, np.ndarray))]
+        values = [np.asarray(getattr(m, name), dtype=np.float64).reshape(-1) for m, name in fields]
+        flat = parallel.sum_values(np.concatenate([[state.loss_sum, state.loss_count]] + values))
+        state.loss_sum, state.loss_count = float(flat[0]), int(flat[1])
+        offset = 2
+        for (metric, name), value in zip(fields, values):
+            old = getattr(metric, name)
+            total = flat[offset:offset + value.size]
+            offset += value.size
+            setattr(metric, name, total.reshape(np.shape(old)).astype(np.asarray(old).dtype)
+                    if isinstance(old, np.ndarray) else type(old)(total[0]))
+        return state.results()
+    finally:
+        _restore(state, saved)
 
 
 def _snapshot(state):

@@ -33,7 +33,7 @@ import numbers
 
 import numpy as np
 
-from .. import backend
+from .. import backend, distribution
 from ..parameters import ParameterBuffer
 from ..tensor import Tensor
 
@@ -398,6 +398,9 @@ class Optimizer:
             self._run(groups, gradients)
 
     def _run(self, groups, gradients) -> None:
+        parallel = distribution.active()
+        if parallel is not None:  # data-parallel: one Allreduce averages the gradients over the ranks first
+            gradients = parallel.average_gradients(gradients)
         learning_rate = self._current_learning_rate()
         self._local_step = self.iterations + 1
         gradients = self._clip(groups, gradients)
