@@ -96,7 +96,10 @@ def _attention_model():
     normed = L.LayerNormalization()(total)
     joined = L.Concatenate()([normed, x])
     mixed = L.Multiply()([L.Subtract()([L.Maximum()([a, L.Average()([a, b])]), L.Minimum()([a, b])]), total])
-    return Model(x, [joined, mixed])
+    dot = L.Attention(use_scale=True)([x, mixed], use_causal_mask=True)
+    concat = L.Attention(score_mode="concat", use_scale=True)([dot, x, a])
+    additive = L.AdditiveAttention()([concat, x])
+    return Model(x, [joined, mixed, additive])
 
 
 FAMILIES = {

@@ -22,7 +22,7 @@ Flatten, Reshape, RepeatVector            Flatten, Reshape, Unsqueeze + Expand
 merge layers                              Sum, Sub, Mul, Mean, Max, Min, Concat
 Embedding                                 Cast to int64, Gather
 SimpleRNN, LSTM, GRU, Bidirectional       RNN, LSTM, GRU (time-major, gates reordered)
-MultiHeadAttention                        MatMul, Reshape, Transpose, Softmax
+MultiHeadAttention, Attention              MatMul, Reshape, Transpose, Softmax
 ========================================  ===================================================
 
 Convolutions follow Keras's padding rule (the extra 'same' element at the end), written
@@ -599,11 +599,50 @@ def _bidirectional(g, layer, xs, shapes, kwargs):
 
 # ---- attention
 
-def _multi_head_attention(g, layer, xs, shapes, kwargs):
+def _check_attention_call(layer, kwargs):
     unsupported = {k for k, v in kwargs.items() if v not in (None, False) and k not in ("use_causal_mask",
                                                                                          "training")}
     if unsupported:
         _refuse(layer, f"the call arguments {sorted(unsupported)} (masks, attention scores) are not exported.")
+
+
+def _causal(g, layer, scores, shapes, kwargs):
+    """Scores with the future keys pushed to -1e9 (their softmax weight is exactly 0 in float32)."""
+    if not kwargs.get("use_causal_mask"):
+        return scores
+    tq, tv = shapes[0][0], shapes[1][0]
+    if tq is None or tv is None:
+        _refuse(layer, "a causal mask needs known sequence lengths; give the Inputs full shapes.")
+    blocked = np.where(attention.causal_mask(tq, tv)[0], 0.0, -1e9).astype(np.float32)
+    return g.op("Add", [scores, g.const(blocked, f"{layer.name}/causal_mask")])
+
+
+def _attention(g, layer, xs, shapes, kwargs):
+    """Attention (dot or concat scores) and AdditiveAttention: softmax(scores(query, key)) @ value."""
+    _check_attention_call(layer, kwargs)
+    query, value = xs[0], xs[1]
+    key = xs[2] if len(xs) > 2 else value
+    scale = None if layer.scale is None else g.const(layer.scale.data, f"{layer.name}/scale")
+    additive = isinstance(layer, attention.AdditiveAttention)
+    if additive or layer.score_mode == "concat":
+        pairs = g.op("Add", [g.op("Unsqueeze", [query, g.ints([-2])]), g.op("Unsqueeze", [key, g.ints([-3])])])
+        if additive:  # sum_d scale_d tanh(q + k)_d
+            pairs = g.op("Tanh", [pairs])
+            pairs = pairs if scale is None else g.op("Mul", [pairs, scale])
+        else:         # c sum_d tanh(scale (q + k))_d
+            pairs = g.op("Tanh", [pairs if scale is None else g.op("Mul", [pairs, scale])])
+        scores = g.op("ReduceSum", [pairs, g.ints([-1])], keepdims=0)
+        if not additive:
+            scores = g.op("Mul", [scores, g.const(layer.concat_score_weight.data, f"{layer.name}/concat_weight")])
+    else:
+        scores = g.op("MatMul", [query, g.op("Transpose", [key], perm=[0, 2, 1])])
+        scores = scores if scale is None else g.op("Mul", [scores, scale])
+    weights = g.op("Softmax", [_causal(g, layer, scores, shapes, kwargs)], f"{layer.name}/weights", axis=-1)
+    return g.op("MatMul", [weights, value], layer.name)
+
+
+def _multi_head_attention(g, layer, xs, shapes, kwargs):
+    _check_attention_call(layer, kwargs)
     query, value = xs[0], xs[1]
     key = xs[2] if len(xs) > 2 else value
     heads, name = layer.num_heads, layer.name
@@ -621,12 +660,7 @@ def _multi_head_attention(g, layer, xs, shapes, kwargs):
     k = project(key, layer.key_kernel, layer.key_bias, "key")
     v = project(value, layer.value_kernel, layer.value_bias, "value")
     scores = g.op("MatMul", [q, g.op("Transpose", [k], perm=[0, 1, 3, 2])], f"{name}/scores")
-    if kwargs.get("use_causal_mask"):
-        tq, tv = shapes[0][0], shapes[1][0]
-        if tq is None or tv is None:
-            _refuse(layer, "a causal mask needs known sequence lengths; give the Inputs full shapes.")
-        blocked = np.where(attention.causal_mask(tq, tv)[0], 0.0, -1e9).astype(np.float32)
-        scores = g.op("Add", [scores, g.const(blocked, f"{name}/causal_mask")])
+    scores = _causal(g, layer, scores, shapes, kwargs)
     weights = g.op("Softmax", [scores], f"{name}/weights", axis=-1)
     context = g.op("MatMul", [weights, v])                                    # (batch, heads, Tq, value_dim)
     context = g.op("Transpose", [context], perm=[0, 2, 1, 3])
@@ -680,6 +714,7 @@ _CONVERTERS = [
     (recurrent.Bidirectional, _bidirectional),
     (recurrent.TimeDistributed, _time_distributed),
     (attention.MultiHeadAttention, _multi_head_attention),
+    (attention.Attention, _attention),
 ] + [(cls, _identity) for cls in _IDENTITY_LAYERS]
 
 
