@@ -32,6 +32,8 @@ import zlib
 
 import numpy as np
 
+from . import backend
+
 
 def _tensorboard():
     try:
@@ -281,9 +283,10 @@ class TensorBoardHooks:
         for layer in _leaf_layers(self.model):
             for weight in layer.weights:
                 tag = f"{layer.name}/{weight.name}"
-                writer.histogram(f"{tag}/histogram", np.asarray(weight.data), epoch)
-                if self.write_images and weight.ndim >= 2:
-                    writer.image(f"{tag}/image", weight_image(np.asarray(weight.data)), epoch)
+                values = backend.to_numpy(weight.data)
+                writer.histogram(f"{tag}/histogram", values, epoch)
+                if self.write_images and values.ndim >= 2:
+                    writer.image(f"{tag}/image", weight_image(values), epoch)
 
     def _log_gradient_monitor(self, writer):
         monitor = self.gradient_monitor

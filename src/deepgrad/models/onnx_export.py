@@ -40,7 +40,7 @@ import math
 
 import numpy as np
 
-from .. import activations
+from .. import activations, backend
 from ..layers import activations as activation_layers
 from ..layers import (
     attention,
@@ -73,6 +73,11 @@ def _onnx():
         raise ImportError("ONNX export needs the onnx package: pip install 'deepgrad[onnx]' (or pip install onnx)."
                           ) from None
     return onnx
+
+
+def _host(weight):
+    """A weight's values as a NumPy array (copied from the GPU when the model lives there)."""
+    return backend.to_numpy(weight.data)
 
 
 def _refuse(layer, why):
@@ -195,9 +200,9 @@ def _identity(g, layer, xs, shapes, kwargs):
 
 
 def _dense(g, layer, xs, shapes, kwargs):
-    z = g.op("MatMul", [xs[0], g.const(layer.kernel.data, f"{layer.name}/kernel")], layer.name)
+    z = g.op("MatMul", [xs[0], g.const(_host(layer.kernel), f"{layer.name}/kernel")], layer.name)
     if layer.use_bias:
-        z = g.op("Add", [z, g.const(layer.bias.data, f"{layer.name}/bias")], layer.name)
+        z = g.op("Add", [z, g.const(_host(layer.bias), f"{layer.name}/bias")], layer.name)
     return _apply_activation(g, layer, layer.activation, z)
 
 
@@ -225,15 +230,15 @@ def _softmax_layer(g, layer, xs, shapes, kwargs):
 
 
 def _prelu_layer(g, layer, xs, shapes, kwargs):
-    return g.op("PRelu", [xs[0], g.const(layer.alpha.data, f"{layer.name}/alpha")], layer.name)
+    return g.op("PRelu", [xs[0], g.const(_host(layer.alpha), f"{layer.name}/alpha")], layer.name)
 
 
 def _batch_normalization(g, layer, xs, shapes, kwargs):
     # inference: y = (x - mean) / sqrt(var + eps) * gamma + beta, folded into one scale and one shift
     shape = layer._broadcast
-    inv_std = 1.0 / np.sqrt(layer.moving_variance.data.astype(np.float64) + layer.epsilon)
-    scale = inv_std * (layer.gamma.data if layer.scale else 1.0)
-    shift = -layer.moving_mean.data * scale + (layer.beta.data if layer.center else 0.0)
+    inv_std = 1.0 / np.sqrt(_host(layer.moving_variance).astype(np.float64) + layer.epsilon)
+    scale = inv_std * (_host(layer.gamma) if layer.scale else 1.0)
+    shift = -_host(layer.moving_mean) * scale + (_host(layer.beta) if layer.center else 0.0)
     y = g.op("Mul", [xs[0], g.const(scale.reshape(shape), f"{layer.name}/scale")], layer.name)
     return g.op("Add", [y, g.const(shift.reshape(shape), f"{layer.name}/shift")], layer.name)
 
@@ -244,8 +249,8 @@ def _layer_normalization(g, layer, xs, shapes, kwargs):
     x = xs[0]
     if not layer.rms_scaling and axes == list(range(axes[0], rank)):
         feature_shape = [shapes[0][a - 1] for a in axes]
-        gamma = layer.gamma.data if layer.gamma is not None else np.ones(feature_shape, np.float32)
-        beta = layer.beta.data if layer.beta is not None else np.zeros(feature_shape, np.float32)
+        gamma = _host(layer.gamma) if layer.gamma is not None else np.ones(feature_shape, np.float32)
+        beta = _host(layer.beta) if layer.beta is not None else np.zeros(feature_shape, np.float32)
         scale_and_shift = [g.const(gamma, f"{layer.name}/gamma"), g.const(beta, f"{layer.name}/beta")]
         return g.op("LayerNormalization", [x, *scale_and_shift], layer.name, axis=axes[0],
                     epsilon=float(layer.epsilon))
@@ -255,9 +260,9 @@ def _layer_normalization(g, layer, xs, shapes, kwargs):
     std = g.op("Sqrt", [g.op("Add", [variance, g.const(layer.epsilon)])])
     out = g.op("Div", [x if layer.rms_scaling else centered, std], layer.name)
     if layer.gamma is not None:
-        out = g.op("Mul", [out, g.const(layer.gamma.data.reshape(layer._broadcast), f"{layer.name}/gamma")])
+        out = g.op("Mul", [out, g.const(_host(layer.gamma).reshape(layer._broadcast), f"{layer.name}/gamma")])
     if layer.beta is not None:
-        out = g.op("Add", [out, g.const(layer.beta.data.reshape(layer._broadcast), f"{layer.name}/beta")])
+        out = g.op("Add", [out, g.const(_host(layer.beta).reshape(layer._broadcast), f"{layer.name}/beta")])
     return out
 
 
@@ -268,8 +273,8 @@ def _rescaling(g, layer, xs, shapes, kwargs):
 
 def _normalization(g, layer, xs, shapes, kwargs):
     shape = (1,) + layer._broadcast[1:]
-    mean = np.asarray(layer.mean.data, np.float32).reshape(shape)
-    std = np.maximum(np.sqrt(np.asarray(layer.variance.data, np.float32)), preprocessing._EPSILON).reshape(shape)
+    mean = np.asarray(_host(layer.mean), np.float32).reshape(shape)
+    std = np.maximum(np.sqrt(np.asarray(_host(layer.variance), np.float32)), preprocessing._EPSILON).reshape(shape)
     if layer.invert:
         return g.op("Add", [g.op("Mul", [xs[0], g.const(std)]), g.const(mean)], layer.name)
     return g.op("Mul", [g.op("Sub", [xs[0], g.const(mean)]), g.const((1.0 / std).astype(np.float32))], layer.name)
@@ -323,8 +328,8 @@ def _conv_node(g, layer, x, shape, kernel, bias, groups, padding=None, strides=N
 def _conv(g, layer, xs, shapes, kwargs):
     rank = layer.rank
     x = _to_nchw(g, layer, xs[0], rank)
-    bias = layer.bias.data if layer.use_bias else None
-    y = _conv_node(g, layer, x, shapes[0], layer.kernel.data, bias, layer.groups, layer.padding, layer.strides,
+    bias = _host(layer.bias) if layer.use_bias else None
+    y = _conv_node(g, layer, x, shapes[0], _host(layer.kernel), bias, layer.groups, layer.padding, layer.strides,
                    layer.dilation_rate)
     return _apply_activation(g, layer, layer.activation, _from_nchw(g, layer, y, rank))
 
@@ -336,9 +341,9 @@ def _flat_depthwise(kernel):
 
 def _depthwise_conv(g, layer, xs, shapes, kwargs):
     rank = layer.rank
-    kernel = layer.kernel.data
+    kernel = _host(layer.kernel)
     x = _to_nchw(g, layer, xs[0], rank)
-    bias = layer.bias.data if layer.use_bias else None
+    bias = _host(layer.bias) if layer.use_bias else None
     y = _conv_node(g, layer, x, shapes[0], _flat_depthwise(kernel), bias, kernel.shape[-2], layer.padding,
                    layer.strides, layer.dilation_rate)
     return _apply_activation(g, layer, layer.activation, _from_nchw(g, layer, y, rank))
@@ -346,20 +351,20 @@ def _depthwise_conv(g, layer, xs, shapes, kwargs):
 
 def _separable_conv(g, layer, xs, shapes, kwargs):
     rank = layer.rank
-    kernel = layer.depthwise_kernel.data
+    kernel = _host(layer.depthwise_kernel)
     x = _to_nchw(g, layer, xs[0], rank)
     y = _conv_node(g, layer, x, shapes[0], _flat_depthwise(kernel), None, kernel.shape[-2], layer.padding,
                    layer.strides, layer.dilation_rate)
-    bias = layer.bias.data if layer.use_bias else None
+    bias = _host(layer.bias) if layer.use_bias else None
     # the pointwise convolution is 1x1, unpadded: any shape with known sizes gives it no pads
-    y = _conv_node(g, layer, y, (1,) * (rank + 1), layer.pointwise_kernel.data, bias, 1)
+    y = _conv_node(g, layer, y, (1,) * (rank + 1), _host(layer.pointwise_kernel), bias, 1)
     return _apply_activation(g, layer, layer.activation, _from_nchw(g, layer, y, rank))
 
 
 def _conv_transpose(g, layer, xs, shapes, kwargs):
     rank = layer.rank
     spatial = _spatial(layer, shapes[0])
-    kernel = layer.kernel.data  # (*k, F, C): ONNX wants (C, F, *k)
+    kernel = _host(layer.kernel)  # (*k, F, C): ONNX wants (C, F, *k)
     weight = np.transpose(kernel, (rank + 1, rank, *range(rank)))
     extra = layer.output_padding or (None,) * rank
     begins, ends, output_padding = [], [], []
@@ -373,7 +378,7 @@ def _conv_transpose(g, layer, xs, shapes, kwargs):
         output_padding.append(max(-surplus, 0))
     inputs = [_to_nchw(g, layer, xs[0], rank), g.const(weight, f"{layer.name}/kernel")]
     if layer.use_bias:
-        inputs.append(g.const(layer.bias.data, f"{layer.name}/bias"))
+        inputs.append(g.const(_host(layer.bias), f"{layer.name}/bias"))
     y = g.op("ConvTranspose", inputs, layer.name, kernel_shape=list(layer.kernel_size), strides=list(layer.strides),
              dilations=list(layer.dilation_rate), pads=begins + ends, output_padding=output_padding)
     return _apply_activation(g, layer, layer.activation, _from_nchw(g, layer, y, rank))
@@ -472,7 +477,7 @@ def _embedding(g, layer, xs, shapes, kwargs):
         _refuse(layer, "mask_zero=True makes a mask, and masks are not exported; export a copy of the model "
                        "built with mask_zero=False (the predictions of unpadded inputs are the same).")
     ids = g.op("Cast", [xs[0]], f"{layer.name}/ids", to=g.onnx.TensorProto.INT64)
-    return g.op("Gather", [g.const(layer.embeddings.data, f"{layer.name}/embeddings"), ids], layer.name, axis=0)
+    return g.op("Gather", [g.const(_host(layer.embeddings), f"{layer.name}/embeddings"), ids], layer.name, axis=0)
 
 
 def _masking(g, layer, xs, shapes, kwargs):
@@ -531,7 +536,7 @@ def _rnn_biases(layer, kind, order):
     units, width = layer.units, len(order) * layer.units
     if not layer.use_bias:
         return np.zeros((1, 2 * width), np.float32)
-    bias = layer.bias.data
+    bias = _host(layer.bias)
     if kind == "GRU" and layer.reset_after:
         input_bias, recurrent_bias = bias[0], bias[1]
     else:
@@ -555,8 +560,8 @@ def _rnn(g, layer, x, kind):
     if layer.go_backwards:  # deepgrad reads the sequence from its end; outputs stay in processing order
         time_major = _reverse_axis(g, time_major, 0, f"{layer.name}/reversed")
     names, alphas, betas = _rnn_activations(layer, kind)
-    inputs = [time_major, g.const(_gate_rows(layer.kernel.data, units, order), f"{layer.name}/W"),
-              g.const(_gate_rows(layer.recurrent_kernel.data, units, order), f"{layer.name}/R"),
+    inputs = [time_major, g.const(_gate_rows(_host(layer.kernel), units, order), f"{layer.name}/W"),
+              g.const(_gate_rows(_host(layer.recurrent_kernel), units, order), f"{layer.name}/R"),
               g.const(_rnn_biases(layer, kind, order), f"{layer.name}/B")]
     attrs = {"hidden_size": units, "activations": names, "activation_alpha": alphas, "activation_beta": betas}
     op = {"SimpleRNN": "RNN", "LSTM": "LSTM", "GRU": "GRU"}[kind]
@@ -622,7 +627,7 @@ def _attention(g, layer, xs, shapes, kwargs):
     _check_attention_call(layer, kwargs)
     query, value = xs[0], xs[1]
     key = xs[2] if len(xs) > 2 else value
-    scale = None if layer.scale is None else g.const(layer.scale.data, f"{layer.name}/scale")
+    scale = None if layer.scale is None else g.const(_host(layer.scale), f"{layer.name}/scale")
     additive = isinstance(layer, attention.AdditiveAttention)
     if additive or layer.score_mode == "concat":
         pairs = g.op("Add", [g.op("Unsqueeze", [query, g.ints([-2])]), g.op("Unsqueeze", [key, g.ints([-3])])])
@@ -633,7 +638,7 @@ def _attention(g, layer, xs, shapes, kwargs):
             pairs = g.op("Tanh", [pairs if scale is None else g.op("Mul", [pairs, scale])])
         scores = g.op("ReduceSum", [pairs, g.ints([-1])], keepdims=0)
         if not additive:
-            scores = g.op("Mul", [scores, g.const(layer.concat_score_weight.data, f"{layer.name}/concat_weight")])
+            scores = g.op("Mul", [scores, g.const(_host(layer.concat_score_weight), f"{layer.name}/concat_weight")])
     else:
         scores = g.op("MatMul", [query, g.op("Transpose", [key], perm=[0, 2, 1])])
         scores = scores if scale is None else g.op("Mul", [scores, scale])
@@ -649,9 +654,9 @@ def _multi_head_attention(g, layer, xs, shapes, kwargs):
 
     def project(x, kernel, bias, what):
         dim, _, depth = kernel.shape
-        y = g.op("MatMul", [x, g.const(kernel.data.reshape(dim, heads * depth), f"{name}/{what}_kernel")])
+        y = g.op("MatMul", [x, g.const(_host(kernel).reshape(dim, heads * depth), f"{name}/{what}_kernel")])
         if bias is not None:
-            y = g.op("Add", [y, g.const(bias.data.reshape(heads * depth), f"{name}/{what}_bias")])
+            y = g.op("Add", [y, g.const(_host(bias).reshape(heads * depth), f"{name}/{what}_bias")])
         y = g.op("Reshape", [y, g.ints([0, 0, heads, depth])])            # (batch, T, heads, depth)
         return g.op("Transpose", [y], f"{name}/{what}", perm=[0, 2, 1, 3])  # (batch, heads, T, depth)
 
@@ -665,11 +670,11 @@ def _multi_head_attention(g, layer, xs, shapes, kwargs):
     context = g.op("MatMul", [weights, v])                                    # (batch, heads, Tq, value_dim)
     context = g.op("Transpose", [context], perm=[0, 2, 1, 3])
     merged = g.op("Reshape", [context, g.ints([0, 0, heads * layer.value_dim])])
-    kernel = layer.output_kernel.data
+    kernel = _host(layer.output_kernel)
     out = g.op("MatMul", [merged, g.const(kernel.reshape(heads * layer.value_dim, -1), f"{name}/output_kernel")],
                name)
     if layer.output_bias is not None:
-        out = g.op("Add", [out, g.const(layer.output_bias.data, f"{name}/output_bias")], name)
+        out = g.op("Add", [out, g.const(_host(layer.output_bias), f"{name}/output_bias")], name)
     return out
 
 
