@@ -34,6 +34,7 @@ import numpy as np
 
 from . import distribution
 from .fileio import Archive, ModelFileError, atomic_write, flatten_state, restore_state, write_archive
+from .tensorboard import TensorBoardHooks
 
 _BATCH_HOOKS = ("on_train_batch_begin", "on_train_batch_end", "on_test_batch_begin", "on_test_batch_end",
                 "on_predict_batch_begin", "on_predict_batch_end")
@@ -1145,3 +1146,21 @@ class BackupAndRestore(Callback):
             pass  # not empty (the user's own files) or already gone
         self._completed_epochs = 0
         self._saves = 0
+
+
+# --------------------------------------------------------------------------- TensorBoard
+
+class TensorBoard(TensorBoardHooks, Callback):
+    """Keras's TensorBoard callback: event files for TensorBoard in ``log_dir/train`` and ``log_dir/validation``.
+
+    ``TensorBoard(log_dir='logs', histogram_freq=0, write_graph=True, write_images=False,
+    write_steps_per_second=False, update_freq='epoch', profile_batch=0, embeddings_freq=0,
+    embeddings_metadata=None, gradient_monitor=None)``: epoch scalars (``epoch_loss``, the
+    metrics, ``epoch_learning_rate``), batch scalars every ``update_freq`` batches, weight
+    histograms (and, with ``write_images``, kernels as images) every ``histogram_freq``
+    epochs, the layer graph, and a GradientMonitor's statistics. The hooks and the writer
+    live in :mod:`deepgrad.tensorboard` (needs ``pip install deepgrad[tensorboard]``).
+    In data-parallel training only rank 0 writes.
+    """
+
+    chief_only = True

@@ -311,6 +311,16 @@ class Model(Layer):
 
         load_weights(self, filepath, skip_mismatch=skip_mismatch)
 
+    def export(self, filepath, format="onnx", verbose=True, input_signature=None, **kwargs):
+        """Write the inference graph for a serving runtime: ``format='onnx'`` (opset 17, needs ``onnx``).
+
+        See :mod:`deepgrad.models.onnx_export` for the layers it covers; returns the ONNX ModelProto.
+        """
+        from .onnx_export import export_model  # noqa: PLC0415
+
+        return export_model(self, filepath, format=format, verbose=verbose, input_signature=input_signature,
+                            **kwargs)
+
     def get_config(self) -> dict:
         config = {"name": self.name, "trainable": self.trainable}
         return config
