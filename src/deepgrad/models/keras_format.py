@@ -262,14 +262,19 @@ def _keras_functional(model):
 
 
 def _kwargs_entry(layer, node, node_index):
-    from .functional import _kwargs_config  # noqa: PLC0415
+    from .functional import _kwargs_config, _ref  # noqa: PLC0415
 
     if not node.kwargs:
         return {}
     encoded = _kwargs_config(layer, node, node_index)
-    for value in encoded.values():  # give tensor references the shape Keras records with them
-        if isinstance(value, dict) and value.get("class_name") == _TENSOR:
-            tensor = next(t for t in node.parents() if [t.layer.name] == value["config"]["keras_history"][:1])
+    tensors = {tuple(_ref(t, node_index)): t for t in node.parents()}
+    stack = list(encoded.values())
+    while stack:  # give each tensor reference the shape and dtype Keras records with it
+        value = stack.pop()
+        if isinstance(value, list):
+            stack.extend(value)
+        elif isinstance(value, dict) and value.get("class_name") == _TENSOR:
+            tensor = tensors[tuple(value["config"]["keras_history"])]
             value["config"].update(shape=list(tensor.shape), dtype=str(tensor.dtype))
     return encoded
 
@@ -549,20 +554,33 @@ def _group(h5py, h5, path):
     return node
 
 
-def _read_arrays(h5py, h5, groups, where):
-    """The arrays for each weight of ``groups`` from a Keras 3 weights file, shapes checked."""
+def _read_arrays(h5py, h5, groups, where, skip_mismatch=False):
+    """The arrays for each weight of ``groups`` from a Keras 3 weights file, shapes checked.
+
+    With ``skip_mismatch`` an object whose stored variables do not fit is left out instead of refused.
+    """
     pairs = []
-    for path, name, weights in groups:
-        if not weights:
-            continue
+    for group in groups:
+        try:
+            pairs.extend(_group_arrays(h5py, h5, group, where))
+        except ModelFileError:
+            if not skip_mismatch:
+                raise
+    return pairs
+
+
+def _group_arrays(h5py, h5, group, where):
+    path, name, weights = group
+    pairs = []
+    if weights:
         vars_path = posixpath.join(path, "vars") if path else "vars"
-        group = _group(h5py, h5, vars_path)
-        if group is None or len(group) != len(weights):
-            found = 0 if group is None else len(group)
+        stored = _group(h5py, h5, vars_path)
+        if stored is None or len(stored) != len(weights):
+            found = 0 if stored is None else len(stored)
             raise ModelFileError(f"{where}: layer {name!r} has {len(weights)} weights but the file holds {found} "
                                  f"under {vars_path!r}; the file was written for another architecture.")
         for i, weight in enumerate(weights):
-            dataset = _dataset(h5py, group, str(i), f"{where}: {vars_path}")
+            dataset = _dataset(h5py, stored, str(i), f"{where}: {vars_path}")
             if dataset is None or tuple(dataset.shape) != tuple(weight.shape):
                 shape = None if dataset is None else tuple(dataset.shape)
                 raise ModelFileError(f"{where}: weight {i} of layer {name!r} ({weight.name}) has shape "
@@ -638,6 +656,20 @@ def _rebuild(archive, reader, entry, h5, h5py, compile):
     return model
 
 
+def load_keras_weights(model, filepath, skip_mismatch=False):
+    """Load the weights of a ``.keras`` file into ``model`` (an architecture like the saved one)."""
+    h5py = _h5py()
+    archive = _KerasArchive(filepath)
+    try:
+        if not model.built:
+            raise ValueError(f"model {model.name!r} is not built; build it before loading weights from {archive.path}.")
+        with h5py.File(io.BytesIO(archive._read(WEIGHTS_MEMBER)), "r") as h5:
+            pairs = _read_arrays(h5py, h5, weight_groups(model), archive.path, skip_mismatch)
+    finally:
+        archive.close()
+    _assign(pairs)
+
+
 def _file_orders(model, names):
     """``id(functional model)`` -> its layers in the order the file lists them (Keras' own order)."""
     orders = {}
@@ -705,7 +737,7 @@ def load_h5_weights(model, filepath, skip_mismatch=False):
         if "layer_names" in root.attrs:
             pairs = _legacy_arrays(h5py, root, model, path, skip_mismatch)
         else:
-            pairs = _read_arrays(h5py, h5, weight_groups(model), path)
+            pairs = _read_arrays(h5py, h5, weight_groups(model), path, skip_mismatch)
     _assign(pairs)
 
 
@@ -755,7 +787,8 @@ def is_h5_path(filepath) -> bool:
     return str(filepath).lower().endswith((".h5", ".hdf5"))
 
 
-register_format("keras", save_model=save_keras_model, load_model=load_keras_model, recognizes=is_keras_file)
+register_format("keras", save_model=save_keras_model, load_model=load_keras_model, recognizes=is_keras_file,
+                load_weights=load_keras_weights)
 register_format("h5", save_weights=save_keras_weights, load_weights=load_h5_weights)
 
 __all__ = ["keras_config", "keras_layer_order", "load_h5_weights", "load_keras_model", "save_keras_model",

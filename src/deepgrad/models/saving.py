@@ -448,11 +448,13 @@ def load_weights(model, filepath, skip_mismatch=False):
     The weight table must match the model's weights one by one: same names, same shapes
     (with ``skip_mismatch=True`` mismatching weights are left as they are). A bad file
     raises :class:`ModelFileError` and leaves the model untouched. Keras ``.h5`` files
-    (the legacy layout or Keras 3's ``.weights.h5``) are read by
-    :func:`deepgrad.models.keras_format.load_h5_weights`.
+    (the legacy layout or Keras 3's ``.weights.h5``) and the weights of ``.keras`` files are
+    read by :mod:`deepgrad.models.keras_format`.
     """
     if _extension_format(filepath) == "h5":
         return _handler("h5", "load_weights")(model, filepath, skip_mismatch=skip_mismatch)
+    if "keras" in _FORMATS and _handler("keras", "recognizes")(filepath):
+        return _handler("keras", "load_weights")(model, filepath, skip_mismatch=skip_mismatch)
     archive = Archive(filepath)
     try:
         check_schema(archive.config, WEIGHTS_FILE, archive.path)
