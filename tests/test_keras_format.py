@@ -7,6 +7,7 @@ skip without it; the round trip through deepgrad alone and the HDF5 layout check
 only h5py.
 """
 
+import io
 import json
 import os
 import types
@@ -256,8 +257,6 @@ def test_weights_file_follows_keras_layout(tmp_path):
     model.save(tmp_path / "m.keras")
     with zipfile.ZipFile(tmp_path / "m.keras") as archive:
         h5_bytes = archive.read("model.weights.h5")
-    import io
-
     with h5py.File(io.BytesIO(h5_bytes), "r") as h5:
         lstm, gru = model.layers[1:3] if model.layers[1].__class__.__name__ == "LSTM" else model.layers[2:0:-1]
         for path, layer in (("layers/lstm/cell/vars", lstm), ("layers/gru/cell/vars", gru)):
@@ -275,8 +274,6 @@ def test_attention_and_normalization_weights_follow_keras_layout(tmp_path):
     model = _deepgrad_model("attention")
     model.save(tmp_path / "m.keras")
     with zipfile.ZipFile(tmp_path / "m.keras") as archive:
-        import io
-
         h5 = h5py.File(io.BytesIO(archive.read("model.weights.h5")), "r")
     mha = next(layer for layer in model.layers if isinstance(layer, dl.MultiHeadAttention))
     with h5:
@@ -299,11 +296,14 @@ def test_attention_and_normalization_weights_follow_keras_layout(tmp_path):
 
 def test_functional_layer_order_follows_keras_depth_order():
     model = _deepgrad_model("merge")
-    order = [layer.name for layer in keras_format.keras_layer_order(model)]
-    # deepest first: the inputs, then the two Dense layers, the merges, then the output layers
-    assert order[:2] == [model.inputs[0].layer.name, model.inputs[1].layer.name]
-    assert [type(layer).__name__ for layer in keras_format.keras_layer_order(model)][-1] == "Dense"
-    assert order.index(model.layers[2].name) < order.index("concatenate") if "concatenate" in order else True
+    order = keras_format.keras_layer_order(model)
+    # deepest first, ties in the order of a depth-first walk from the first output
+    assert [type(layer).__name__ for layer in order] == [
+        "InputLayer", "InputLayer", "Dense", "Dense", "Multiply", "Subtract", "Average", "Maximum", "Minimum",
+        "Concatenate", "Dense", "Dense"]
+    assert order[0] is model.inputs[0].layer and order[1] is model.inputs[1].layer
+    assert order[2]._inbound[0].inputs[0] is model.inputs[0]  # the Dense fed by the first input comes first
+    assert order[10] is model.outputs[0].layer and order[11] is model.outputs[1].layer
 
 
 def test_legacy_h5_weights_are_read_and_never_written(tmp_path):
@@ -329,22 +329,22 @@ def test_legacy_h5_weights_are_read_and_never_written(tmp_path):
         model.save_weights(tmp_path / "w.h5")
 
 
-def test_load_weights_reads_a_keras_file(tmp_path):
-    model = _deepgrad_model("attention")
-    model.save(tmp_path / "m.keras")
-    fresh = FAMILIES["attention"](DEEPGRAD)
-    fresh.load_weights(tmp_path / "m.keras")
-    data = _inputs("attention")
+def _check_weights_reload(family, path, save):
+    """Weights written by ``save(model, path)`` give a fresh model of the family the same predictions."""
+    model = _deepgrad_model(family)
+    save(model, path)
+    fresh = FAMILIES[family](DEEPGRAD)
+    fresh.load_weights(path)
+    data = _inputs(family)
     _assert_same(fresh.predict(data, verbose=0), model.predict(data, verbose=0))
+
+
+def test_load_weights_reads_a_keras_file(tmp_path):
+    _check_weights_reload("attention", tmp_path / "m.keras", Model.save)
 
 
 def test_weights_h5_round_trip_and_shape_mismatch(tmp_path):
-    model = _deepgrad_model("conv1d")
-    model.save_weights(tmp_path / "w.weights.h5")
-    fresh = FAMILIES["conv1d"](DEEPGRAD)
-    fresh.load_weights(tmp_path / "w.weights.h5")
-    data = _inputs("conv1d")
-    _assert_same(fresh.predict(data, verbose=0), model.predict(data, verbose=0))
+    _check_weights_reload("conv1d", tmp_path / "w.weights.h5", Model.save_weights)
     other = DEEPGRAD.Sequential([dl.Input((10, 3)), dl.Conv1D(5, 3), dl.GlobalAveragePooling1D(), dl.Dense(2)])
     before = [w.numpy().copy() for w in other.weights]
     with pytest.raises(ModelFileError, match="conv1d"):
@@ -355,8 +355,6 @@ def test_weights_h5_round_trip_and_shape_mismatch(tmp_path):
 
 def _keras_file(tmp_path, config, weights=None):
     path = tmp_path / "forged.keras"
-    import io
-
     stream = io.BytesIO()
     with h5py.File(stream, "w") as h5:
         for key, value in (weights or {}).items():
