@@ -51,11 +51,9 @@ from .saving import register_format
 KERAS_VERSION = "3.15.1"
 WEIGHTS_MEMBER = "model.weights.h5"
 _TENSOR = "__keras_tensor__"
-# Keras arguments deepgrad's layers do not take, with the value that makes them inert
-_NEUTRAL = {"renorm_momentum": 0.99, "renorm_clipping": None, "ema_momentum": 0.99, "reduction": "sum_over_batch_size",
-            "lora_alpha": None, "rms_scaling": False, "steps_per_execution": 1, "seed": None}
-# deepgrad layer arguments Keras does not take (dropped on writing when they hold their neutral value)
-_DEEPGRAD_ONLY = {"rms_scaling": False}
+# Keras arguments that deepgrad's classes may not take, with the value (other than None and False) that
+# makes them inert: a file holding it loads, one holding another value is refused
+_NEUTRAL = {"renorm_momentum": 0.99, "ema_momentum": 0.99}
 # one-dimensional padding and cropping: deepgrad writes [[before, after]], Keras takes (before, after)
 _PAIR_1D = {"ZeroPadding1D": "padding", "Cropping1D": "cropping"}
 _MODULES = {"_initializer": "keras.initializers", "_regularizer": "keras.regularizers",
@@ -216,8 +214,7 @@ def _keras_object(value, key=""):
 
 def _keras_layer_entry(entry):
     """``{"class_name", "config"}`` of a deepgrad layer as Keras' record."""
-    config = {k: _keras_object(v, k) for k, v in entry["config"].items()
-              if not (k in _DEEPGRAD_ONLY and v == _DEEPGRAD_ONLY[k])}
+    config = {k: _keras_object(v, k) for k, v in entry["config"].items()}
     pair = _PAIR_1D.get(entry["class_name"])
     if pair in config and len(config[pair]) == 1:
         config[pair] = list(config[pair][0])
