@@ -51,12 +51,12 @@ def test_string_input_feeds_raw_text_to_text_vectorization(dtype, tmp_path):
     model.fit(TEXTS, LABELS, epochs=2, batch_size=2, verbose=0)
     before = model.predict(np.array(["a good story", "bad"]), verbose=0)
     assert before.shape == (2, 1) and np.all(np.isfinite(before))
-    model.save(tmp_path / "text.keras")
-    with zipfile.ZipFile(tmp_path / "text.keras") as archive:
+    model.save(tmp_path / "text.deepgrad")
+    with zipfile.ZipFile(tmp_path / "text.deepgrad") as archive:
         config = json.loads(archive.read("config.json"))
     input_entry = config["model"]["config"]["layers"][0]
     assert input_entry["class_name"] == "InputLayer" and input_entry["config"]["dtype"] == "string"
-    loaded = load_model(tmp_path / "text.keras")
+    loaded = load_model(tmp_path / "text.deepgrad")
     np.testing.assert_allclose(loaded.predict(np.array(["a good story", "bad"]), verbose=0), before, rtol=1e-6)
 
 
@@ -85,12 +85,12 @@ def test_call_options_are_replayed_when_the_model_runs(rng, tmp_path):
     assert got_scores.shape == (2, 2, 5, 5)
     np.testing.assert_array_equal(np.triu(got_scores, k=1), 0)  # no query sees a later key
     # saved with the node: the loaded model is still causal
-    model.save(tmp_path / "causal.keras")
-    with zipfile.ZipFile(tmp_path / "causal.keras") as archive:
+    model.save(tmp_path / "causal.deepgrad")
+    with zipfile.ZipFile(tmp_path / "causal.deepgrad") as archive:
         entry = [e for e in json.loads(archive.read("config.json"))["model"]["config"]["layers"]
                  if e["class_name"] == "MultiHeadAttention"][0]
     assert entry["inbound_nodes"][0]["kwargs"] == {"use_causal_mask": True, "return_attention_scores": True}
-    loaded_out, loaded_scores = load_model(tmp_path / "causal.keras").predict(data, verbose=0)
+    loaded_out, loaded_scores = load_model(tmp_path / "causal.deepgrad").predict(data, verbose=0)
     np.testing.assert_allclose(loaded_scores, got_scores, rtol=1e-6)
     np.testing.assert_allclose(loaded_out, got_out, rtol=1e-6)
 
@@ -108,8 +108,8 @@ def test_tensor_keyword_arguments_are_resolved_at_run_time(rng, tmp_path):
     unmasked = mha(Tensor(data), Tensor(data)).numpy()
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
     assert np.abs(want - unmasked).max() > 1e-3  # the mask matters, so the test cannot pass vacuously
-    model.save(tmp_path / "masked.keras")
-    np.testing.assert_allclose(load_model(tmp_path / "masked.keras").predict([data, keep], verbose=0), got,
+    model.save(tmp_path / "masked.deepgrad")
+    np.testing.assert_allclose(load_model(tmp_path / "masked.deepgrad").predict([data, keep], verbose=0), got,
                                rtol=1e-6)
 
 
@@ -134,4 +134,4 @@ def test_keyword_arguments_that_are_not_json_are_refused_on_saving(rng, tmp_path
     np.testing.assert_allclose(model.predict(data, verbose=0),
                                mha(Tensor(data), Tensor(data), use_causal_mask=True).numpy(), rtol=1e-5, atol=1e-6)
     with pytest.raises(TypeError, match="attention_mask"):
-        model.save(tmp_path / "constant.keras")
+        model.save(tmp_path / "constant.deepgrad")

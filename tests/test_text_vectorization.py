@@ -141,8 +141,8 @@ def test_saved_model_predicts_raw_strings_after_load(tmp_path):
     assert history.history["accuracy"][-1] > 0.9
     sentences = np.array(["A great movie!", "The plot is awful", "never seen words"])
     before = model.predict(sentences)
-    model.save(tmp_path / "text.keras")
-    loaded = load_model(tmp_path / "text.keras", custom_objects={"_EmbeddingMean": _EmbeddingMean})
+    model.save(tmp_path / "text.deepgrad")
+    loaded = load_model(tmp_path / "text.deepgrad", custom_objects={"_EmbeddingMean": _EmbeddingMean})
     np.testing.assert_allclose(loaded.predict(sentences), before, rtol=1e-6)
     assert loaded.layers[0].get_vocabulary() == vectorize.get_vocabulary()
     assert loaded.evaluate(texts, labels.astype(np.float32), verbose=0)[1] > 0.9
@@ -153,8 +153,8 @@ def test_saved_model_predicts_raw_strings_after_load(tmp_path):
     expected = bags.predict(["good bad bad"])  # a list of strings builds the model too
     np.testing.assert_allclose(expected[0], bags.layers[1].bias.numpy() + bags.layers[1].kernel.numpy()[1:].T @ [1, 4],
                                rtol=1e-6)
-    bags.save(tmp_path / "bags.keras")
-    np.testing.assert_allclose(load_model(tmp_path / "bags.keras").predict(["good bad bad"]), expected, rtol=1e-6)
+    bags.save(tmp_path / "bags.deepgrad")
+    np.testing.assert_allclose(load_model(tmp_path / "bags.deepgrad").predict(["good bad bad"]), expected, rtol=1e-6)
 
 
 def test_string_tensor_to_a_model_without_text_vectorization_names_it():

@@ -237,21 +237,25 @@ class Archive:
                 raise ModelFileError(f"{self.path}: member {name!r} declares {info.file_size} bytes, over the limit.")
             self.infos[name] = info
 
-    def _read_config(self):
-        if "config.json" not in self.infos:
-            raise ModelFileError(f"{self.path} is not a deepgrad model file (no config.json inside).")
-        if self.infos["config.json"].file_size > MAX_CONFIG_BYTES:
-            raise ModelFileError(f"{self.path}: config.json is implausibly large.")
+    def json_member(self, name):
+        """The JSON value in member ``name``, its size and nesting checked before it is parsed."""
+        if name not in self.infos:
+            raise ModelFileError(f"{self.path} is not a deepgrad model file (no {name} inside).")
+        if self.infos[name].file_size > MAX_CONFIG_BYTES:
+            raise ModelFileError(f"{self.path}: {name} is implausibly large.")
         try:
-            text = self._read("config.json").decode("utf-8")
+            text = self._read(name).decode("utf-8")
         except UnicodeDecodeError as err:
-            raise ModelFileError(f"{self.path}: config.json is not valid JSON ({err}).") from None
+            raise ModelFileError(f"{self.path}: {name} is not valid JSON ({err}).") from None
         if json_depth(text) > MAX_JSON_DEPTH:
-            raise ModelFileError(f"{self.path}: config.json is nested more than {MAX_JSON_DEPTH} levels deep.")
+            raise ModelFileError(f"{self.path}: {name} is nested more than {MAX_JSON_DEPTH} levels deep.")
         try:
-            config = json.loads(text)
+            return json.loads(text)
         except (ValueError, RecursionError) as err:
-            raise ModelFileError(f"{self.path}: config.json is not valid JSON ({err}).") from None
+            raise ModelFileError(f"{self.path}: {name} is not valid JSON ({err}).") from None
+
+    def _read_config(self):
+        config = self.json_member("config.json")
         if not isinstance(config, dict) or config.get("format") != FORMAT:
             raise ModelFileError(f"{self.path} is not a deepgrad model file (wrong format marker).")
         if config.get("format_version") != FORMAT_VERSION:

@@ -1,6 +1,7 @@
 """Models: ``Sequential``, functional ``Model(inputs, outputs)``, subclassed ``Model``, and saving."""
 
 from ..utils import PyDataset
+from . import keras_format  # registers the .keras and .h5 formats with saving
 from .functional import Functional
 from .model import Model
 from .saving import load_model, save_model

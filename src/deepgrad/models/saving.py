@@ -214,7 +214,15 @@ def _weights_table(model, arrays):
 
 
 def save_model(model, filepath, overwrite=True):
-    """Write ``model`` (architecture, weights, compile settings, optimizer state) to ``filepath`` atomically."""
+    """Write ``model`` (architecture, weights, compile settings, optimizer state) to ``filepath`` atomically.
+
+    The file's extension picks the format: ``.keras`` writes Keras 3's format (readable by
+    Keras itself, see :mod:`deepgrad.models.keras_format`), anything else deepgrad's own
+    (``.deepgrad``); the legacy ``.h5`` format is not written.
+    """
+    if _extension_format(filepath) == "keras":
+        return _handler("keras", "save_model")(model, filepath, overwrite=overwrite)
+    _refuse_h5(filepath, "model.save")
     if not model.built:
         raise ValueError(f"model {model.name!r} is not built yet; build it (fit, call or input_shape) before saving.")
     arrays = {}
@@ -247,8 +255,45 @@ def _checked_metadata(model) -> dict:
     return metadata
 
 
+# Other file formats register their readers and writers here (models/keras_format.py: "keras" for .keras
+# files, "h5" for Keras weight files), so that this module never imports them.
+_FORMATS = {}
+
+
+def register_format(name, **handlers):
+    """Register the functions (``save_model``, ``load_model``, ``recognizes``, ``save_weights``,
+    ``load_weights``) that read and write the file format ``name``."""
+    _FORMATS.setdefault(name, {}).update(handlers)
+
+
+def _handler(name, what):
+    return _FORMATS[name][what]
+
+
+def _extension_format(filepath) -> str:
+    """'keras' for a ``.keras`` path, 'h5' for ``.h5``/``.hdf5``, else 'deepgrad'."""
+    name = str(filepath).lower()
+    if name.endswith(".keras"):
+        return "keras"
+    return "h5" if name.endswith((".h5", ".hdf5")) else "deepgrad"
+
+
+def _refuse_h5(filepath, what):
+    if _extension_format(filepath) == "h5":
+        raise ValueError(f"{what}({str(filepath)!r}): the legacy Keras .h5 format is read but not written. Save as "
+                         "'.keras' (Keras 3's format, which Keras and deepgrad load), or '.deepgrad'; weights alone "
+                         "as '.weights.h5' (Keras 3's layout).")
+
+
 def save_weights(model, filepath, overwrite=True):
-    """Write only the weights (and their table) to ``filepath`` atomically."""
+    """Write only the weights (and their table) to ``filepath`` atomically.
+
+    A ``.weights.h5`` path writes Keras 3's weights file (Keras' ``load_weights`` reads it);
+    another ``.h5`` path is refused: the legacy layout is only read.
+    """
+    if str(filepath).lower().endswith(".weights.h5"):
+        return _handler("h5", "save_weights")(model, filepath, overwrite=overwrite)
+    _refuse_h5(filepath, "model.save_weights")
     arrays = {}
     # the input shape lets load_weights build a model that has not seen data yet
     config = {"model": None,
@@ -310,7 +355,12 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
     table against the members' sizes before anything is built; layers are rebuilt with
     their constructors' own checks and the compile settings resolved. Any problem raises
     :class:`ModelFileError` naming the file, and nothing in a file is ever executed.
+    A Keras 3 ``.keras`` file (recognized by its content, whatever its name) is read by
+    :func:`deepgrad.models.keras_format.load_keras_model`.
     """
+    if "keras" in _FORMATS and _handler("keras", "recognizes")(filepath):
+        return _handler("keras", "load_model")(filepath, custom_objects=custom_objects, compile=compile,
+                                               safe_mode=safe_mode)
     archive = Archive(filepath)
     try:
         config = archive.config
@@ -397,8 +447,14 @@ def load_weights(model, filepath, skip_mismatch=False):
 
     The weight table must match the model's weights one by one: same names, same shapes
     (with ``skip_mismatch=True`` mismatching weights are left as they are). A bad file
-    raises :class:`ModelFileError` and leaves the model untouched.
+    raises :class:`ModelFileError` and leaves the model untouched. Keras ``.h5`` files
+    (the legacy layout or Keras 3's ``.weights.h5``) and the weights of ``.keras`` files are
+    read by :mod:`deepgrad.models.keras_format`.
     """
+    if _extension_format(filepath) == "h5":
+        return _handler("h5", "load_weights")(model, filepath, skip_mismatch=skip_mismatch)
+    if "keras" in _FORMATS and _handler("keras", "recognizes")(filepath):
+        return _handler("keras", "load_weights")(model, filepath, skip_mismatch=skip_mismatch)
     archive = Archive(filepath)
     try:
         check_schema(archive.config, WEIGHTS_FILE, archive.path)
