@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 
 from .. import backend
+from ..configurable import custom_objects_with
 from ..fileio import (  # noqa: F401 - FORMAT, FORMAT_VERSION and ModelFileError are part of this module's API
     ARRAY_REFERENCE,
     DIMENSION,
@@ -144,7 +145,7 @@ def deserialize_layer(entry, custom_objects=None):
     if not isinstance(entry, dict) or "class_name" not in entry or not isinstance(entry.get("config"), dict):
         raise ModelFileError(f"a layer entry must be {{'class_name': ..., 'config': {{...}}}}, got {entry!r:.200}.")
     classes = _layer_classes()
-    custom = dict(custom_objects or {})
+    custom = custom_objects_with(custom_objects)
     name = entry["class_name"]
     cls = custom.get(name) or classes.get(name)
     if cls is None:
@@ -349,7 +350,7 @@ def _rebuild(archive, config, values, custom_objects, compile):
         optimizer = "rmsprop"
         if config.get("optimizer"):
             optimizer = optimizers.deserialize(config["optimizer"]["config"])
-        custom = dict(custom_objects or {})
+        custom = custom_objects_with(custom_objects)
         loss = _resolve_custom(compile_config.get("loss"), custom)
         metrics = _resolve_custom(compile_config.get("metrics"), custom)
         model.compile(optimizer=optimizer, loss=loss, metrics=metrics,
