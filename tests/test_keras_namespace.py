@@ -147,3 +147,18 @@ def test_get_file_reports_a_failed_download_and_extracts_only_safe_archives(tmp_
     with pytest.raises(ValueError, match="outside its folder"):
         keras.utils.get_file(origin="https://example.org/bad.tar", extract=True, cache_dir=tmp_path)
     assert not os.path.exists(os.path.join(tmp_path, "datasets", "escape.txt"))
+
+
+def test_metrics_resolve_under_keras_aliases_and_compute_their_loss_means():
+    x = np.linspace(0.5, 2.0, 8, dtype=np.float32).reshape(8, 1)
+    y = (2 * x + 0.5).astype(np.float32)
+    keras.manual_seed(0)
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse", metrics=["mape", "MSLE", "kl_divergence", "log_cosh_error"])
+    logs = model.evaluate(x, y, verbose=0, return_dict=True)
+    p = model.predict(x, verbose=0)
+    np.testing.assert_allclose(logs["mape"], 100 * np.mean(np.abs(y - p) / np.abs(y)), rtol=1e-4)
+    np.testing.assert_allclose(logs["MSLE"], np.mean((np.log1p(np.maximum(p, 0)) - np.log1p(y)) ** 2), rtol=1e-4)
+    for alias in ("mape", "MAPE", "msle", "poisson", "hinge", "squared_hinge", "categorical_hinge", "f_beta_score",
+                  "auc", "r2_score", "root_mean_squared_error"):
+        assert keras.metrics.get(alias) is not None, alias

@@ -2,6 +2,7 @@
 
 from .attention import masked_softmax
 from .convolution import conv, conv_transpose, depthwise_conv
+from .ctc import ctc_loss
 from .elementwise import (
                           abs,
                           add,
@@ -84,7 +85,7 @@ __all__ = [
     "average_pool", "global_average_pool", "global_max_pool", "max_pool",
     "crop", "upsample", "zero_pad",
     "masked_softmax",
-    "erf",
+    "erf", "ctc_loss",
     # the keras.ops names (deepgrad is also usable as `keras`)
     "absolute", "argmax", "argmin", "cast", "convert_to_numpy", "convert_to_tensor", "divide", "dot", "equal",
     "greater", "greater_equal", "less", "less_equal", "multiply", "negative", "norm", "not_equal", "ones", "power",
