@@ -100,7 +100,7 @@ COMPILE_CONFIG = Record(optional={
 OPTIMIZER_STATE = Record(optional={
     "iterations": Int(0, 1 << 62), "scalars": MapOf(Number()), "slot_names": ListOf(Str(max_length=200)),
     "shapes": ListOf(SHAPE, max_length=MAX_WEIGHTS), "dtypes": ListOf(DTYPE, max_length=MAX_WEIGHTS),
-    "arrays": MapOf(ARRAY_REFERENCE),
+    "arrays": MapOf(ARRAY_REFERENCE), "accumulated_calls": Int(0, 1 << 62),
 })
 OPTIMIZER = Record({"config": Record({"class_name": Str(max_length=200)}, {"config": MapOf(Anything())})},
                    {"state": Nullable(OPTIMIZER_STATE)})

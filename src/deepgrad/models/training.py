@@ -779,6 +779,8 @@ def fit(model, x, y, batch_size=None, epochs=1, verbose="auto", callbacks=None, 
             callback_list.on_epoch_end(epoch, epoch_logs)
             if model.stop_training:
                 break
+        if epochs > start_epoch:
+            model.optimizer.finalize_variable_values(trainable)  # use_ema: the weights become their average
         callback_list.on_train_end(epoch_logs)
     finally:
         model._training_progress = None
