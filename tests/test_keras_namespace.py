@@ -162,3 +162,21 @@ def test_metrics_resolve_under_keras_aliases_and_compute_their_loss_means():
     for alias in ("mape", "MAPE", "msle", "poisson", "hinge", "squared_hinge", "categorical_hinge", "f_beta_score",
                   "auc", "r2_score", "root_mean_squared_error"):
         assert keras.metrics.get(alias) is not None, alias
+
+
+def test_a_model_compiled_with_a_loss_object_reloads_and_model_from_config_rebuilds_a_graph(tmp_path):
+    keras.manual_seed(0)
+    a, b = keras.Input((3,)), keras.Input((2,))
+    merged = keras.layers.Concatenate()([keras.layers.Dense(4)(a), b])
+    model = keras.Model([a, b], keras.layers.Dense(1, activation="sigmoid")(merged))
+    model.compile(optimizer="adam", loss=keras.losses.BinaryCrossentropy(label_smoothing=0.1))
+    model.save(tmp_path / "m.deepgrad")
+    loaded = keras.models.load_model(tmp_path / "m.deepgrad")  # the saved Loss config is one loss, not a mapping
+    x = [np.ones((4, 3), dtype=np.float32), np.zeros((4, 2), dtype=np.float32)]
+    y = np.array([[1.0], [0.0], [1.0], [1.0]], dtype=np.float32)
+    np.testing.assert_allclose(loaded.evaluate(x, y, verbose=0), model.evaluate(x, y, verbose=0), rtol=1e-6)
+    assert loaded.get_compile_config()["loss"]["config"]["label_smoothing"] == 0.1
+    rebuilt = keras.Model.from_config(model.get_config())
+    rebuilt.set_weights(model.get_weights())
+    inputs = [np.ones((2, 3), dtype=np.float32), np.ones((2, 2), dtype=np.float32)]
+    np.testing.assert_allclose(rebuilt.predict(inputs, verbose=0), model.predict(inputs, verbose=0))

@@ -374,8 +374,9 @@ def _name_of(spec):
 
 
 def _per_output(spec, n, names, what, broadcast_list=False):
-    """One entry per output from a single value, a list or a dict keyed by output name."""
-    if isinstance(spec, dict):
+    """One entry per output from a single value, a list or a dict keyed by output name (a dict with a
+    'class_name' key is one serialized identifier, as a saved Loss instance is)."""
+    if isinstance(spec, dict) and "class_name" not in spec:
         unknown = set(spec) - set(names)
         if unknown:
             raise ValueError(f"{what} names unknown output(s) {sorted(unknown)}; outputs are {names}.")
