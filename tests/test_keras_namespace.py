@@ -47,6 +47,7 @@ def test_the_keras_ops_subset_computes_and_differentiates():
     np.testing.assert_allclose(ops.convert_to_numpy(ops.divide(ops.multiply(x, 2.0), ops.ones((2, 2)))), 2 * a)
     np.testing.assert_allclose(ops.subtract(ops.negative(x), ops.zeros((2,))).numpy(), -a)
     np.testing.assert_allclose(ops.power(x, 2).numpy(), a ** 2)
+    np.testing.assert_allclose(ops.transpose(ops.reshape(x, (1, 2, 2)), axes=(0, 2, 1)).numpy(), a.T[None])
     np.testing.assert_allclose(ops.where(ops.greater(x, 0), x, 0.0).numpy(), np.maximum(a, 0))
     np.testing.assert_allclose(ops.concatenate([x, x], axis=1).numpy(), np.concatenate([a, a], axis=1))
     np.testing.assert_allclose(ops.stack([x, x]).numpy(), np.stack([a, a]))
