@@ -520,6 +520,132 @@ def _soft_clipping_derivative(z, alpha=1.0):
     return _ew.sigmoid_data(alpha * z) - _ew.sigmoid_data(alpha * (z - 1))
 
 
+def celu(x, alpha=1.0) -> Tensor:
+    """Continuously differentiable ELU (Barron 2017): f(x) = max(0, x) + min(0, alpha (e^(x/alpha) - 1)).
+
+    Range (-alpha, inf).   f'(x) = 1 for x > 0, e^(x/alpha) for x <= 0 (continuous at 0 for every alpha).
+    The exponential sees min(x, 0), so large positive inputs never overflow.
+    """
+    if alpha == 0:
+        raise ValueError("celu needs alpha != 0 (it divides x by alpha).")
+    x = as_tensor(x)
+    negative_part = (_ew.exp(_ew.clip(x, None, 0.0) * (1.0 / alpha)) - 1) * alpha
+    return _ew.where(x.data > 0, x, negative_part)
+
+
+@_derivative_of(celu)
+def _celu_derivative(z, alpha=1.0):
+    return np.where(z > 0, 1.0, np.exp(np.minimum(z, 0) / alpha))
+
+
+def hard_shrink(x, threshold=0.5) -> Tensor:
+    """Hard shrinkage: f(x) = x for |x| > threshold, 0 otherwise.   Range (-inf, -t) U {0} U (t, inf).
+
+    f'(x) = 1 for |x| > threshold, else 0.
+    """
+    x = as_tensor(x)
+    return _ew.where(abs(x.data) > threshold, x, 0.0)
+
+
+@_derivative_of(hard_shrink)
+def _hard_shrink_derivative(z, threshold=0.5):
+    return np.where(np.abs(z) > threshold, 1.0, 0.0)
+
+
+def soft_shrink(x, threshold=0.5) -> Tensor:
+    """Soft shrinkage (soft thresholding): f(x) = x - t for x > t, x + t for x < -t, 0 between (t = threshold).
+
+    Range (-inf, inf).   f'(x) = 1 for |x| > t, else 0. Computed as x - clip(x, -t, t).
+    """
+    x = as_tensor(x)
+    return x - _ew.clip(x, -threshold, threshold)
+
+
+@_derivative_of(soft_shrink)
+def _soft_shrink_derivative(z, threshold=0.5):
+    return np.where(np.abs(z) > threshold, 1.0, 0.0)
+
+
+def tanh_shrink(x) -> Tensor:
+    """Tanh shrinkage: f(x) = x - tanh(x).   Range (-inf, inf).   f'(x) = tanh(x)^2."""
+    x = as_tensor(x)
+    return x - _ew.tanh(x)
+
+
+@_derivative_of(tanh_shrink)
+def _tanh_shrink_derivative(z):
+    return np.tanh(z) ** 2
+
+
+def sparse_plus(x) -> Tensor:
+    """SparsePlus: f(x) = 0 for x <= -1, (x + 1)^2 / 4 for -1 < x < 1, x for x >= 1.   Range [0, inf).
+
+    A softplus with exact zeros.   f'(x) = 0 for x <= -1, (x + 1)/2 for -1 < x < 1, 1 for x >= 1.
+    Computed as where(x >= 1, x, (clip(x, -1, 1) + 1)^2 / 4).
+    """
+    x = as_tensor(x)
+    shifted = _ew.clip(x, -1.0, 1.0) + 1
+    return _ew.where(x.data >= 1, x, shifted * shifted * 0.25)
+
+
+@_derivative_of(sparse_plus)
+def _sparse_plus_derivative(z):
+    return np.where(z >= 1, 1.0, (np.clip(z, -1, 1) + 1) / 2)
+
+
+def squareplus(x, b=4) -> Tensor:
+    """Squareplus (Barron 2021): f(x) = (x + sqrt(x^2 + b)) / 2, a softplus from a square root.   Range (0, inf).
+
+    f'(x) = (1 + x / sqrt(x^2 + b)) / 2. ``b`` >= 0 sets the curvature at 0 (b = 0 gives the ReLU).
+    """
+    if b < 0:
+        raise ValueError(f"squareplus needs b >= 0, got b={b}.")
+    x = as_tensor(x)
+    return (x + _ew.sqrt(x * x + b)) * 0.5
+
+
+@_derivative_of(squareplus)
+def _squareplus_derivative(z, b=4):
+    return (1 + z / np.sqrt(z * z + b)) / 2
+
+
+def threshold(x, threshold=0.0, default_value=0.0) -> Tensor:
+    """Threshold: f(x) = x for x > threshold, default_value otherwise.   Range {default_value} U (threshold, inf).
+
+    f'(x) = 1 for x > threshold, else 0. Keras 3 requires both arguments; here they default
+    to 0 (the ReLU), so that the name alone is a usable activation.
+    """
+    x = as_tensor(x)
+    return _ew.where(x.data > threshold, x, float(default_value))
+
+
+@_derivative_of(threshold)
+def _threshold_derivative(z, threshold=0.0, default_value=0.0):
+    return np.where(z > threshold, 1.0, 0.0)
+
+
+def glu(x, axis=-1) -> Tensor:
+    """Gated linear unit (Dauphin et al. 2017): x split in halves a, b along ``axis``; f(x) = a sigmoid(b).
+
+    Range (-inf, inf); the output has half the input's size along ``axis``.
+    f_i depends only on a_i and b_i: df_i/da_i = sigmoid(b_i), df_i/db_i = a_i sigmoid(b_i) (1 - sigmoid(b_i));
+    :func:`derivative` returns these two partials laid out as the input (a's part, then b's).
+    """
+    x = as_tensor(x)
+    if x.ndim == 0 or x.shape[axis] % 2:
+        raise ValueError(f"glu splits the input in two halves along axis {axis}; its size there must be even, "
+                         f"got shape {tuple(x.shape)}.")
+    a, b = _shape.split(x, 2, axis=axis)
+    return a * _ew.sigmoid(b)
+
+
+@_derivative_of(glu)
+def _glu_derivative(z, axis=-1):
+    a, b = np.split(z, 2, axis=axis)
+    s = _ew.sigmoid_data(b)
+    return np.concatenate([s, a * s * (1 - s)], axis=axis)
+
+
 # --------------------------------------------------------------------------- vector activations
 
 def softmax(x, axis=-1) -> Tensor:
@@ -557,22 +683,64 @@ def _log_softmax_derivative(z, axis=-1):
     return np.eye(s.shape[-1]) - s[..., None, :]
 
 
+def sparsemax(x, axis=-1) -> Tensor:
+    """Sparsemax (Martins and Astudillo 2016): the Euclidean projection of x onto the probability simplex.
+
+    f(x)_i = max(x_i - tau(x), 0), tau chosen so that sum_i f(x)_i = 1: with x sorted
+    decreasingly, k = max{j : 1 + j x_(j) > sum_(l<=j) x_(l)} and tau = (sum_(l<=k) x_(l) - 1) / k.
+    Range [0, 1], summing to 1, with exact zeros (unlike softmax).
+    Jacobian on the support S (|S| = k): d f_i / d x_j = [i in S] (delta_ij - [j in S] / k).
+    Computed as relu(x - tau) with tau = (sum over S of x - 1) / k, S fixed by the forward pass,
+    so the engine's gradient is exactly that Jacobian.
+    """
+    x = as_tensor(x)
+    xp = backend.namespace(x.data)
+    support = _sparsemax_support(xp, x.data, axis)
+    size = support.sum(axis=axis, keepdims=True)
+    tau = (_red.sum(x * support, axis=axis, keepdims=True) - 1) / size
+    return _ew.relu(x - tau)
+
+
+def _sparsemax_support(xp, z, axis):
+    """The mask of the coordinates that sparsemax keeps positive (its support S)."""
+    moved = xp.moveaxis(z, axis, -1)
+    ordered = -xp.sort(-moved, axis=-1)
+    ranks = xp.arange(1, moved.shape[-1] + 1, dtype=z.dtype)
+    kept = 1 + ranks * ordered > xp.cumsum(ordered, axis=-1)
+    k = kept.sum(axis=-1, keepdims=True)
+    tau = (xp.take_along_axis(xp.cumsum(ordered, axis=-1), k - 1, axis=-1) - 1) / k
+    return xp.moveaxis((moved > tau).astype(z.dtype), -1, axis)
+
+
+@_derivative_of(sparsemax)
+def _sparsemax_derivative(z, axis=-1):
+    support = np.moveaxis(_sparsemax_support(np, z, axis), axis, -1)
+    k = support.sum(axis=-1)[..., None, None]
+    return support[..., :, None] * (np.eye(support.shape[-1]) - support[..., None, :] / k)
+
+
 # --------------------------------------------------------------------------- lookup
 
 _CANONICAL = (
     linear, binary_step, sigmoid, hard_sigmoid, tanh, hard_tanh, softsign, sqnl, relu, relu6,
     brelu, leaky_relu, prelu, rrelu, elu, selu, apl, bent_identity, silu, hard_silu, gelu, mish,
     softplus, log_sigmoid, exponential, soft_exponential, soft_clipping, softmax, log_softmax,
+    celu, glu, hard_shrink, soft_shrink, tanh_shrink, sparse_plus, sparsemax, squareplus, threshold,
 )
 _REGISTRY = Registry("activation", None, {
     **{fn.__name__: fn for fn in _CANONICAL}, "swish": silu, "hard_swish": hard_silu, "identity": linear,
 }, hint="or pass a callable mapping a tensor to a tensor")
-_VECTOR_ACTIVATIONS = (softmax, log_softmax)
+_VECTOR_ACTIVATIONS = (softmax, log_softmax, sparsemax, glu)
 
 
 def names() -> list:
     """Every string identifier :func:`get` accepts, sorted."""
     return _REGISTRY.names()
+
+
+def elementwise_names() -> list:
+    """The names of the activations that map each element alone (all but softmax, log_softmax, sparsemax, glu)."""
+    return [name for name in names() if _REGISTRY.lookup(name) not in _VECTOR_ACTIVATIONS]
 
 
 def get(identifier):
@@ -617,8 +785,9 @@ def derivative(activation, z, **params) -> np.ndarray:
     """The analytic derivative df/dz of an activation at ``z``, as a float64 NumPy array.
 
     ``params`` are the activation's own arguments (``alpha=``, ``negative_slope=``, ...).
-    Elementwise activations give an array shaped like z; softmax and log_softmax give
-    the Jacobian, shaped z.shape + (n,) with J[..., i, j] = d f_i / d z_j.
+    Elementwise activations give an array shaped like z; softmax, log_softmax and sparsemax
+    give the Jacobian, shaped z.shape + (n,) with J[..., i, j] = d f_i / d z_j; glu gives its
+    two non-zero partials per output laid out as z (see :func:`glu`).
     For plots and teaching; training uses the engine's gradients.
     """
     function = get(activation)

@@ -110,7 +110,16 @@ class Registry:
         obj = table.get(name)
         if obj is None and self.fold_case:
             obj = table.get(name.lower())
+        if obj is None:
+            obj = self._registered(name)
         return None if obj is self.base else obj
+
+    def _registered(self, name):
+        """A user object registered as ``name`` (:func:`register_keras_serializable`) if it is of this kind."""
+        obj = custom_objects_with().get(name)
+        if inspect.isclass(obj):
+            return obj if self.base is not None and issubclass(obj, self.base) else None
+        return obj if self.accept_callables and callable(obj) else None
 
     def unknown_name(self, name, valid=None) -> ValueError:
         """The error for a name that is not registered: the closest valid name, then all of them."""
@@ -191,3 +200,75 @@ class Registry:
             raise ValueError(f"the {self.kind} config of {class_name!r} must be a dict of settings, "
                              f"got {settings!r}.")
         return cls.from_config(dict(settings))
+
+
+# --------------------------------------------------------------------------- user objects by name
+
+#: Objects registered with :func:`register_keras_serializable` (or added by hand to
+#: :func:`get_custom_objects`), by their registered name ``'package>Name'``.
+_CUSTOM_OBJECTS: dict = {}
+
+
+def get_custom_objects() -> dict:
+    """The live dict of user objects that loading and ``get()`` may find by name (Keras' ``get_custom_objects``).
+
+    Keys are registered names (``'package>Name'`` from :func:`register_keras_serializable`,
+    or any name you add yourself: ``get_custom_objects()['my_loss'] = my_loss``). Nothing
+    from a file is ever executed: a name in a file only selects an object put here.
+    """
+    return _CUSTOM_OBJECTS
+
+
+def register_keras_serializable(package="Custom", name=None):
+    """Decorator registering a class or function under ``'package>name'`` (default name: its ``__name__``).
+
+    A registered custom layer, loss, metric, activation, ... is then found by name when a
+    model file is loaded or an identifier is resolved, without ``custom_objects=``.
+    Classes must define ``get_config`` so that they can be saved.
+
+    >>> @register_keras_serializable(package="Docs")
+    ... def doubled(x):
+    ...     return x * 2
+    >>> get_custom_objects()["Docs>doubled"] is doubled
+    True
+    >>> del get_custom_objects()["Docs>doubled"]
+    """
+    if not isinstance(package, str) or ">" in package:
+        raise ValueError(f"register_keras_serializable: package must be a string without '>', got {package!r}.")
+
+    def register(obj):
+        registered = f"{package}>{name or obj.__name__}"
+        if inspect.isclass(obj) and not hasattr(obj, "get_config"):
+            raise ValueError(f"cannot register {obj.__name__}: a class needs a get_config() method to be saved.")
+        if registered in _CUSTOM_OBJECTS and _CUSTOM_OBJECTS[registered] is not obj:
+            raise ValueError(f"{registered!r} is already registered to {_CUSTOM_OBJECTS[registered]!r}; "
+                             "choose another package or name.")
+        _CUSTOM_OBJECTS[registered] = obj
+        return obj
+
+    return register
+
+
+def get_registered_name(obj) -> str:
+    """The name ``obj`` was registered under, else its ``__name__`` (Keras' ``get_registered_name``)."""
+    for registered, candidate in _CUSTOM_OBJECTS.items():
+        if candidate is obj:
+            return registered
+    return obj.__name__
+
+
+def get_registered_object(name, custom_objects=None, module_objects=None):
+    """The object registered (or passed in ``custom_objects``/``module_objects``) as ``name``, else None."""
+    return custom_objects_with(custom_objects, module_objects).get(name)
+
+
+def custom_objects_with(*extra) -> dict:
+    """Every user object by name: the registered ones under ``'package>Name'`` and under their bare
+    ``Name`` (files name classes bare), then each dict of ``extra`` (later ones win)."""
+    table = {}
+    for registered, obj in _CUSTOM_OBJECTS.items():
+        table.setdefault(registered.rpartition(">")[2], obj)
+    table.update(_CUSTOM_OBJECTS)
+    for more in extra:
+        table.update(more or {})
+    return table

@@ -42,6 +42,7 @@ from .ops import elementwise as _ew
 from .ops import nn as _nn
 from .ops import reduction as _red
 from .ops import shape as _shape
+from .ops.ctc import ctc_loss as _ctc_loss
 from .tensor import Tensor, as_tensor
 
 EPSILON = 1e-7  # Keras' backend.epsilon(): the clipping margin for probabilities
@@ -324,6 +325,74 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_cl
     if valid is not None:
         losses = _ew.where(valid, losses, 0.0)
     return losses
+
+
+def categorical_focal_crossentropy(y_true, y_pred, alpha=0.25, gamma=2.0, from_logits=False, label_smoothing=0.0,
+                                   axis=-1) -> Tensor:
+    """Categorical focal cross-entropy (Lin et al. 2017): loss = -sum_j alpha (1 - p_j)^gamma y_j ln p_j along ``axis``.
+
+    p = y_pred / sum(y_pred) clipped to [1e-7, 1 - 1e-7], or softmax(y_pred) with
+    ``from_logits``; the factor (1 - p_j)^gamma down-weights classes already predicted
+    with confidence, so training dwells on the hard examples. gamma = 0 and alpha = 1 give
+    categorical_crossentropy. ``label_smoothing`` s: y <- y (1 - s) + s / k for k classes.
+    """
+    y_true, y_pred = _pair(y_true, y_pred, "categorical_focal_crossentropy", same_shape=True)
+    y_true = _smooth_categorical(y_true, label_smoothing, axis)
+    probs = _nn.softmax(y_pred, axis) if from_logits else y_pred
+    probs = _ew.clip(probs / _red.sum(probs, axis=axis, keepdims=True), EPSILON, 1.0 - EPSILON)
+    focal = _ew.pow(1.0 - probs, gamma) * (-alpha) * y_true * _ew.log(probs)
+    return _red.sum(focal, axis=axis)
+
+
+def _sums(values, axis):
+    return _red.sum(values, axis=tuple(axis) if isinstance(axis, list) else axis)
+
+
+def dice(y_true, y_pred, axis=None) -> Tensor:
+    """Dice loss (overlap of soft masks): loss = 1 - 2 sum(y p) / (sum(y) + sum(p) + 1e-7), sums over ``axis``.
+
+    ``axis`` None sums over everything (one number for the batch); give the non-batch axes
+    (e.g. (1, 2, 3) for masks (batch, h, w, 1)) for one loss per sample.
+    """
+    y_pred = _as_prediction(y_pred)
+    y_true = _as_target(y_true, y_pred)
+    overlap = _sums(y_true * y_pred, axis)
+    return 1.0 - overlap * 2.0 / (_sums(y_true, axis) + _sums(y_pred, axis) + EPSILON)
+
+
+def tversky(y_true, y_pred, alpha=0.5, beta=0.5, axis=None) -> Tensor:
+    """Tversky loss (Salehi et al. 2017): loss = 1 - TP / (TP + alpha FN + beta FP + 1e-7), sums over ``axis``.
+
+    TP = sum(y p), FN = sum(y (1 - p)), FP = sum((1 - y) p); alpha = beta = 1/2 gives the
+    Dice loss. Keras 3 computes it so (its documentation calls alpha the weight of the false
+    positives, but its code, which these values follow, multiplies sum(y (1 - p)) by alpha);
+    for the paper's alpha FP + beta FN, swap the two.
+    """
+    y_pred = _as_prediction(y_pred)
+    y_true = _as_target(y_true, y_pred)
+    true_positives = _sums(y_true * y_pred, axis)
+    false_negatives = _sums(y_true * (1.0 - y_pred), axis)
+    false_positives = _sums((1.0 - y_true) * y_pred, axis)
+    return 1.0 - true_positives / (true_positives + false_negatives * alpha + false_positives * beta + EPSILON)
+
+
+def ctc(y_true, y_pred) -> Tensor:
+    """Connectionist temporal classification loss: loss = -ln p(y_true | y_pred), one per sample.
+
+    ``y_true`` (batch, max_length) holds integer labels padded with 0, which is also the
+    blank class (so classes start at 1); ``y_pred`` (batch, time, classes) holds logits
+    (not softmax outputs). p sums the probabilities of every alignment of the labels to
+    the time steps (see :func:`deepgrad.ops.ctc.ctc_loss`).
+    """
+    y_pred = _as_prediction(y_pred)
+    labels = y_true.data if isinstance(y_true, Tensor) else np.asarray(y_true)
+    if labels.ndim != 2 or y_pred.ndim != 3:
+        raise ValueError(f"ctc: y_true must be labels of shape (batch, max_length) and y_pred logits of shape "
+                         f"(batch, time, classes), got {labels.shape} and {y_pred.shape}.")
+    xp = namespace(y_pred.data)
+    labels = xp.asarray(labels).astype(np.int64)
+    label_length = (labels != 0).sum(axis=-1)
+    return _ctc_loss(labels, y_pred, label_length, xp.full(y_pred.shape[0], y_pred.shape[1]), mask_index=0)
 
 
 def kl_divergence(y_true, y_pred) -> Tensor:
@@ -695,6 +764,41 @@ class SparseCategoricalCrossentropy(_KerasLoss):
         return _nn.softmax_cross_entropy(y_pred, ids, axis=-1)
 
 
+class CategoricalFocalCrossentropy(_KerasLoss):
+    """Categorical focal cross-entropy: loss = -sum_j alpha (1 - p_j)^gamma y_j ln p_j, reduced over the batch."""
+
+    _fn = staticmethod(categorical_focal_crossentropy)
+    _options = {"alpha": 0.25, "gamma": 2.0, "from_logits": False, "label_smoothing": 0.0, "axis": -1}
+    _default_name = "categorical_focal_crossentropy"
+
+
+class Dice(_KerasLoss):
+    """Dice loss: loss = 1 - 2 sum(y p) / (sum(y) + sum(p)), sums over ``axis``, reduced over the batch."""
+
+    _fn = staticmethod(dice)
+    _options = {"axis": None}
+    _default_name = "dice"
+
+
+class Tversky(_KerasLoss):
+    """Tversky loss: loss = 1 - TP / (TP + alpha FN + beta FP) (Keras' reading), reduced over the batch."""
+
+    _fn = staticmethod(tversky)
+    _options = {"alpha": 0.5, "beta": 0.5, "axis": None}
+    _default_name = "tversky"
+
+
+class CTC(_KerasLoss):
+    """CTC loss: loss = -ln p(labels | logits) summed over alignments, reduced over the batch."""
+
+    _fn = staticmethod(ctc)
+    _default_name = "ctc"
+
+    def call(self, y_true, y_pred):
+        # integer labels keep their own shape: no rank alignment with the logits
+        return ctc(y_true, y_pred)
+
+
 class KLDivergence(_KerasLoss):
     """Kullback-Leibler divergence: loss = sum_j y_j ln(y_j / p_j), reduced over the batch."""
 
@@ -737,12 +841,13 @@ _FUNCTIONS = (
     mean_squared_logarithmic_error, huber, log_cosh, quantile, cosine_similarity,
     binary_crossentropy, binary_focal_crossentropy, categorical_crossentropy,
     sparse_categorical_crossentropy, kl_divergence, poisson, hinge, squared_hinge, categorical_hinge,
+    categorical_focal_crossentropy, dice, tversky, ctc,
 )
 _CLASSES = (
     Loss, LossFunctionWrapper, MeanSquaredError, MeanAbsoluteError, MeanAbsolutePercentageError,
     MeanSquaredLogarithmicError, Huber, LogCosh, Quantile, CosineSimilarity, BinaryCrossentropy,
     BinaryFocalCrossentropy, CategoricalCrossentropy, SparseCategoricalCrossentropy, KLDivergence,
-    Poisson, Hinge, SquaredHinge, CategoricalHinge,
+    Poisson, Hinge, SquaredHinge, CategoricalHinge, CategoricalFocalCrossentropy, Dice, Tversky, CTC,
 )
 _REGISTRY = Registry("loss", Loss, {
     **{obj.__name__: obj for obj in _FUNCTIONS + _CLASSES},

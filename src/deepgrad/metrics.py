@@ -27,6 +27,7 @@ typed, so ``metrics=["accuracy"]`` is logged as ``accuracy``.
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -942,7 +943,31 @@ _CLASSES = (Mean, Accuracy, BinaryAccuracy, CategoricalAccuracy, SparseCategoric
 
 _ACCURACY_NAMES = ("accuracy", "acc")
 _CROSSENTROPY_NAMES = ("crossentropy", "ce")
+# Keras' names of metrics that average a loss function over the samples: the metric class when
+# this module has it, else the function (get() wraps it in a MeanMetricWrapper, as Keras' class does)
+_KERAS_MEAN_METRICS = {
+    "mape": ("MeanAbsolutePercentageError", _losses.mean_absolute_percentage_error),
+    "mean_absolute_percentage_error": ("MeanAbsolutePercentageError", _losses.mean_absolute_percentage_error),
+    "msle": ("MeanSquaredLogarithmicError", _losses.mean_squared_logarithmic_error),
+    "mean_squared_logarithmic_error": ("MeanSquaredLogarithmicError", _losses.mean_squared_logarithmic_error),
+    "kl_divergence": ("KLDivergence", _losses.kl_divergence), "poisson": ("Poisson", _losses.poisson),
+    "log_cosh_error": ("LogCoshError", _losses.log_cosh), "hinge": ("Hinge", _losses.hinge),
+    "squared_hinge": ("SquaredHinge", _losses.squared_hinge),
+    "categorical_hinge": ("CategoricalHinge", _losses.categorical_hinge),
+}
+
+
+def _keras_snake_case(name):
+    """Keras' to_snake_case: 'FBetaScore' -> 'f_beta_score', 'AUC' -> 'auc'."""
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
 _REGISTRY = Registry("metric", Metric, {
+    **{alias: globals().get(class_name, fn) for alias, (class_name, fn) in _KERAS_MEAN_METRICS.items()},
+    "MAPE": globals().get("MeanAbsolutePercentageError", _losses.mean_absolute_percentage_error),
+    "MSLE": globals().get("MeanSquaredLogarithmicError", _losses.mean_squared_logarithmic_error),
+    **{_keras_snake_case(cls.__name__): cls for cls in _CLASSES},
     **{cls.__name__: cls for cls in _CLASSES}, **{cls().name: cls for cls in _CLASSES},
     "acc": Accuracy, "mse": MeanSquaredError, "MSE": MeanSquaredError, "mae": MeanAbsoluteError,
     "MAE": MeanAbsoluteError, "rmse": RootMeanSquaredError, "bce": BinaryCrossentropy,

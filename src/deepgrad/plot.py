@@ -189,13 +189,12 @@ def plot_decision_regions(model, x, y, resolution=200, padding=0.5, ax=None, tit
 
 def _elementwise_activation_names():
     """Canonical names of the elementwise activations (aliases and softmax-like ones left out)."""
-    canonical = {activations.serialize(name) for name in activations.names()}
-    return sorted(canonical - {"softmax", "log_softmax"})
+    return sorted({activations.serialize(name) for name in activations.elementwise_names()})
 
 
 def _draw_activation(ax, name, z, derivative):
     function = activations.get(name)
-    if activations.serialize(function) in ("softmax", "log_softmax"):
+    if activations.serialize(function) not in _elementwise_activation_names():
         raise ValueError(f"{name!r} acts on a whole vector, not elementwise, so it has no single curve; "
                          f"plot one of: {', '.join(_elementwise_activation_names())}.")
     # z as one unit seen over many samples: activations that depend on the unit's position

@@ -660,9 +660,9 @@ def _get_regularizer(identifier):
 
 
 def _get_constraint(identifier):
-    if callable(identifier):
-        return identifier
-    raise ValueError(f"constraints must be callables mapping a weight tensor to its projection, got {identifier!r}.")
+    from .. import constraints  # noqa: PLC0415
+
+    return constraints.get(identifier)
 
 
 def _serialize(obj):

@@ -339,6 +339,14 @@ class Model(Layer):
             )
         return {"class_name": type(self).__name__, "config": self.get_config()}
 
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        """A model from its config (``Model.from_config`` of a functional config rebuilds the graph, as in Keras)."""
+        functional = layer_classes()["Functional"]
+        if cls is Model and "input_layers" in config and "layers" in config:
+            return functional.from_config(config, custom_objects=custom_objects)
+        return cls(**config)
+
     def get_compile_config(self):
         """The compile arguments as JSON-able values (saved with the model)."""
         if not self.compiled:

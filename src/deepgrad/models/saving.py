@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 
 from .. import backend
+from ..configurable import custom_objects_with
 from ..fileio import (  # noqa: F401 - FORMAT, FORMAT_VERSION and ModelFileError are part of this module's API
     ARRAY_REFERENCE,
     DIMENSION,
@@ -99,7 +100,7 @@ COMPILE_CONFIG = Record(optional={
 OPTIMIZER_STATE = Record(optional={
     "iterations": Int(0, 1 << 62), "scalars": MapOf(Number()), "slot_names": ListOf(Str(max_length=200)),
     "shapes": ListOf(SHAPE, max_length=MAX_WEIGHTS), "dtypes": ListOf(DTYPE, max_length=MAX_WEIGHTS),
-    "arrays": MapOf(ARRAY_REFERENCE),
+    "arrays": MapOf(ARRAY_REFERENCE), "accumulated_calls": Int(0, 1 << 62),
 })
 OPTIMIZER = Record({"config": Record({"class_name": Str(max_length=200)}, {"config": MapOf(Anything())})},
                    {"state": Nullable(OPTIMIZER_STATE)})
@@ -144,7 +145,7 @@ def deserialize_layer(entry, custom_objects=None):
     if not isinstance(entry, dict) or "class_name" not in entry or not isinstance(entry.get("config"), dict):
         raise ModelFileError(f"a layer entry must be {{'class_name': ..., 'config': {{...}}}}, got {entry!r:.200}.")
     classes = _layer_classes()
-    custom = dict(custom_objects or {})
+    custom = custom_objects_with(custom_objects)
     name = entry["class_name"]
     cls = custom.get(name) or classes.get(name)
     if cls is None:
@@ -399,7 +400,7 @@ def _rebuild(archive, config, values, custom_objects, compile):
         optimizer = "rmsprop"
         if config.get("optimizer"):
             optimizer = optimizers.deserialize(config["optimizer"]["config"])
-        custom = dict(custom_objects or {})
+        custom = custom_objects_with(custom_objects)
         loss = _resolve_custom(compile_config.get("loss"), custom)
         metrics = _resolve_custom(compile_config.get("metrics"), custom)
         model.compile(optimizer=optimizer, loss=loss, metrics=metrics,

@@ -374,8 +374,9 @@ def _name_of(spec):
 
 
 def _per_output(spec, n, names, what, broadcast_list=False):
-    """One entry per output from a single value, a list or a dict keyed by output name."""
-    if isinstance(spec, dict):
+    """One entry per output from a single value, a list or a dict keyed by output name (a dict with a
+    'class_name' key is one serialized identifier, as a saved Loss instance is)."""
+    if isinstance(spec, dict) and "class_name" not in spec:
         unknown = set(spec) - set(names)
         if unknown:
             raise ValueError(f"{what} names unknown output(s) {sorted(unknown)}; outputs are {names}.")
@@ -781,6 +782,8 @@ def fit(model, x, y, batch_size=None, epochs=1, verbose="auto", callbacks=None, 
             callback_list.on_epoch_end(epoch, epoch_logs)
             if model.stop_training:
                 break
+        if epochs > start_epoch:
+            model.optimizer.finalize_variable_values(trainable)  # use_ema: the weights become their average
         callback_list.on_train_end(epoch_logs)
     finally:
         model._training_progress = None

@@ -2,6 +2,7 @@
 
 from .attention import masked_softmax
 from .convolution import conv, conv_transpose, depthwise_conv
+from .ctc import ctc_loss
 from .elementwise import (
                           abs,
                           add,
@@ -23,6 +24,31 @@ from .elementwise import (
                           tanh,
                           truediv,
                           where,
+)
+from .keras_names import (
+                          absolute,
+                          argmax,
+                          argmin,
+                          cast,
+                          convert_to_numpy,
+                          convert_to_tensor,
+                          divide,
+                          dot,
+                          equal,
+                          greater,
+                          greater_equal,
+                          less,
+                          less_equal,
+                          multiply,
+                          negative,
+                          norm,
+                          not_equal,
+                          ones,
+                          power,
+                          square,
+                          subtract,
+                          true_divide,
+                          zeros,
 )
 from .linalg import matmul
 from .nn import log_softmax, logsumexp, sigmoid_binary_cross_entropy, softmax, softmax_cross_entropy
@@ -46,6 +72,7 @@ from .shape import (
                           unsqueeze,
 )
 from .spatial import crop, upsample, zero_pad
+from .special import erf
 
 __all__ = [
     "abs", "add", "clip", "exp", "log", "log1p", "maximum", "minimum", "mul", "neg", "pow", "relu",
@@ -58,4 +85,9 @@ __all__ = [
     "average_pool", "global_average_pool", "global_max_pool", "max_pool",
     "crop", "upsample", "zero_pad",
     "masked_softmax",
+    "erf", "ctc_loss",
+    # the keras.ops names (deepgrad is also usable as `keras`)
+    "absolute", "argmax", "argmin", "cast", "convert_to_numpy", "convert_to_tensor", "divide", "dot", "equal",
+    "greater", "greater_equal", "less", "less_equal", "multiply", "negative", "norm", "not_equal", "ones", "power",
+    "square", "subtract", "true_divide", "zeros",
 ]

@@ -34,10 +34,13 @@ def reshape(x, *shape) -> Tensor:
     return make_result(out, (x,), backward, "reshape")
 
 
-def transpose(x, *axes) -> Tensor:
-    """Permute axes (reverse them when none are given).   Backward: the inverse permutation."""
+def transpose(x, *dims, axes=None) -> Tensor:
+    """Permute axes (reverse them when none are given; ``axes=`` as NumPy and keras.ops name them).
+
+    Backward: the inverse permutation.
+    """
     x = as_tensor(x)
-    axes = _shape_args(axes)
+    axes = _shape_args(dims) if axes is None else tuple(axes)
     if not axes:
         axes = tuple(reversed(range(x.ndim)))
     if sorted(a % max(x.ndim, 1) for a in axes) != list(range(x.ndim)):

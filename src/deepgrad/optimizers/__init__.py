@@ -19,18 +19,20 @@ Which one? The course's summary: plain (mini-batch) gradient descent generalizes
 is slow in ravines; momentum and Nesterov speed it up along the valley; AdaGrad suits
 sparse features but its rate decays to zero; RMSprop and AdaDelta fix that decay; Adam
 merges momentum with RMSprop's scaling and is the usual default; AdamW decouples weight
-decay; LARS rescales each layer for very large batches; Lion takes sign steps.
+decay; LARS and Lamb rescale each layer for very large batches; Lion takes sign steps; Ftrl
+keeps sparse linear models sparse; Adafactor stores a factored second moment.
 """
 
 from . import schedules
 from .adam import Adam, Adamax, AdamW, Lion, Nadam
 from .adaptive import Adadelta, Adagrad, RMSprop
 from .base import Optimizer
+from .extra import Adafactor, Ftrl, Lamb
 from .lr_finder import LearningRateRangeTest, find_learning_rate
 from .registry import deserialize, get, serialize
 from .schedules import LearningRateSchedule
 from .sgd import LARS, SGD
 
 __all__ = ["Optimizer", "SGD", "RMSprop", "Adam", "AdamW", "Adagrad", "Adadelta", "Adamax", "Nadam",
-           "Lion", "LARS", "LearningRateSchedule", "schedules", "get", "serialize", "deserialize",
-           "find_learning_rate", "LearningRateRangeTest"]
+           "Lion", "LARS", "Lamb", "Ftrl", "Adafactor", "LearningRateSchedule", "schedules", "get", "serialize",
+           "deserialize", "find_learning_rate", "LearningRateRangeTest"]

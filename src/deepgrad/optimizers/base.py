@@ -37,7 +37,8 @@ from .. import backend, distribution
 from ..parameters import ParameterBuffer
 from ..tensor import Tensor
 
-_BASE_ARGUMENTS = ("learning_rate", "weight_decay", "clipnorm", "clipvalue", "global_clipnorm", "name")
+_BASE_ARGUMENTS = ("learning_rate", "weight_decay", "clipnorm", "clipvalue", "global_clipnorm", "use_ema",
+                   "ema_momentum", "ema_overwrite_frequency", "gradient_accumulation_steps", "name")
 
 
 class _Group:
@@ -188,6 +189,20 @@ class Optimizer:
     global_clipnorm : float or None
         All gradients are rescaled together so their joint L2 norm is at most global_clipnorm.
         At most one of the three clipping arguments may be set (Keras raises too).
+    use_ema : bool
+        Keep an exponential moving average of the weights (Polyak averaging), updated after
+        every step: a <- ema_momentum a + (1 - ema_momentum) w (a <- w on the first step).
+        Every ``ema_overwrite_frequency`` steps (when set) the weights are replaced by a, and
+        at the end of ``fit`` (:meth:`finalize_variable_values`) too, as in Keras 3.
+    ema_momentum : float
+        The averaging momentum, in [0, 1] (default 0.99).
+    ema_overwrite_frequency : int or None
+        Overwrite the weights with their average every this many steps.
+    gradient_accumulation_steps : int or None
+        Update only every this many calls (>= 2), with the mean of the gradients received
+        since the last update (a larger effective batch); between updates the gradients are
+        summed into an accumulator. ``iterations`` counts the updates (so the learning-rate
+        schedule and the bias corrections see updates, not calls), as in Keras 3.
     name : str
         Name of the optimizer (the class name by default).
 
@@ -200,9 +215,11 @@ class Optimizer:
     _decoupled_weight_decay = True
 
     def __init__(self, learning_rate, weight_decay=None, clipnorm=None, clipvalue=None,
-                 global_clipnorm=None, name=None, **kwargs):
+                 global_clipnorm=None, name=None, use_ema=False, ema_momentum=0.99, ema_overwrite_frequency=None,
+                 gradient_accumulation_steps=None, **kwargs):
         if kwargs:
             _reject_arguments(type(self).__name__, kwargs)
+        self._set_averaging(use_ema, ema_momentum, ema_overwrite_frequency, gradient_accumulation_steps)
         clipping = {"clipnorm": clipnorm, "clipvalue": clipvalue, "global_clipnorm": global_clipnorm}
         if sum(value is not None for value in clipping.values()) > 1:
             raise ValueError(
@@ -307,7 +324,7 @@ class Optimizer:
         xp = backend.namespace(variable.data)
         self._state[index] = {
             slot: xp.full(variable.data.shape, self._slot_initial_value(slot), dtype=variable.data.dtype)
-            for slot in self._slot_names()
+            for slot in self._all_slot_names()
         }
         self._apply_pending_state()
         return self._state[index]
@@ -317,7 +334,7 @@ class Optimizer:
         xp = backend.namespace(layout.data)
         size, dtype = layout.data.size, layout.data.dtype
         layout.slots = {slot: xp.full(size, self._slot_initial_value(slot), dtype=dtype)
-                        for slot in self._slot_names()}
+                        for slot in self._all_slot_names()}
         for v, part in zip(layout.variables, layout.slices):
             index = self._index.get(id(v))
             if index is None or self._variables[index] is not v:
@@ -403,15 +420,90 @@ class Optimizer:
             gradients = parallel.average_gradients(gradients)
         learning_rate = self._current_learning_rate()
         self._local_step = self.iterations + 1
-        gradients = self._clip(groups, gradients)
-        self._before_update()
-        decay = self.weight_decay
+        if self.gradient_accumulation_steps:
+            gradients = self._accumulate(groups, gradients)
+        if gradients is not None:
+            gradients = self._clip(groups, gradients)
+            self._before_update()
+            decay = self.weight_decay
+            for group, gradient in zip(groups, gradients):
+                if decay and self._decoupled_weight_decay:
+                    xp = backend.namespace(group.value)
+                    xp.multiply(group.value, 1.0 - learning_rate * decay, out=group.value)  # w -= lr*wd*w
+                self._update_step(group, gradient, learning_rate)
+        if self.use_ema:
+            self._average(groups)
+        if gradients is not None:
+            self.iterations += 1
+
+    # ------------------------------------------------------------------ accumulation and averaging
+    def _set_averaging(self, use_ema, ema_momentum, ema_overwrite_frequency, gradient_accumulation_steps):
+        """Check and store Keras 3's use_ema / gradient_accumulation_steps options."""
+        if gradient_accumulation_steps is not None and (
+                not isinstance(gradient_accumulation_steps, numbers.Integral) or isinstance(
+                    gradient_accumulation_steps, bool) or gradient_accumulation_steps < 2):
+            raise ValueError("`gradient_accumulation_steps` must be an integer >= 2 (or None). Received: "
+                             f"gradient_accumulation_steps={gradient_accumulation_steps!r}")
+        if not isinstance(ema_momentum, numbers.Real) or not 0 <= ema_momentum <= 1:
+            raise ValueError(f"`ema_momentum` must be in the range [0, 1]. Received: ema_momentum={ema_momentum!r}")
+        if ema_overwrite_frequency is not None and (
+                not isinstance(ema_overwrite_frequency, numbers.Integral) or ema_overwrite_frequency < 1):
+            raise ValueError("`ema_overwrite_frequency` must be an integer >= 1 or None. Received: "
+                             f"ema_overwrite_frequency={ema_overwrite_frequency!r}")
+        self.use_ema = bool(use_ema)
+        self.ema_momentum = float(ema_momentum)
+        self.ema_overwrite_frequency = None if ema_overwrite_frequency is None else int(ema_overwrite_frequency)
+        self.gradient_accumulation_steps = (None if gradient_accumulation_steps is None
+                                            else int(gradient_accumulation_steps))
+        self._accumulated_calls = 0  # gradients summed into the accumulators since the last update
+
+    def _all_slot_names(self) -> tuple:
+        """The optimizer's own slots, then the gradient accumulator and the weight average when enabled."""
+        extra = (("accumulated_gradient",) if getattr(self, "gradient_accumulation_steps", None) else ()) + \
+            (("average",) if getattr(self, "use_ema", False) else ())
+        return tuple(self._slot_names()) + extra
+
+    def _accumulate(self, groups, gradients):
+        """Sum the gradients into the accumulators; on every ``gradient_accumulation_steps``-th call
+        return their mean (accumulators reset), else None (no update this call)."""
+        steps = self.gradient_accumulation_steps
+        if self._accumulated_calls + 1 < steps:
+            for group, gradient in zip(groups, gradients):
+                group.slots["accumulated_gradient"] += gradient
+            self._accumulated_calls += 1
+            return None
+        self._accumulated_calls = 0
+        means = []
         for group, gradient in zip(groups, gradients):
-            if decay and self._decoupled_weight_decay:
-                xp = backend.namespace(group.value)
-                xp.multiply(group.value, 1.0 - learning_rate * decay, out=group.value)  # w -= lr*wd*w
-            self._update_step(group, gradient, learning_rate)
-        self.iterations += 1
+            xp = backend.namespace(gradient)
+            accumulated = group.slots["accumulated_gradient"]
+            mean = xp.add(gradient, accumulated, out=group.scratch("accumulated"))
+            mean /= steps
+            accumulated[...] = 0
+            means.append(mean)
+        return means
+
+    def _average(self, groups):
+        """a <- m a + (1 - m) w (a <- w on the very first step); the weights take a's value every
+        ``ema_overwrite_frequency`` steps."""
+        momentum = self.ema_momentum if self.iterations else 0.0
+        overwrite = self.ema_overwrite_frequency and (self.iterations + 1) % self.ema_overwrite_frequency == 0
+        for group in groups:
+            average, share = group.slots["average"], group.scratch("average")
+            backend.namespace(average).multiply(group.value, 1.0 - momentum, out=share)
+            average *= momentum
+            average += share
+            if overwrite:
+                group.value[...] = average
+
+    def finalize_variable_values(self, var_list) -> None:
+        """At the end of training: with ``use_ema``, set each variable to its moving average (Keras 3)."""
+        if not self.use_ema:
+            return
+        for variable in _as_variable_list(var_list):
+            index = self._index.get(id(variable))
+            if index is not None and self._variables[index] is variable:
+                variable.data[...] = self._state[index]["average"]
 
     def _clip(self, groups, gradients):
         """Clipped copies of the gradients (into scratch; the gradients themselves are left alone)."""
@@ -458,10 +550,11 @@ class Optimizer:
         return {
             "iterations": int(self.iterations),
             "scalars": {k: float(v) for k, v in self._scalar_state().items()},
-            "slot_names": list(self._slot_names()),
+            "slot_names": list(self._all_slot_names()),
             "shapes": [list(v.data.shape) for v in self._variables],
             "dtypes": [str(v.data.dtype) for v in self._variables],
             "arrays": arrays,
+            "accumulated_calls": int(getattr(self, "_accumulated_calls", 0)),
         }
 
     def set_state(self, state: dict, variables=None) -> None:
@@ -490,10 +583,10 @@ class Optimizer:
                 f"{len(self._variables)}; restore it with the same list of variables it was saved with."
             )
         names = list(state.get("slot_names", []))
-        if names != list(self._slot_names()):
+        if names != list(self._all_slot_names()):
             raise ValueError(
                 f"optimizer state has slots {names} but {self.name} with this configuration uses "
-                f"{list(self._slot_names())}; build the optimizer from the saved config first."
+                f"{list(self._all_slot_names())}; build the optimizer from the saved config first."
             )
         arrays = state.get("arrays", {})
         for i, slots in enumerate(self._state):
@@ -510,12 +603,14 @@ class Optimizer:
                     )
                 target[...] = backend.namespace(target).asarray(source)
         self.iterations = int(state.get("iterations", 0))
+        self._accumulated_calls = int(state.get("accumulated_calls", 0))
         self._set_scalar_state(state.get("scalars", {}))
 
     def _snapshot(self) -> dict:
         """Everything a step changes, copied, for :meth:`_restore` (the learning-rate range test)."""
         return {"count": len(self._variables), "flat": self._flat, "rate": self._learning_rate,
                 "iterations": self.iterations, "scalars": dict(self._scalar_state()),
+                "accumulated_calls": self._accumulated_calls,
                 "slots": [{k: a.copy() for k, a in slots.items()} for slots in self._state]}
 
     def _restore(self, snapshot: dict) -> None:
@@ -537,6 +632,7 @@ class Optimizer:
                         array[...] = saved[key]
         self._learning_rate = snapshot["rate"]
         self.iterations = snapshot["iterations"]
+        self._accumulated_calls = snapshot["accumulated_calls"]
         self._set_scalar_state(snapshot["scalars"])
 
     def get_config(self) -> dict:
@@ -555,6 +651,10 @@ class Optimizer:
             "clipnorm": self.clipnorm,
             "global_clipnorm": self.global_clipnorm,
             "clipvalue": self.clipvalue,
+            "use_ema": self.use_ema,
+            "ema_momentum": self.ema_momentum,
+            "ema_overwrite_frequency": self.ema_overwrite_frequency,
+            "gradient_accumulation_steps": self.gradient_accumulation_steps,
         }
 
     @classmethod

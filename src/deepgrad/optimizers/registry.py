@@ -4,11 +4,12 @@ from ..configurable import Registry
 from .adam import Adam, Adamax, AdamW, Lion, Nadam
 from .adaptive import Adadelta, Adagrad, RMSprop
 from .base import Optimizer
+from .extra import Adafactor, Ftrl, Lamb
 from .sgd import LARS, SGD
 
 # the course's order (plain gradient descent first), which error messages keep
 _REGISTRY = Registry("optimizer", Optimizer, {cls.__name__.lower(): cls for cls in (
-    SGD, RMSprop, Adam, AdamW, Adagrad, Adadelta, Adamax, Nadam, Lion, LARS)},
+    SGD, RMSprop, Adam, AdamW, Adagrad, Adadelta, Adamax, Nadam, Lion, LARS, Lamb, Ftrl, Adafactor)},
     hint="or pass an Optimizer object", fold_case=True, accept_callables=False)
 
 
