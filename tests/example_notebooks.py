@@ -91,7 +91,8 @@ def execute_notebook(notebook, cwd, env=None, timeout=600):
     from nbclient.exceptions import CellExecutionError
 
     client = NotebookClient(notebook, timeout=timeout, startup_timeout=120, kernel_name="python3",
-                            resources={"metadata": {"path": str(cwd)}})
+                            resources={"metadata": {"path": str(cwd)}},
+                            extra_arguments=["--IPKernelApp.log_level=ERROR"])  # not its warning about TCP
     start = time.perf_counter()
     try:
         client.execute(env=env if env is not None else kernel_environment())
