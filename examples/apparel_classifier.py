@@ -27,6 +27,7 @@
 
 # %%
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -56,6 +57,7 @@ parser.add_argument("--quick", action="store_true", help="a small slice and 2 ep
 parser.add_argument("--output", default="apparel_output", help="folder for the PNG figures")
 parser.add_argument("--epochs", type=int, default=None, help="most epochs to train (default 15, 2 with --quick)")
 args, _ = parser.parse_known_args(sys.argv[1:])
+args.quick = args.quick or os.environ.get("DEEPGRAD_EXAMPLE_QUICK") == "1"  # a notebook's sys.argv is the kernel's
 output = Path(args.output)
 output.mkdir(parents=True, exist_ok=True)
 

@@ -23,6 +23,7 @@
 
 # %%
 import argparse
+import os
 import sys
 import time
 
@@ -38,6 +39,7 @@ parser.add_argument("--quick", action="store_true", help="a few steps of each mo
 parser.add_argument("--models", default="logistic,mlp,cnn,gru", help="comma-separated subset of the rows")
 parser.add_argument("--seed", type=int, default=0)
 args, _ = parser.parse_known_args(sys.argv[1:])
+args.quick = args.quick or os.environ.get("DEEPGRAD_EXAMPLE_QUICK") == "1"  # a notebook's sys.argv is the kernel's
 
 (x_train, y_train), (x_test, y_test) = load_mnist1d()
 x_train, x_test = x_train.astype(np.float32)[..., None], x_test.astype(np.float32)[..., None]

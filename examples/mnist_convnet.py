@@ -14,6 +14,7 @@
 
 # %%
 import argparse
+import os
 import sys
 import time
 
@@ -29,6 +30,7 @@ parser = argparse.ArgumentParser()
 parser.add_argument("--quick", action="store_true", help="a small slice and 2 epochs, a few seconds")
 parser.add_argument("--epochs", type=int, default=None, help="epochs to train (default 15, 2 with --quick)")
 args, _ = parser.parse_known_args(sys.argv[1:])
+args.quick = args.quick or os.environ.get("DEEPGRAD_EXAMPLE_QUICK") == "1"  # a notebook's sys.argv is the kernel's
 
 # %% [markdown]
 # ## Prepare the data

@@ -54,8 +54,10 @@ from deepgrad.tensor import Tensor
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--quick", action="store_true", help="a small slice, a few seconds")
-parser.add_argument("--out", default=None, help="folder for the saved model and the attention plot")
+parser.add_argument("--output", "--out", dest="out", default=None,
+                    help="folder for the saved model and the attention plot")
 args, _ = parser.parse_known_args(sys.argv[1:])
+args.quick = args.quick or os.environ.get("DEEPGRAD_EXAMPLE_QUICK") == "1"  # a notebook's sys.argv is the kernel's
 out_dir = args.out or tempfile.mkdtemp(prefix="sst2_")
 os.makedirs(out_dir, exist_ok=True)
 

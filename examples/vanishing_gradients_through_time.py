@@ -36,6 +36,7 @@
 
 # %%
 import argparse
+import os
 import sys
 
 import numpy as np
@@ -51,6 +52,7 @@ parser.add_argument("--quick", action="store_true", help="a small slice, a few s
 parser.add_argument("--save", default=None, help="save the figure to this file")
 parser.add_argument("--seed", type=int, default=0, help="weights and training data (the test set is fixed)")
 args, _ = parser.parse_known_args(sys.argv[1:])
+args.quick = args.quick or os.environ.get("DEEPGRAD_EXAMPLE_QUICK") == "1"  # a notebook's sys.argv is the kernel's
 
 STEPS, NOISE = 50, 2.0
 n_train, epochs = (128, 2) if args.quick else (2000, 20)

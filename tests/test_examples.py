@@ -1,19 +1,16 @@
-"""The examples run in their quick mode (a few seconds each)."""
+"""The examples run in their quick mode (a few seconds each), as notebooks in a Jupyter kernel.
 
-import os
-import subprocess
-import sys
-from pathlib import Path
+Each test here checks the figures one example prints; tests/test_notebooks.py runs every
+example that has no test here, so each example runs once per suite.
+"""
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
+from example_notebooks import run_example
 
 
 def _run_quick(name, *extra):
-    env = dict(os.environ, MPLBACKEND="Agg", PYTHONPATH=str(ROOT / "src"))
-    return subprocess.run([sys.executable, str(ROOT / "examples" / name), "--quick", *extra], env=env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)
+    """Run ``examples/name`` with DEEPGRAD_EXAMPLE_QUICK=1 and the options ``extra`` (tests/example_notebooks.py)."""
+    return run_example(name, *extra, timeout=300)
 
 
 @pytest.mark.slow

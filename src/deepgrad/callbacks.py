@@ -327,6 +327,17 @@ class History(Callback):
         if self.model is not None:
             self.model.history = self
 
+    def _repr_html_(self):
+        """A table of the logged values per epoch (Jupyter shows it when the History ends a cell)."""
+        from .models.summary import html_table  # noqa: PLC0415 (only when a notebook asks)
+
+        names = list(self.history)
+        epochs = max((len(values) for values in self.history.values()), default=0)
+        rows = [[row + 1] + [_format_value(self.history[name][row]) if row < len(self.history[name]) else ""
+                             for name in names] for row in range(epochs)]
+        caption = f"History: {epochs} epoch{'' if epochs == 1 else 's'}"
+        return html_table(["epoch"] + names, rows, caption=caption, right=set(range(len(names) + 1)))
+
 
 # --------------------------------------------------------------------------- progress display
 
@@ -466,9 +477,16 @@ class Progbar:
 
 @functools.lru_cache(maxsize=1)
 def _tqdm_class():
-    """tqdm's progress bar class when tqdm is installed, else None."""
+    """tqdm's progress bar class when tqdm is installed, else None.
+
+    ``tqdm.auto`` picks the notebook widget in Jupyter (when ipywidgets is installed) and the
+    text bar elsewhere; without ipywidgets the text bar is drawn in the notebook too, and
+    tqdm's warning that asks for ipywidgets is not repeated in every notebook.
+    """
     try:
-        from tqdm import tqdm  # noqa: PLC0415 (optional dependency)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*IProgress not found")
+            from tqdm.auto import tqdm  # noqa: PLC0415 (optional dependency)
     except ImportError:
         return None
     return tqdm

@@ -3,6 +3,7 @@
 Commands::
 
     deepgrad demo                                   the course in one run on bundled data
+    deepgrad demo [--list] [CHAPTER] [--quick]      a longer chapter: cnn, text, autoencoder, gan
     deepgrad train DATA.csv --target COL --out M    train an MLP on a CSV file, save it
     deepgrad evaluate M DATA.csv [--target COL]     metrics of a saved model on a CSV file
     deepgrad predict M DATA.csv [--out preds.csv]   predictions for each row of a CSV file
@@ -36,10 +37,27 @@ import numpy as np
 
 
 def run_demo(args) -> int:
-    """The main job: the course in one run on bundled data (see :mod:`deepgrad.demo`)."""
+    """The main job: the course in one run on bundled data; or a longer chapter (see :mod:`deepgrad.demo`)."""
     from . import demo  # noqa: PLC0415
 
-    demo.run(seed=args.seed, output_dir=args.output_dir)
+    if args.list:
+        demo.list_chapters()
+        return 0
+    if args.chapter is None:
+        if args.quick:
+            raise CommandError("--quick shortens a chapter (`deepgrad demo CHAPTER --quick`); the quick tour is "
+                               "already short.", usage=True)
+        demo.run(seed=0 if args.seed is None else args.seed, output_dir=args.output_dir)
+        return 0
+    if args.seed is not None:
+        raise CommandError("--seed applies to the quick tour; each chapter uses the seeds written in its example.",
+                           usage=True)
+    try:
+        script_status = demo.run_chapter(args.chapter, output_dir=args.output_dir, quick=args.quick)
+    except ValueError as err:  # an unknown chapter: a usage error that lists the valid ones
+        raise CommandError(str(err), usage=True) from None
+    if script_status != 0:
+        raise CommandError(f"chapter {args.chapter} failed (see above).")
     return 0
 
 
@@ -520,8 +538,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="deepgrad", description="deepgrad: a transparent deep learning framework.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    demo = commands.add_parser("demo", help="run the course demo on bundled data")
-    demo.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
+    demo = commands.add_parser("demo", help="run the course demo on bundled data, or one of its longer chapters",
+                               description="Without CHAPTER: the quick tour of the course on bundled data (under "
+                                           "a minute). With CHAPTER: one longer chapter, an example notebook run "
+                                           "as a script on real data (minutes), its figures saved to "
+                                           "OUTPUT_DIR/CHAPTER.")
+    demo.add_argument("chapter", nargs="?", metavar="CHAPTER",
+                      help="a longer chapter: cnn, text, autoencoder or gan (`--list` describes them)")
+    demo.add_argument("--list", action="store_true", help="list the chapters and exit")
+    demo.add_argument("--quick", action="store_true",
+                      help="run the chapter's short setting (also DEEPGRAD_EXAMPLE_QUICK=1): seconds, not minutes")
+    demo.add_argument("--seed", type=_seed, default=None, help="random seed of the quick tour (default 0)")
     demo.add_argument("--output-dir", default="deepgrad-demo", help="where the plots go (default ./deepgrad-demo)")
     demo.set_defaults(handler=run_demo)
 

@@ -316,3 +316,86 @@ def run(seed=0, output_dir="deepgrad-demo"):
     print(f"demo finished in {elapsed:.1f} s")
     results["seconds"] = elapsed
     return results
+
+
+# --------------------------------------------------------------------------- the longer chapters
+
+# The chapters are the course's example notebooks (examples/*.py, jupytext percent-format
+# scripts): one source, run here as a script. A wheel carries them as deepgrad/examples/
+# (copied in by setup.py when the wheel is built); a source checkout runs its examples/ folder.
+CHAPTERS = {
+    "cnn": ("apparel_classifier.py", "image classification: a CNN finds the type of apparel (Fashion-MNIST)"),
+    "text": ("sentiment_sst2.py", "sentiment analysis on SST-2: bidirectional LSTM, 1-D CNN, Transformer"),
+    "autoencoder": ("autoencoders_fashion.py", "autoencoders on Fashion-MNIST, measured against PCA"),
+    "gan": ("gan_mnist.py", "a DCGAN writes MNIST digits, scored by a classifier"),
+}
+QUICK_VARIABLE = "DEEPGRAD_EXAMPLE_QUICK"
+
+
+def example_folders():
+    """Where the example scripts may be: the source checkout's examples/ first, then the copy in the package."""
+    package = os.path.dirname(os.path.abspath(__file__))
+    source = os.path.dirname(package)
+    folders = []
+    if os.path.basename(source) == "src":  # deepgrad runs from a source checkout (src layout)
+        folders.append(os.path.join(os.path.dirname(source), "examples"))
+    folders.append(os.path.join(package, "examples"))
+    return folders
+
+
+def chapter_script(name):
+    """The path of chapter ``name``'s example script; a ``ValueError`` that says what is wrong otherwise."""
+    if name not in CHAPTERS:
+        raise ValueError(f"unknown chapter {name!r}; the chapters are {', '.join(CHAPTERS)} "
+                         "(`deepgrad demo --list` describes them).")
+    filename = CHAPTERS[name][0]
+    for folder in example_folders():
+        path = os.path.join(folder, filename)
+        if os.path.isfile(path):
+            return path
+    raise FileNotFoundError(f"chapter {name!r} runs the example {filename}, which this installation does not have "
+                            f"(looked in {' and '.join(example_folders())}); it is in the examples/ folder of the "
+                            "deepgrad source repository: run it from a checkout, or install a wheel built from one.")
+
+
+def list_chapters(stream=None):
+    """Print the chapters, what each shows and the example it runs (or that it is missing)."""
+    import sys
+
+    stream = stream or sys.stdout
+    print("the quick tour: `deepgrad demo` (under a minute); the longer chapters: `deepgrad demo CHAPTER`", file=stream)
+    for name, (filename, description) in CHAPTERS.items():
+        try:
+            where = chapter_script(name)
+        except FileNotFoundError:
+            where = f"{filename}: not installed"
+        print(f"  {name:<12} {description}\n  {'':<12} ({where})", file=stream)
+
+
+def run_chapter(name, output_dir="deepgrad-demo", quick=False):
+    """Run chapter ``name`` (its example script, in a new Python process); its figures go to ``output_dir/name``.
+
+    ``quick`` (or ``DEEPGRAD_EXAMPLE_QUICK=1`` in the environment) runs the example's short
+    setting: a slice of the data and an epoch or two. Returns the script's exit status.
+    """
+    import subprocess
+    import sys
+
+    script = chapter_script(name)
+    folder = os.path.join(output_dir, name)
+    os.makedirs(folder, exist_ok=True)
+    env = dict(os.environ)
+    # the script imports this deepgrad, wherever it was imported from
+    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_parent, env.get("PYTHONPATH")]))
+    env.setdefault("MPLBACKEND", "Agg")  # the figures are written to files, no window opens
+    if quick:
+        env[QUICK_VARIABLE] = "1"
+    setting = "quick setting" if env.get(QUICK_VARIABLE) == "1" else "full setting"
+    _section(f"chapter {name}: {CHAPTERS[name][1]} ({setting})")
+    print(f"running {script}; figures go to {folder}/", flush=True)
+    start = time.perf_counter()
+    status = subprocess.run([sys.executable, script, "--output", folder], env=env).returncode
+    print(f"chapter {name} {'finished' if status == 0 else f'FAILED (exit status {status})'} in "
+          f"{time.perf_counter() - start:.1f} s; figures in {folder}/", flush=True)
+    return status

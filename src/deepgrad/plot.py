@@ -3,7 +3,8 @@
 Every function draws one matplotlib Figure, saves it when given ``save_path=`` (or
 ``path=``) and returns it. matplotlib is optional (``pip install deepgrad[plot]``) and is
 imported on the first call only; without a display (a server, a test run) the Agg
-backend is used, so figures are written to files without a window.
+backend is used, so figures are written to files without a window. In a Jupyter
+notebook they appear inline.
 
 >>> from deepgrad import plot
 >>> # history = model.fit(x, y, validation_split=0.2, epochs=50)
@@ -23,14 +24,19 @@ from .tensor import Tensor, no_grad
 
 
 def _pyplot():
-    """matplotlib.pyplot, with the Agg backend when there is no display to draw on."""
+    """matplotlib.pyplot, with the Agg backend when there is no display to draw on.
+
+    A Jupyter kernel has no display either, but shows figures inline: there the backend
+    is left to matplotlib and IPython (the inline backend), and no figure is closed, so
+    each one appears below its cell.
+    """
     try:
         import matplotlib  # noqa: PLC0415 - optional dependency
     except ImportError:
         raise ImportError("deepgrad.plot needs matplotlib: pip install 'deepgrad[plot]' "
                           "(or pip install matplotlib).") from None
     headless = (sys.platform.startswith("linux") and not os.environ.get("DISPLAY")
-                and not os.environ.get("WAYLAND_DISPLAY"))
+                and not os.environ.get("WAYLAND_DISPLAY") and "ipykernel" not in sys.modules)
     if headless and "MPLBACKEND" not in os.environ and "matplotlib.pyplot" not in sys.modules:
         matplotlib.use("Agg")
     import matplotlib.pyplot as plt  # noqa: PLC0415

@@ -1,6 +1,14 @@
-"""``Model.summary()``: Keras 3's table of layers, output shapes and parameter counts."""
+"""``Model.summary()``: Keras 3's table of layers, output shapes and parameter counts.
+
+In a terminal (or with ``print_fn``) the table is Keras' text; in a Jupyter kernel it is
+shown as an HTML table, with the same text as its plain form. :func:`html_table` and
+:func:`in_notebook` are also used by ``History`` (deepgrad.callbacks).
+"""
 
 from __future__ import annotations
+
+import html
+import sys
 
 from ..layers.base import layer_classes
 from ..layers.core import InputLayer
@@ -22,6 +30,57 @@ def _shape_text(shape) -> str:
     if isinstance(shape, list):
         return ", ".join(_shape_text(s) for s in shape)
     return "(" + ", ".join("None" if s is None else str(s) for s in shape) + (",)" if len(shape) == 1 else ")")
+
+
+def in_notebook() -> bool:
+    """Whether the code runs in a Jupyter kernel (notebook, JupyterLab, Colab, VS Code), where HTML is shown."""
+    if "ipykernel" not in sys.modules or "IPython" not in sys.modules:
+        return False
+    shell = sys.modules["IPython"].get_ipython()
+    return any(cls.__name__ == "ZMQInteractiveShell" for cls in type(shell).__mro__)
+
+
+def html_table(headers, rows, caption=None, footer=(), right=()) -> str:
+    """An HTML table: ``headers`` and ``rows`` of cell texts (escaped), columns in ``right`` right-aligned.
+
+    ``caption`` goes above the table and each line of ``footer`` below it.
+    """
+    def cells(tag, texts):
+        return "".join(f'<{tag} style="text-align: {"right" if i in right else "left"}">{html.escape(str(text))}'
+                       f"</{tag}>" for i, text in enumerate(texts))
+
+    parts = ["<div>"]
+    if caption:
+        parts.append(f"<p><b>{html.escape(caption)}</b></p>")
+    parts.append(f"<table><thead><tr>{cells('th', headers)}</tr></thead><tbody>")
+    parts.extend(f"<tr>{cells('td', row)}</tr>" for row in rows)
+    parts.append("</tbody></table>")
+    parts.extend(f"<p>{html.escape(line)}</p>" for line in footer)
+    parts.append("</div>")
+    return "\n".join(parts)
+
+
+class _SummaryTable:
+    """What a notebook displays for ``model.summary()``: the HTML table, Keras' text as the plain form."""
+
+    def __init__(self, text, html_text):
+        self.text, self.html = text, html_text
+
+    def __repr__(self):
+        return self.text
+
+    def _repr_html_(self):
+        return self.html
+
+
+class SummaryText(str):
+    """The summary's text, returned by ``model.summary()`` after it was printed or displayed.
+
+    IPython does not show it a second time when ``model.summary()`` ends a cell.
+    """
+
+    def _ipython_display_(self):
+        pass
 
 
 def _rows(model):
@@ -50,7 +109,9 @@ def print_summary(model, line_length=None, positions=None, print_fn=None, show_t
     """Print (through ``print_fn``, default ``print``) the summary table of ``model``.
 
     Returns the text as well. Column layout follows Keras 3: ``Layer (type)``,
-    ``Output Shape``, ``Param #`` (and ``Connected to`` for graphs that merge).
+    ``Output Shape``, ``Param #`` (and ``Connected to`` for graphs that merge). Without
+    ``print_fn``, in a Jupyter kernel, the table is displayed as HTML (its plain-text form
+    is the same text) and the returned text is not echoed again at the end of the cell.
     """
     rows, connections = _rows(model)
     headers = ["Layer (type)", "Output Shape", "Param #"] + (["Connected to"] if connections else [])
@@ -83,12 +144,27 @@ def print_summary(model, line_length=None, positions=None, print_fn=None, show_t
     non_trainable = sum(w.size for w in model.non_trainable_weights)
     itemsize = model.dtype.itemsize
     total = trainable + non_trainable
-    out.append(f" Total params: {total:,} ({readable_size(total * itemsize)})")
-    out.append(f" Trainable params: {trainable:,} ({readable_size(trainable * itemsize)})")
-    out.append(f" Non-trainable params: {non_trainable:,} ({readable_size(non_trainable * itemsize)})")
+    totals = [f" Total params: {total:,} ({readable_size(total * itemsize)})",
+              f" Trainable params: {trainable:,} ({readable_size(trainable * itemsize)})",
+              f" Non-trainable params: {non_trainable:,} ({readable_size(non_trainable * itemsize)})"]
     optimizer = getattr(model, "optimizer", None)
     if optimizer is not None and getattr(optimizer, "_state_size", None):
-        out.append(f" Optimizer params: {optimizer._state_size():,}")
+        totals.append(f" Optimizer params: {optimizer._state_size():,}")
+    out.extend(totals)
     text = "\n".join(out)
-    (print_fn or print)(text)
-    return text
+    if print_fn is not None:
+        print_fn(text)
+        return text
+    if in_notebook():
+        table = html_table(headers, rows, caption=out[0], footer=[entry.strip() for entry in totals], right=right)
+        _display(_SummaryTable(text, table))
+    else:
+        print(text)
+    return SummaryText(text)
+
+
+def _display(rich):
+    """Show ``rich`` as the current notebook cell's output (IPython's display)."""
+    from IPython.display import display  # noqa: PLC0415 (present in every Jupyter kernel)
+
+    display(rich)
