@@ -74,7 +74,7 @@ from .ops import (
                   where,
 )
 from .parameters import ParameterBuffer
-from .tensor import Tensor, enable_grad, is_grad_enabled, no_grad, tensor
+from .tensor import Tensor, enable_grad, grad, is_grad_enabled, no_grad, tensor
 from .utils import PyDataset
 
 __version__ = "0.1.0"
