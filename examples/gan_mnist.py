@@ -90,7 +90,7 @@ classifier = Sequential([
     Flatten(), Dropout(0.3), Dense(10, activation="softmax"),
 ], name="classifier")
 classifier.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-classifier.fit(x_train, y_train, batch_size=128, epochs=1 if quick else 2, verbose=0 if quick else 2)
+classifier.fit(x_train, y_train, batch_size=64, epochs=1 if quick else 2, verbose=0 if quick else 2)
 _, classifier_accuracy = classifier.evaluate(x_test, y_test, verbose=0)
 print(f"classifier test accuracy: {classifier_accuracy:.4f}")
 
