@@ -4,6 +4,7 @@ Each test here checks the figures one example prints; tests/test_notebooks.py ru
 example that has no test here, so each example runs once per suite.
 """
 
+import numpy as np
 import pytest
 from example_notebooks import run_example
 
@@ -62,3 +63,15 @@ def test_apparel_classifier_example_quick(shared_data, tmp_path):
     assert "test accuracy" in result.stdout and "recall per type: T-shirt/top" in result.stdout
     for name in ("history.png", "confusion_matrix.png", "misclassified.png"):
         assert (tmp_path / name).stat().st_size > 5000, name
+
+
+@pytest.mark.slow
+def test_gan_mnist_example_quick_through_the_environment_variable(shared_data, tmp_path):
+    result = _run_quick("gan_mnist.py", "--output", str(tmp_path))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "training images: (1024, 28, 28, 1)" in result.stdout  # the variable chose the quick slice
+    header = "epoch   d_loss   g_loss confidence  entropy"
+    row = result.stdout[result.stdout.index(header):].splitlines()[1].split()
+    assert row[0] == "1" and 0.0 < float(row[3]) <= 1.0 and 0.0 <= float(row[4]) <= np.log(10) + 1e-9
+    assert sum(int(c) for c in row[5:15]) == 200  # the 200 quick samples, counted by predicted digit
+    assert (tmp_path / "samples_epoch_01.png").stat().st_size > 2000

@@ -90,7 +90,7 @@ from .ops import (
                   where,
 )
 from .parameters import ParameterBuffer
-from .tensor import Tensor, enable_grad, is_grad_enabled, no_grad, tensor
+from .tensor import Tensor, enable_grad, grad, is_grad_enabled, no_grad, tensor
 from .utils import PyDataset
 
 # keras.utils gathers helpers from several floors: the ground floor's deepgrad.utils cannot

@@ -14,6 +14,10 @@ Three tools, in the order a student meets the problems of the course:
 * :func:`explain_step`, the teaching trace of one gradient-descent step on a small
   batch: per layer z, a, dL/da, dL/dz, dL/dW, dL/db and W - lr * dL/dW.
 
+For GANs, :class:`GANMonitor` warns during training when the discriminator wins outright
+(:func:`discriminator_wins`), :func:`diagnose` reports it from a History with ``d_loss`` and
+``g_loss``, and :func:`generation_score` measures generated samples with a classifier.
+
 >>> monitor = GradientMonitor()
 >>> # history = model.fit(x, y, validation_split=0.2, epochs=20, callbacks=[monitor])
 >>> # print(diagnose(model, history, monitor))
@@ -22,6 +26,7 @@ Three tools, in the order a student meets the problems of the course:
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -465,6 +470,13 @@ REMEDIES = {
         "use a learning-rate schedule that decays it",
         "clip the gradients (clipnorm=1.0)",
     ],
+    "discriminator_wins": [
+        "weaken the discriminator: fewer filters, more Dropout, or a lower learning rate than the generator's",
+        "smooth or add noise to the discriminator's labels (e.g. 0.9 instead of 1 for real images)",
+        "check that the generator trains: its loss decreasing on some batches, its weights changing, "
+        "its optimizer applied to generator.trainable_weights",
+        "train the generator with the non-saturating loss: BCE(1, D(G(z))) rather than -BCE(0, D(G(z)))",
+    ],
     "learning_rate_too_low": [
         "raise the learning rate (e.g. by 10x), or find one with find_learning_rate",
         "use an adaptive optimizer (Adam, RMSprop)",
@@ -544,6 +556,100 @@ def _accuracy_key(logs):
     return None
 
 
+#: A GAN's discriminator whose loss falls below this has won outright: with the binary
+#: cross-entropy on real and fake batches, D(G(z)) < 0.1 on the fakes, so the generator's
+#: gradient through log D(G(z)) carries almost no signal about how to improve.
+DISCRIMINATOR_WINS_BELOW = 0.05
+
+
+def discriminator_wins(d_loss, g_loss, threshold=DISCRIMINATOR_WINS_BELOW) -> bool:
+    """Whether a GAN's discriminator has won outright over the span of ``d_loss``/``g_loss`` values.
+
+    ``d_loss`` and ``g_loss`` are series over epochs, or over the batches of one epoch (the
+    running means a train step logs). The discriminator wins when its last loss is below
+    ``threshold`` (it tells real from generated almost perfectly) while the generator's loss
+    ended higher than it started (the generator is not catching up): the usual GAN failure.
+    """
+    d_loss = np.asarray(d_loss, dtype=np.float64).reshape(-1)
+    g_loss = np.asarray(g_loss, dtype=np.float64).reshape(-1)
+    if not len(d_loss) or not len(g_loss) or not np.isfinite(d_loss[-1]):
+        return False
+    return bool(d_loss[-1] < threshold and (len(g_loss) < 2 or g_loss[-1] > g_loss[0]))
+
+
+class DiscriminatorWinsWarning(UserWarning):
+    """A GAN's discriminator won outright: its loss is near 0 while the generator's grows."""
+
+
+class GANMonitor(Callback):
+    """Warns at the end of an epoch in which a GAN's discriminator won outright (see :func:`discriminator_wins`).
+
+    It reads the ``d_loss`` and ``g_loss`` entries (``discriminator_key``, ``generator_key``)
+    that the GAN's ``train_step`` logs for every batch, and issues a
+    :class:`DiscriminatorWinsWarning` naming the epoch and both losses. ``wins`` lists the
+    epochs (from 0) where it fired; ``diagnose(history=...)`` reports the same failure afterwards.
+    """
+
+    def __init__(self, threshold=DISCRIMINATOR_WINS_BELOW, discriminator_key="d_loss", generator_key="g_loss"):
+        super().__init__()
+        self.threshold = float(threshold)
+        self.keys = (discriminator_key, generator_key)
+        self.wins = []
+        self._batches = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._batches = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        if logs and all(key in logs for key in self.keys):
+            self._batches.append([float(logs[key]) for key in self.keys])
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not self._batches:
+            return
+        d_loss, g_loss = np.asarray(self._batches).T
+        if discriminator_wins(d_loss, g_loss, self.threshold):
+            self.wins.append(epoch)
+            warnings.warn(
+                f"epoch {epoch + 1}: the discriminator wins outright ({self.keys[0]} {d_loss[-1]:.3g} < "
+                f"{self.threshold:g}) while {self.keys[1]} grew from {g_loss[0]:.3g} to {g_loss[-1]:.3g}: "
+                "the generator gets no useful gradient. Weaken the discriminator or check the generator's "
+                "training (deepgrad.diagnostics.diagnose lists remedies).", DiscriminatorWinsWarning, stacklevel=2)
+
+
+@dataclass
+class GenerationScore:
+    """How a classifier sees generated samples: ``confidence`` (mean top probability), ``entropy`` (nats) of the
+    predicted-class histogram and ``counts`` (samples per predicted class)."""
+
+    confidence: float
+    entropy: float
+    counts: np.ndarray
+
+    @property
+    def max_entropy(self) -> float:
+        """ln(number of classes): the entropy when every class is predicted equally often."""
+        return math.log(len(self.counts))
+
+
+def generation_score(probabilities) -> GenerationScore:
+    """Score generated samples by a classifier's class ``probabilities`` (n, classes) for them.
+
+    * confidence = mean over samples of max_k p_k: near 1 when each sample clearly looks like
+      one class (recognisable digits), near 1/classes for noise;
+    * entropy = -sum_k q_k ln q_k of q, the share of samples predicted as each class: ln(classes)
+      (2.303 nats for 10 digits) when every class appears equally often, 0 when all samples are
+      one class (mode collapse).
+    """
+    p = np.asarray(probabilities, dtype=np.float64)
+    if p.ndim != 2 or p.shape[0] == 0 or p.shape[1] < 2:
+        raise ValueError(f"probabilities must be a (samples, classes) array with at least 2 classes, "
+                         f"got shape {p.shape}.")
+    counts = np.bincount(p.argmax(axis=1), minlength=p.shape[1])
+    q = counts[counts > 0] / len(p)
+    return GenerationScore(float(p.max(axis=1).mean()), 0.0 - float((q * np.log(q)).sum()), counts)
+
+
 def diagnose(model=None, history=None, monitor=None, *, vanishing_ratio=1e-3, dead_threshold=0.5,
              overfit_tolerance=0.1, overfit_gap=0.1, accuracy_target=0.8, callbacks=None, x=None, y=None):
     """Name the training problems visible in ``history`` (and ``monitor``), with evidence and remedies.
@@ -567,7 +673,9 @@ def diagnose(model=None, history=None, monitor=None, *, vanishing_ratio=1e-3, de
       2 x ``overfit_gap`` x the first epoch's loss (scale-free: the same in any units);
     * high bias: final training accuracy below ``accuracy_target``;
     * learning rate too high: the training loss rises in at least 30% of epochs, or ends above its start;
-    * learning rate too low: the loss falls every epoch but by under 10% overall, as fast at the end as at the start.
+    * learning rate too low: the loss falls every epoch but by under 10% overall, as fast at the end as at the start;
+    * discriminator wins (a GAN, whose history has ``d_loss`` and ``g_loss``): :func:`discriminator_wins`
+      over the epochs.
 
     ``callbacks``: those passed to ``fit``; a remedy already in place (EarlyStopping, a
     learning-rate schedule) is not recommended again. ``x``, ``y``: the training data, to
@@ -591,8 +699,22 @@ def diagnose(model=None, history=None, monitor=None, *, vanishing_ratio=1e-3, de
         _check_learning_rate(loss, findings)
     if not exploding and len(loss):
         _check_high_bias(logs, findings, accuracy_target)
+    _check_gan(logs, findings)
     findings.sort(key=lambda f: _SEVERITY_ORDER[f.severity])
     return Diagnosis(_without_remedies_in_place(findings, callbacks))
+
+
+def _check_gan(logs, findings):
+    d_loss, g_loss = logs.get("d_loss"), logs.get("g_loss")
+    if d_loss is None or g_loss is None or not discriminator_wins(d_loss, g_loss):
+        return
+    findings.append(Finding(
+        "discriminator_wins", "critical",
+        f"the discriminator tells real from generated samples almost perfectly (d_loss {d_loss[-1]:.3g}) while "
+        "the generator's loss grows: the generator gets no useful gradient and stops improving.",
+        {"d_loss first / final": [float(d_loss[0]), float(d_loss[-1])],
+         "g_loss first / final": [float(g_loss[0]), float(g_loss[-1])]},
+        REMEDIES["discriminator_wins"]))
 
 
 def _check_vanishing_through_time(monitor, findings, ratio_limit, loss=()):

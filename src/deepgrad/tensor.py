@@ -775,6 +775,22 @@ def tensor(data, requires_grad=False, dtype=None, device=None) -> Tensor:
     return out
 
 
+def grad(output, variables, retain_graph=False) -> list:
+    """The gradients d(output)/d(v) of a scalar ``output`` for each tensor in ``variables``, as arrays.
+
+    What a custom training step needs between the loss and ``optimizer.apply(grads, variables)``.
+    It clears each variable's ``.grad``, runs ``output.backward()`` and returns the new ``.grad``
+    of each variable, None for a variable the output does not depend on. As with ``backward``,
+    other leaves of the graph accumulate their gradients and the graph is freed unless
+    ``retain_graph``.
+    """
+    variables = list(variables)
+    for v in variables:
+        v.grad = None
+    output.backward(retain_graph=retain_graph)
+    return [v.grad for v in variables]
+
+
 def __getattr__(name):
     # ParameterBuffer lived here before it got its own module (deepgrad.parameters)
     if name == "ParameterBuffer":

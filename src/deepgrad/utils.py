@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["PyDataset", "pad_sequences", "set_random_seed", "split_dataset", "timeseries_dataset_from_array",
-           "to_categorical"]
+__all__ = ["PyDataset", "pack_x_y_sample_weight", "pad_sequences", "set_random_seed", "split_dataset",
+           "timeseries_dataset_from_array", "to_categorical", "unpack_x_y_sample_weight"]
 
 
 class PyDataset:
@@ -312,3 +312,35 @@ def set_random_seed(seed):
     random.seed(seed)
     np.random.seed(seed)
     manual_seed(seed)
+
+
+def unpack_x_y_sample_weight(data):
+    """``(x, y, sample_weight)`` from one batch: a tuple/list of 1 to 3 entries, or ``x`` alone (Keras' rule).
+
+    What a custom ``Model.train_step(data)`` starts with: ``data`` is what the data yields,
+    ``(x, y)``, ``(x, y, sample_weight)``, ``(x,)`` or ``x``; missing entries come back as None.
+    Several inputs travel as a list inside the tuple: ``([x1, x2], y)``.
+    """
+    if isinstance(data, list):
+        data = tuple(data)
+    if not isinstance(data, tuple):
+        return data, None, None
+    if 1 <= len(data) <= 3:
+        return tuple(data) + (None,) * (3 - len(data))
+    raise ValueError(
+        f"a batch must be x, (x, y) or (x, y, sample_weight); got a tuple of {len(data)} entries. "
+        "Wrap several inputs in a list inside the tuple: ([x1, x2], y)."
+    )
+
+
+def pack_x_y_sample_weight(x, y=None, sample_weight=None):
+    """The batch :func:`unpack_x_y_sample_weight` reads back: ``x``, ``(x,)``, ``(x, y)`` or ``(x, y, sample_weight)``.
+
+    ``x`` alone stays alone unless it is a list or tuple of inputs, which is wrapped as ``(x,)``
+    so that it is not mistaken for ``(x, y)`` (Keras' rule).
+    """
+    if y is None:
+        return (x,) if isinstance(x, (list, tuple)) else x
+    if sample_weight is None:
+        return (x, y)
+    return (x, y, sample_weight)

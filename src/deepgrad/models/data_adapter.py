@@ -29,20 +29,6 @@ from ..tensor import Tensor
 from ..utils import PyDataset
 
 
-def unpack_x_y_sample_weight(data):
-    """``(x, y, sample_weight)`` from one batch: a tuple/list of 1 to 3 entries, or ``x`` alone (Keras' rule)."""
-    if isinstance(data, list):
-        data = tuple(data)
-    if not isinstance(data, tuple):
-        return data, None, None
-    if 1 <= len(data) <= 3:
-        return tuple(data) + (None,) * (3 - len(data))
-    raise ValueError(
-        f"a batch must be x, (x, y) or (x, y, sample_weight); got a tuple of {len(data)} entries. "
-        "Wrap several inputs in a list inside the tuple: ([x1, x2], y)."
-    )
-
-
 def is_batch_source(data) -> bool:
     """Whether ``data`` hands out whole batches (a PyDataset, a generator or another iterable of batches).
 

@@ -51,6 +51,8 @@ class Model(Layer):
 
     def _init_training_state(self):
         object.__setattr__(self, "_tracked_layers", [])
+        object.__setattr__(self, "_tracked_metrics", [])  # Metric objects set as attributes
+        self._loss_tracker = None
         self.optimizer = None
         self.compiled = False
         self.stop_training = False
@@ -66,7 +68,11 @@ class Model(Layer):
 
     # ------------------------------------------------------------------ layer tracking
     def __setattr__(self, name, value):
-        if isinstance(value, (Layer, list, tuple)):
+        if _is_metric(value):
+            tracked = self.__dict__.get("_tracked_metrics")
+            if tracked is not None and all(m is not value for m in tracked):
+                tracked.append(value)
+        elif isinstance(value, (Layer, list, tuple)):
             tracked = self.__dict__.get("_tracked_layers")
             if tracked is not None:
                 for item in (value if isinstance(value, (list, tuple)) else (value,)):
@@ -118,9 +124,43 @@ class Model(Layer):
 
     @property
     def losses(self) -> list:
-        return [p for layer in self._sublayers() for p in layer.losses]
+        """Every loss term of the last forward pass: the model's own :meth:`add_loss` terms, then its
+        layers' (regularization penalties, activity penalties, ``add_loss`` terms)."""
+        return list(self._added_losses) + [p for layer in self._sublayers() for p in layer.losses]
 
     # ------------------------------------------------------------------ forward
+    #: The ``training`` a call without one uses: set by :meth:`train` and :meth:`eval`.
+    _training_mode = False
+
+    def __call__(self, inputs, training=None, **kwargs):
+        if training is None:
+            training = self._training_mode
+        return super().__call__(inputs, training=training, **kwargs)
+
+    def train(self, mode=True):
+        """Make ``model(x)`` run in training mode (dropout active, batch statistics), as PyTorch's ``train()``.
+
+        It sets the default of ``training`` for calls that do not pass it, of this model
+        and of the models nested in it; ``model(x, training=...)``, ``fit``, ``evaluate``
+        and ``predict`` still choose for themselves. Returns the model.
+        """
+        for model in self._nested_models():
+            object.__setattr__(model, "_training_mode", bool(mode))
+        return self
+
+    def eval(self):
+        """Make ``model(x)`` run in inference mode again (the default), as PyTorch's ``eval()``; returns the model."""
+        return self.train(False)
+
+    def _nested_models(self):
+        found, stack = [], [self]
+        while stack:
+            layer = stack.pop()
+            if isinstance(layer, Model) and all(m is not layer for m in found):
+                found.append(layer)
+                stack.extend(layer._sublayers())
+        return found
+
     def build(self, input_shape):
         """Build every layer for ``input_shape`` by running a dummy batch through the model."""
         from ..layers.base import _dummy_inputs  # noqa: PLC0415
@@ -129,8 +169,9 @@ class Model(Layer):
         dummy = [_dummy_inputs(s, self.dtype) for s in shapes]
         self.built = True
         self.input_shape_built = input_shape
+        inputs = dummy if isinstance(input_shape, list) else dummy[0]
         with no_grad():
-            self.call(dummy if isinstance(input_shape, list) else dummy[0], training=False)
+            self.call(inputs, training=False) if self._call_accepts_training() else self.call(inputs)
 
     def call(self, inputs, training=False):
         raise NotImplementedError(
@@ -155,9 +196,10 @@ class Model(Layer):
         return [layer for layer in self._sublayers() if layer._constraints]
 
     def _penalty_layers(self):
-        """Layers that contribute regularization penalties (weight or activity regularizers)."""
+        """Layers that contribute loss terms (weight or activity regularizers, ``add_loss``)."""
         return [layer for layer in self._sublayers()
-                if layer._regularizers or layer.activity_regularizer is not None or layer._sublayers()]
+                if layer._regularizers or layer.activity_regularizer is not None or layer._adds_losses
+                or layer._sublayers()]
 
     # ------------------------------------------------------------------ compile
     def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None,
@@ -183,6 +225,8 @@ class Model(Layer):
         self._loss_weights = loss_weights
         self._metric_spec = metrics
         self._weighted_metric_spec = weighted_metrics
+        # the running mean of the loss that custom steps and self.metrics report as 'loss'
+        self._loss_tracker = metric_identifiers.Mean(name="loss") if loss is not None else None
         self.compiled = True
         self._compiled_state = None  # resolved on first use, once output shapes are known
 
@@ -192,6 +236,123 @@ class Model(Layer):
         if state is None:
             return ["loss"]
         return ["loss"] + state.metric_names()
+
+    # ------------------------------------------------------------------ custom training (Keras 3)
+    @property
+    def metrics(self) -> list:
+        """The metrics a training step updates and ``fit`` resets at the start of every epoch (Keras 3).
+
+        The loss tracker (a :class:`~deepgrad.metrics.Mean` named ``loss``, when a loss was
+        compiled), the compiled metrics once the first batch has resolved them, then every
+        :class:`~deepgrad.metrics.Metric` set as an attribute of the model, in that order.
+        A custom :meth:`train_step` returns ``{m.name: m.result() for m in self.metrics}``.
+        """
+        found = []
+        if self._loss_tracker is not None:
+            found.append(self._loss_tracker)
+        if self._compiled_state is not None:
+            found += [m for metric_list in self._compiled_state.metrics for m in metric_list]
+        return found + [m for m in self._tracked_metrics if all(m is not f for f in found)]
+
+    def get_metrics_result(self) -> dict:
+        """``{name: result}`` of every metric in :attr:`metrics` (compiled ones named as in the logs)."""
+        logs = {}
+        if self._loss_tracker is not None:
+            logs["loss"] = self._loss_tracker.result()
+        if self._compiled_state is not None:
+            logs.update(self._compiled_state.metric_results())
+        for metric in self._tracked_metrics:
+            logs[metric.name] = metric.result()
+        return {name: _training.log_value(value) for name, value in logs.items()}
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """The training objective of a batch: the compiled loss of ``(y, y_pred)`` plus :attr:`losses`.
+
+        ``losses`` are the regularization penalties and the :meth:`add_loss` terms of the
+        last forward pass, so call it right after ``y_pred = self(x, training=True)``.
+        The compiled loss takes ``y_pred`` as the model returned it (probabilities for a
+        softmax output). Returns a scalar Tensor to differentiate; its value also goes to the
+        loss tracker (the ``loss`` entry of :attr:`metrics`), weighted by the batch size.
+        """
+        penalties = self.losses  # read first: resolving the compiled loss may run a dummy forward pass
+        total = None
+        if self._loss_spec is not None:
+            if y is None or y_pred is None:
+                raise ValueError("compute_loss needs y and y_pred for the loss given to compile(); "
+                                 "call it as self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sw).")
+            ys = list(y) if isinstance(y, (list, tuple)) else [y]
+            state = self._state([_training.host_array(t) for t in ys])
+            weights = None if sample_weight is None else _training.host_array(sample_weight)
+            total = state.loss(state.prepare_batch_targets(ys), _training.as_output_list(y_pred), weights,
+                               logits=False, penalties=False)
+        for penalty in penalties:
+            total = penalty if total is None else total + penalty
+        if total is None:
+            raise ValueError("there is no loss to compute: give compile() a loss, or add loss terms "
+                             "with add_loss() in call().")
+        self._track_loss(total, x if x is not None else y_pred)
+        return total
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None) -> dict:
+        """Update the compiled metrics with the batch ``(y, y_pred)`` and return :meth:`get_metrics_result`."""
+        state = self._compiled_state
+        if state is not None and y is not None:
+            ys = state.prepare_batch_targets(list(y) if isinstance(y, (list, tuple)) else [y])
+            weights = None if sample_weight is None else _training.host_array(sample_weight)
+            state.update_metrics(ys, [_training.host_array(o) for o in _training.as_output_list(y_pred)], weights)
+        return self.get_metrics_result()
+
+    def train_step(self, data) -> dict:
+        """One training step on one batch ``data``; returns the logs. Override it for a custom step.
+
+        ``data`` is what the training data yields: ``(x, y)``, ``(x, y, sample_weight)`` or
+        ``x`` alone (read it with :func:`deepgrad.utils.unpack_x_y_sample_weight`). The
+        default is::
+
+            x, y, sample_weight = unpack_x_y_sample_weight(data)
+            y_pred = self(x, training=True)
+            loss = self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight)
+            grads = deepgrad.grad(loss, self.trainable_variables)  # or self.zero_grad(); loss.backward()
+            self.optimizer.apply(grads, self.trainable_variables)
+            return self.compute_metrics(x, y, y_pred, sample_weight)
+
+        ``fit`` calls an override for every batch, with callbacks, progress bar, History and
+        validation around it; without an override it runs the same step on a faster path.
+        """
+        from ..tensor import grad  # noqa: PLC0415
+
+        x, y, sample_weight = _training.unpack_x_y_sample_weight(data)
+        y_pred = self(x, training=True)
+        loss = self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight)
+        variables = self.trainable_variables
+        self.optimizer.apply(grad(loss, variables), variables)
+        return self.compute_metrics(x, y, y_pred, sample_weight)
+
+    def test_step(self, data) -> dict:
+        """Loss and metrics of one evaluation batch (no update); returns the logs. Override it as :meth:`train_step`."""
+        x, y, sample_weight = _training.unpack_x_y_sample_weight(data)
+        y_pred = self(x, training=False)
+        self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=False)
+        return self.compute_metrics(x, y, y_pred, sample_weight)
+
+    def predict_step(self, data):
+        """The outputs for one batch of ``predict``: ``self(x, training=False)``. Override it to predict otherwise."""
+        x, _, _ = _training.unpack_x_y_sample_weight(data)
+        return self(x, training=False)
+
+    def _track_loss(self, loss, batch):
+        if self._loss_tracker is not None:
+            count = len(_flatten(batch)[0])
+            self._loss_tracker.update_state(_training.host_array(loss).reshape(1), sample_weight=[count])
+
+    def _overrides(self, step) -> bool:
+        """Whether the model's class overrides ``step`` ('train_step', 'test_step', 'predict_step')."""
+        return getattr(type(self), step) is not getattr(Model, step)
+
+    def zero_grad(self) -> None:
+        """Clear the ``.grad`` of every trainable weight (before ``loss.backward()`` in a hand-written step)."""
+        for weight in self.trainable_weights:
+            weight.grad = None
 
     def _require_compiled(self, what):
         if not self.compiled or self.optimizer is None and what != "evaluate":
@@ -272,9 +433,11 @@ class Model(Layer):
         return _training.predict(self, x, batch_size=None, verbose=0, single_batch=True)
 
     def reset_metrics(self) -> None:
-        """Reset the state of every compiled metric."""
+        """Reset the state of every metric: the compiled ones and those in :attr:`metrics`."""
         if self._compiled_state is not None:
             self._compiled_state.reset()
+        for metric in self.metrics:
+            metric.reset_state()
 
     # ------------------------------------------------------------------ summary, config, saving
     def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False,
@@ -354,6 +517,12 @@ class Model(Layer):
         from .saving import serialize_compile  # noqa: PLC0415
 
         return serialize_compile(self)
+
+
+def _is_metric(value) -> bool:
+    """Whether ``value`` is a metric (duck-typed, so that this module need not import deepgrad.metrics)."""
+    return all(callable(getattr(value, name, None)) for name in ("update_state", "result", "reset_state")) \
+        and not isinstance(value, type)
 
 
 def _is_symbolic(value) -> bool:

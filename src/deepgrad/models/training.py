@@ -21,14 +21,15 @@ import warnings
 import numpy as np
 
 from .. import backend, distribution
+from ..layers.base import Layer
 from ..tensor import Tensor, no_grad
+from ..utils import pack_x_y_sample_weight, unpack_x_y_sample_weight
 from .data_adapter import (
     ArrayAdapter,
     DataExhaustedWarning,
     EpochIterator,
     adapter_for,
     is_batch_source,
-    unpack_x_y_sample_weight,
 )
 
 # --------------------------------------------------------------------------- data preparation
@@ -230,6 +231,7 @@ class CompiledState:
         self.loss_count = 0
         self.output_shapes = output_shapes
         self.penalty_layers = model._penalty_layers()  # visited each step for regularization terms
+        self.loss_adders_version = Layer._loss_adders_version
 
     # ---- targets
     def prepare_targets(self, y_arrays, what="y"):
@@ -255,17 +257,32 @@ class CompiledState:
             outputs = model(args, training=training)
         return list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
 
-    def loss(self, y_batch, outputs, sample_weight):
-        """The training objective: weighted mean loss of each output plus regularization penalties."""
+    def loss(self, y_batch, outputs, sample_weight, logits=True, penalties=True):
+        """The training objective: weighted mean loss of each output plus regularization penalties.
+
+        ``logits``: the outputs of fused softmax/sigmoid layers are their logits (from
+        :meth:`forward`), not the model's activated outputs. ``penalties``: add the
+        regularization and ``add_loss`` terms.
+        """
         total = None
         masks = getattr(self.model, "_output_masks", None) or [None] * len(outputs)
         for i, output in enumerate(outputs):
-            loss_fn = self.fused[i] or self.loss_fns[i]
+            loss_fn = (self.fused[i] if logits else None) or self.loss_fns[i]
             weights = sample_weight if masks[i] is None else masked_weights(masks[i], sample_weight)
             value = loss_fn(y_batch[i], output, sample_weight=weights)
             if self.loss_weights[i] != 1.0:
                 value = value * self.loss_weights[i]
             total = value if total is None else total + value
+        return self.add_penalties(total) if penalties else total
+
+    def add_penalties(self, total):
+        """``total`` plus every regularization penalty and ``add_loss`` term of the last forward pass."""
+        model = self.model
+        if self.loss_adders_version != Layer._loss_adders_version:  # a layer started calling add_loss
+            self.penalty_layers = model._penalty_layers()
+            self.loss_adders_version = Layer._loss_adders_version
+        for penalty in model._added_losses:
+            total = total + penalty
         for layer in self.penalty_layers:
             for penalty in layer.losses:
                 total = total + penalty
@@ -281,15 +298,30 @@ class CompiledState:
             result.append(backend.to_numpy(output.data))
         return result
 
+    def prepare_batch_targets(self, y_batch):
+        """One batch of targets (arrays or Tensors, one per output) converted as :meth:`prepare_targets` does."""
+        return self.prepare_targets([host_array(y) for y in y_batch])
+
+    def train_batch(self, x_batch, y_batch, w_batch, trainable):
+        """One gradient step of the built-in training step (see :func:`train_step`)."""
+        train_step(self.model, self, x_batch, y_batch, w_batch, trainable)
+
     # ---- metrics
     def update(self, loss_value, count, y_batch, outputs, sample_weight):
         self.loss_sum += loss_value * count
         self.loss_count += count
         if any(self.metrics):
-            predictions = self.predictions(outputs)
-            for i, metric_list in enumerate(self.metrics):
-                for metric in metric_list:
-                    metric.update_state(y_batch[i], predictions[i], sample_weight=sample_weight)
+            self.update_metrics(y_batch, self.predictions(outputs), sample_weight)
+
+    def update_metrics(self, y_batch, predictions, sample_weight):
+        """Fold one batch of (targets, predicted arrays) into every compiled metric."""
+        for i, metric_list in enumerate(self.metrics):
+            for metric in metric_list:
+                metric.update_state(y_batch[i], predictions[i], sample_weight=sample_weight)
+
+    def metric_results(self) -> dict:
+        """``{log name: result}`` of the compiled metrics."""
+        return dict(zip(self.metric_names(), [m.result() for ml in self.metrics for m in ml]))
 
     def reset(self):
         self.loss_sum = 0.0
@@ -561,6 +593,77 @@ def train_step(model, state, x_batch, y_batch, w_batch, trainable):
     return loss_value
 
 
+def host_array(value):
+    """A NumPy array of ``value`` (a Tensor, a CuPy or NumPy array, a number)."""
+    if isinstance(value, Tensor):
+        value = value.data
+    return backend.to_numpy(value) if not isinstance(value, np.ndarray) else value
+
+
+def as_output_list(outputs) -> list:
+    """One model output or a list of them, as a list."""
+    return list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+
+
+def log_value(value):
+    """A log entry as History and the progress bar keep it: a float, or an array (per-class metrics)."""
+    value = host_array(value) if isinstance(value, Tensor) else value
+    return float(value) if np.ndim(value) == 0 else np.asarray(value)
+
+
+def _as_batch(x_batch, y_batch, w_batch):
+    """A prepared batch as a step receives it: ``x``, ``(x,)``, ``(x, y)`` or ``(x, y, sample_weight)`` of Tensors."""
+    x = Tensor(x_batch[0]) if len(x_batch) == 1 else [Tensor(a) for a in x_batch]
+    y = None if y_batch is None else (Tensor(y_batch[0]) if len(y_batch) == 1 else [Tensor(a) for a in y_batch])
+    return pack_x_y_sample_weight(x, y, None if w_batch is None else Tensor(w_batch))
+
+
+class StepLoop:
+    """Runs a model's own ``train_step``/``test_step`` for each batch and keeps the logs they return.
+
+    The stand-in for :class:`CompiledState` in the loops when a model overrides its steps
+    (``reset``, ``results``, ``train_batch``, ``evaluate``): ``fit`` resets ``model.metrics`` at
+    every epoch start and passes the logs of the last batch to callbacks and History.
+    """
+
+    def __init__(self, model):
+        self.model = model
+        self.logs = {}
+
+    def reset(self):
+        self.model.reset_metrics()
+        self.logs = {}
+
+    def results(self) -> dict:
+        return dict(self.logs)
+
+    def _run(self, step, x_batch, y_batch, w_batch):
+        logs = step(_as_batch(x_batch, y_batch, w_batch))
+        if not isinstance(logs, dict):
+            raise TypeError(f"{type(self.model).__name__}.{step.__name__} must return a dict of logs, e.g. "
+                            f"{{m.name: m.result() for m in self.metrics}}; it returned {type(logs).__name__}.")
+        self.logs = {name: log_value(value) for name, value in logs.items()}
+
+    def train_batch(self, x_batch, y_batch, w_batch, trainable=None):
+        self.model.zero_grad()  # every step starts from fresh gradients, also after a bare loss.backward()
+        self._run(self.model.train_step, x_batch, y_batch, w_batch)
+
+    def evaluate(self, iterator, callback_list=None) -> dict:
+        """Logs of ``test_step`` over one epoch of ``iterator``, with no graph recorded."""
+        self.reset()
+        ran = False
+        with no_grad():
+            for step, (x_batch, y_batch, w_batch) in iterator.epoch():
+                self._run(self.model.test_step, x_batch, y_batch, w_batch)
+                ran = True
+                if callback_list is not None:
+                    callback_list.on_test_batch_end(step, self.results())
+        if not ran:
+            raise ValueError("evaluation ran no batches: the data is empty or a generator ran out "
+                             "(pass validation_steps/steps, or a generator that repeats).")
+        return self.results()
+
+
 def _verbose(verbose, default):
     if verbose == "auto":
         return default
@@ -613,58 +716,104 @@ def _training_source(model, x, y, sample_weight, class_weight, batch_size, shuff
                                   validation_split=validation_split)
         adapter = adapter_for(x, shuffle)
         iterator = EpochIterator(adapter, steps)
-        state = _peek_source(model, iterator, class_weight)
+        if model._overrides("train_step"):
+            state, iterator.convert = StepLoop(model), _step_converter(model, class_weight)
+        else:
+            state = _peek_source(model, iterator, class_weight)
         adapter.rng = backend.new_generator() if shuffle else None
         return state, iterator, None
     xs, ys, n = prepare_data(model, x, y, check=True)
     if sample_weight is not None:
         sample_weight = np.asarray(sample_weight)
         check_finite(sample_weight, "sample_weight")
-    held_out = None
-    if validation_split:
-        # Keras holds out the last fraction of the data, before any shuffling
-        split_at = int(math.floor(n * (1.0 - validation_split)))
-        if split_at == 0 or split_at == n:
-            raise ValueError(f"validation_split={validation_split} leaves no training or no validation samples of {n}.")
-        held_out = ([a[split_at:] for a in xs], [a[split_at:] for a in ys],
-                    None if sample_weight is None else sample_weight[split_at:])
-        xs, ys = [a[:split_at] for a in xs], [a[:split_at] for a in ys]
-        sample_weight = None if sample_weight is None else sample_weight[:split_at]
-        n = split_at
-    state, ys, weights = compiled_targets(model, xs, ys, n, sample_weight, class_weight)
+    xs, ys, sample_weight, n, held_out = _hold_out(xs, ys, sample_weight, n, validation_split)
+    if model._overrides("train_step"):
+        state, weights = StepLoop(model), step_sample_weight(model, ys, n, sample_weight, class_weight)
+    else:
+        state, ys, weights = compiled_targets(model, xs, ys, n, sample_weight, class_weight)
     rng = backend.new_generator()  # after the build, which draws the initial weights first
     adapter = ArrayAdapter(xs, ys, weights, positive_int(batch_size, "batch_size", 32), shuffle, rng)
     return state, EpochIterator(adapter, steps), held_out
 
 
+def _hold_out(xs, ys, sample_weight, n, validation_split):
+    """``(xs, ys, sample_weight, n, held_out)``: the last ``validation_split`` of the data set aside (Keras: before
+    any shuffling) as ``held_out = (xs, ys, sample_weight)``, or None without a split."""
+    if not validation_split:
+        return xs, ys, sample_weight, n, None
+    split_at = int(math.floor(n * (1.0 - validation_split)))
+    if split_at == 0 or split_at == n:
+        raise ValueError(f"validation_split={validation_split} leaves no training or no validation samples of {n}.")
+    held_out = ([a[split_at:] for a in xs], None if ys is None else [a[split_at:] for a in ys],
+                None if sample_weight is None else sample_weight[split_at:])
+    xs, ys = [a[:split_at] for a in xs], None if ys is None else [a[:split_at] for a in ys]
+    sample_weight = None if sample_weight is None else sample_weight[:split_at]
+    return xs, ys, sample_weight, split_at, held_out
+
+
+def step_sample_weight(model, ys, n, sample_weight, class_weight):
+    """The per-sample weights handed to a model's own steps (None without sample or class weights)."""
+    if class_weight is not None and ys is None:
+        raise ValueError("class_weight needs the labels y: pass fit(x, y, class_weight=...).")
+    return combined_sample_weight(sample_weight, class_weight, ys, n, model.dtype)
+
+
+def _step_converter(model, class_weight):
+    """Prepare a raw batch of a generator or PyDataset for a model's own steps: ``(xs, ys, weights)``."""
+    table = None if class_weight is None else class_weight_table(class_weight, model.dtype)
+
+    def convert(batch):
+        x, y, sample_weight = unpack_x_y_sample_weight(batch)
+        xs, ys, n = prepare_data(model, x, y, check=True)
+        return xs, ys, step_sample_weight(model, ys, n, sample_weight, table)
+
+    return convert
+
+
 def _evaluation_source(model, x, y, sample_weight, batch_size, steps, state=None):
-    """The compiled state and an :class:`EpochIterator` of single passes over evaluation data."""
+    """The compiled state (a :class:`StepLoop` for a model with its own ``test_step``) and an
+    :class:`EpochIterator` of single passes over evaluation data."""
+    custom = model._overrides("test_step") or model._overrides("train_step")
     if is_batch_source(x):
         _reject_with_batch_source("evaluate", y=y, sample_weight=sample_weight, batch_size=batch_size)
         iterator = EpochIterator(adapter_for(x), steps, fresh_passes=True)
+        if custom:
+            iterator.convert = _step_converter(model, None)
+            return StepLoop(model), iterator
         peeked = _peek_source(model, iterator)
         return state or peeked, iterator
     xs, ys, n = prepare_data(model, x, y, check=True)
     if sample_weight is not None:
         check_finite(sample_weight, "sample_weight")
+    if custom:
+        adapter = ArrayAdapter(xs, ys, step_sample_weight(model, ys, n, sample_weight, None),
+                               n if batch_size is None else batch_size)
+        return StepLoop(model), EpochIterator(adapter, steps, fresh_passes=True)
     compiled, ys, weights = compiled_targets(model, xs, ys, n, sample_weight, None)
     adapter = ArrayAdapter(xs, ys, weights, n if batch_size is None else batch_size)
     return state or compiled, EpochIterator(adapter, steps, fresh_passes=True)
 
 
+def _validation_runner(model, state):
+    """What runs the validation steps: a :class:`StepLoop` when the model has its own steps, else ``state``."""
+    return StepLoop(model) if model._overrides("test_step") or model._overrides("train_step") else state
+
+
 def _validation_source(model, state, validation_data, held_out, batch_size, steps):
-    """An :class:`EpochIterator` over the validation data (None without any)."""
+    """``(runner, iterator)`` for the validation data (None without any): the compiled state or a
+    :class:`StepLoop`, and an :class:`EpochIterator` over the data."""
     if held_out is not None:
-        return EpochIterator(ArrayAdapter(*held_out, batch_size), steps, fresh_passes=True)
+        return _validation_runner(model, state), EpochIterator(ArrayAdapter(*held_out, batch_size), steps,
+                                                              fresh_passes=True)
     if validation_data is None:
         return None
     if is_batch_source(validation_data):
-        return _evaluation_source(model, validation_data, None, None, None, steps, state)[1]
+        return _evaluation_source(model, validation_data, None, None, None, steps, state)
     if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
         raise ValueError("validation_data must be a tuple (x_val, y_val) or (x_val, y_val, sample_weight), "
                          "a generator or a PyDataset.")
     x_val, y_val, weights = tuple(validation_data) + (None,) * (3 - len(validation_data))
-    return _evaluation_source(model, x_val, y_val, weights, batch_size, steps, state)[1]
+    return _evaluation_source(model, x_val, y_val, weights, batch_size, steps, state)
 
 
 # --------------------------------------------------------------------------- resumable progress
@@ -757,12 +906,14 @@ def fit(model, x, y, batch_size=None, epochs=1, verbose="auto", callbacks=None, 
     validation = _validation_source(model, state, validation_data, held_out,
                                     validation_batch_size or positive_int(batch_size, "batch_size", 32),
                                     validation_steps)
-    model._parameter_buffer()
-    trainable = model.trainable_weights
-    if not trainable:
-        raise ValueError(f"model {model.name!r} has no trainable weights: every layer is frozen.")
+    trainable = None
+    if not isinstance(state, StepLoop):  # a model's own train_step finds its variables itself
+        model._parameter_buffer()
+        trainable = model.trainable_weights
+        if not trainable:
+            raise ValueError(f"model {model.name!r} has no trainable weights: every layer is frozen.")
     verbose = _verbose(verbose, 1) if distribution.is_chief() else 0
-    _start_data_parallel(model, iterator, validation)
+    _start_data_parallel(model, iterator, None if validation is None else validation[1])
     callback_list = CallbackList(callbacks, add_history=True, add_progbar=verbose != 0, model=model,
                                  verbose=verbose, epochs=epochs, steps=iterator.steps_per_epoch)
     progress = TrainingProgress(model, iterator)
@@ -777,7 +928,7 @@ def fit(model, x, y, batch_size=None, epochs=1, verbose="auto", callbacks=None, 
             epoch_logs = logs
             average_non_trainable_weights(model)
             if validation is not None and (epoch + 1) % validation_freq == 0:
-                epoch_logs.update({f"val_{k}": v for k, v in _validate(state, validation).items()})
+                epoch_logs.update({f"val_{k}": v for k, v in _validate(*validation).items()})
             progress.epoch, progress.step = epoch + 1, 0
             callback_list.on_epoch_end(epoch, epoch_logs)
             if model.stop_training:
@@ -812,7 +963,7 @@ def _train_epoch(model, state, iterator, callback_list, progress, epoch, start_s
     ran = False
     for step, (x_batch, y_batch, w_batch) in iterator.epoch(start_step):
         callback_list.on_train_batch_begin(step)
-        train_step(model, state, x_batch, y_batch, w_batch, trainable)
+        state.train_batch(x_batch, y_batch, w_batch, trainable)
         _finish_shard()
         progress.step = step + 1
         ran = True
@@ -830,6 +981,10 @@ def _train_epoch(model, state, iterator, callback_list, progress, epoch, start_s
 
 def _validate(state, iterator):
     """Validation logs, leaving the training metrics' running state as it was."""
+    if isinstance(state, StepLoop):
+        state.evaluate(iterator)
+        _finish_shard()
+        return global_results(state)
     saved = _snapshot(state)
     try:
         return _evaluation_pass(state, iterator)
@@ -871,13 +1026,15 @@ def evaluate(model, x, y, batch_size=None, verbose="auto", sample_weight=None, s
         callback_list = CallbackList(callbacks, add_progbar=verbose != 0, model=model, verbose=verbose, epochs=1,
                                      steps=iterator.steps_per_epoch)
         callback_list.on_test_begin()
-    logs = _evaluation_pass(state, iterator, callback_list)
+    if isinstance(state, StepLoop):
+        state.evaluate(iterator, callback_list)
+        _finish_shard()
+        logs = global_results(state)
+    else:
+        logs = _evaluation_pass(state, iterator, callback_list)
     if callback_list is not None:
         callback_list.on_test_end(logs)
-    if return_dict:
-        return logs
-    values = list(logs.values())
-    return values[0] if len(values) == 1 else values
+    return _returned_logs(logs, return_dict)
 
 
 # --------------------------------------------------------------------------- data parallelism
@@ -927,10 +1084,16 @@ def _running_sum_names(metric) -> tuple:
 
 
 def global_results(state):
-    """``state.results()`` over every rank's batches: the loss and metric sums added over the ranks first."""
+    """``state.results()`` over every rank's batches: the loss and metric sums added over the ranks first
+    (for a model's own ``train_step``, its logs averaged over the ranks)."""
     parallel = distribution.active()
     if parallel is None:
         return state.results()
+    if isinstance(state, StepLoop):  # a model's own step: its logs, averaged over the ranks
+        logs = state.results()
+        numeric = [k for k, v in logs.items() if np.ndim(v) == 0]
+        totals = parallel.sum_values([logs[k] for k in numeric]) / parallel.size
+        return dict(logs, **{k: float(v) for k, v in zip(numeric, totals)})
     saved = _snapshot(state)
     try:
         metrics = [m for ml in state.metrics for m in ml]
@@ -978,7 +1141,7 @@ def predict(model, x, batch_size=None, verbose="auto", steps=None, callbacks=Non
         ensure_built(model, xs)
         n = sample_count(xs)
         batch_size = n if single_batch else positive_int(batch_size, "batch_size", 32)
-        if n <= batch_size and not callbacks and not verbose:
+        if n <= batch_size and not callbacks and not verbose and not model._overrides("predict_step"):
             with no_grad():  # small inputs: one forward pass, no data pipeline
                 out = model(Tensor(xs[0]) if len(xs) == 1 else [Tensor(a) for a in xs], training=False)
             if isinstance(out, (list, tuple)):
@@ -998,11 +1161,15 @@ def _predict_pass(model, iterator, callbacks, verbose):
                                      epochs=1, steps=iterator.steps_per_epoch)
         callback_list.on_predict_begin()
     pieces = []
+    custom = model._overrides("predict_step")
     with no_grad():
         for step, (batch, _, _) in iterator.epoch():
-            out = model(batch[0] if len(batch) == 1 else batch, training=False)
+            if custom:
+                out = model.predict_step(_as_batch(batch, None, None))
+            else:
+                out = model(batch[0] if len(batch) == 1 else batch, training=False)
             outs = out if isinstance(out, (list, tuple)) else [out]
-            pieces.append([backend.to_numpy(o.data) for o in outs])
+            pieces.append([host_array(o) for o in outs])
             if callback_list is not None:
                 callback_list.on_predict_batch_end(step, {"outputs": outs})
     if callback_list is not None:
@@ -1017,12 +1184,22 @@ def train_on_batch(model, x, y, sample_weight=None, class_weight=None, return_di
     """One training step on one batch; returns its loss and metrics (see :meth:`Model.train_on_batch`)."""
     model._require_compiled("train_on_batch")
     xs, ys, n = prepare_data(model, x, y)
+    if model._overrides("train_step"):
+        loop = StepLoop(model)
+        if reset_metrics:
+            loop.reset()
+        loop.train_batch(xs, ys, step_sample_weight(model, ys, n, sample_weight, class_weight))
+        return _returned_logs(loop.results(), return_dict)
     state, ys, weights = compiled_targets(model, xs, ys, n, sample_weight, class_weight)
     model._parameter_buffer()
     if reset_metrics:
         state.reset()
     train_step(model, state, xs, ys, weights, model.trainable_weights)
-    logs = state.results()
+    return _returned_logs(state.results(), return_dict)
+
+
+def _returned_logs(logs, return_dict):
+    """Logs as evaluate and train_on_batch return them: the dict, a scalar or a list of values."""
     if return_dict:
         return logs
     values = list(logs.values())

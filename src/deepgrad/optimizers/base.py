@@ -244,6 +244,7 @@ class Optimizer:
         self._flat = None         # _FlatLayout of the last ParameterBuffer seen
         self._pending_state = None
         self._local_step = 1
+        self._built_variables = None  # what build() was given: step() and zero_grad() without arguments
 
     # ------------------------------------------------------------------ learning rate
     @property
@@ -298,9 +299,18 @@ class Optimizer:
         """Create the state (moments, accumulators) of every variable that has none yet.
 
         Done lazily by the first step, so calling it is optional; models call it before
-        ``set_state`` when restoring a saved optimizer.
+        ``set_state`` when restoring a saved optimizer. The variables become the default of
+        :meth:`step` and :meth:`zero_grad`, for a PyTorch-style loop::
+
+            optimizer.build(model.trainable_weights)
+            for x, y in batches:
+                optimizer.zero_grad()
+                loss = loss_fn(y, model(x, training=True))
+                loss.backward()
+                optimizer.step()
         """
         variables = _as_variable_list(variables)
+        self._built_variables = variables
         layout = find_flat_layout(variables)
         if layout is not None:
             self._build_flat(layout)
@@ -349,9 +359,11 @@ class Optimizer:
         self._apply_pending_state()
 
     # ------------------------------------------------------------------ applying updates
-    def step(self, variables) -> None:
+    def step(self, variables=None) -> None:
         """One update of ``variables`` from their ``.grad`` (PyTorch style); variables without
-        a gradient are skipped. ``variables`` may also be a ParameterBuffer."""
+        a gradient are skipped. ``variables`` may also be a ParameterBuffer; by default the
+        variables given to :meth:`build`."""
+        variables = self._default_variables(variables, "step")
         if isinstance(variables, ParameterBuffer):
             variables = variables.tensors
         variables = _as_variable_list(variables)
@@ -389,13 +401,22 @@ class Optimizer:
         """Keras 3's ``optimizer.apply(grads, trainable_variables)``."""
         self.apply_gradients(zip(grads, trainable_variables))
 
-    def zero_grad(self, variables) -> None:
-        """Reset the variables' gradients (to None, or zeros in place for buffered tensors)."""
+    def zero_grad(self, variables=None) -> None:
+        """Reset the variables' gradients to None (by default those given to :meth:`build`)."""
+        variables = self._default_variables(variables, "zero_grad")
         if isinstance(variables, ParameterBuffer):
             variables.zero_grad()
             return
         for v in _as_variable_list(variables):
             v.zero_grad()
+
+    def _default_variables(self, variables, method):
+        if variables is not None:
+            return variables
+        if self._built_variables is None:
+            raise ValueError(f"{self.name}.{method}() without variables needs optimizer.build(variables) first, "
+                             f"e.g. optimizer.build(model.trainable_weights); or pass them: {method}(variables).")
+        return self._built_variables
 
     def _apply_pairs(self, pairs) -> None:
         """The per-variable path: one group per variable that has a gradient."""
