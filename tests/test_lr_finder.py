@@ -34,7 +34,7 @@ def test_range_test_on_a_function_diverges_suggests_a_working_rate_and_restores(
     assert len(result.losses) == len(result.raw_losses) == len(rates)
     assert 1e-4 < result.suggested_learning_rate < 1.0
     np.testing.assert_array_equal(w.numpy(), before)  # weights restored
-    assert optimizer.iterations == 0 and optimizer.variables == [] and optimizer.learning_rate == 0.01
+    assert optimizer.iterations == 0 and optimizer.state_variables == [] and optimizer.learning_rate == 0.01
 
     # the suggestion trains: 100 SGD steps at that rate cut the loss a lot
     trained = optimizers.SGD(learning_rate=result.suggested_learning_rate, momentum=0.5)

@@ -29,7 +29,7 @@ def small_model():
     ("metric", "acuracy", "accuracy"),
     ("activation", "sigmiod", "sigmoid"),
     ("initializer", "glorot_unifrom", "glorot_uniform"),
-    ("regularizer", "l1l2", "l1_l2"),
+    ("regularizer", "l1_l3", "l1_l2"),  # "l1l2" is Keras's own name of L1L2
     ("optimizer", "rmsporp", "rmsprop"),
 ])
 def test_unknown_names_raise_value_error_with_the_closest_valid_name(kind, typo, meant):

@@ -33,6 +33,7 @@ import warnings
 import numpy as np
 
 from . import distribution
+from .config import print_msg
 from .fileio import Archive, ModelFileError, atomic_write, flatten_state, restore_state, write_archive
 from .tensorboard import TensorBoardHooks
 
@@ -667,10 +668,10 @@ class EarlyStopping(Callback):
 
     def on_train_end(self, logs=None):
         if self.stopped_epoch > 0 and self.verbose > 0:
-            print(f"Epoch {self.stopped_epoch + 1}: early stopping")
+            print_msg(f"Epoch {self.stopped_epoch + 1}: early stopping")
         if self.restore_best_weights and self.best_weights is not None:
             if self.verbose > 0:
-                print(f"Restoring model weights from the end of the best epoch: {self.best_epoch + 1}.")
+                print_msg(f"Restoring model weights from the end of the best epoch: {self.best_epoch + 1}.")
             self.model.set_weights(self.best_weights)
 
 
@@ -775,7 +776,7 @@ class ModelCheckpoint(Callback):
         filepath = self._file_path(epoch, batch, logs)
         if not self.save_best_only:
             if self.verbose > 0:
-                print(f"\nEpoch {epoch + 1}: saving model to {filepath}")
+                print_msg(f"\nEpoch {epoch + 1}: saving model to {filepath}")
             self._write(filepath)
             return
         current = logs.get(self.monitor)
@@ -785,12 +786,12 @@ class ModelCheckpoint(Callback):
         improved = current > self.best if self._maximize else current < self.best
         if improved:
             if self.verbose > 0:
-                print(f"\nEpoch {epoch + 1}: {self.monitor} improved from {self.best:.5f} to {current:.5f}, "
-                      f"saving model to {filepath}")
+                print_msg(f"\nEpoch {epoch + 1}: {self.monitor} improved from {self.best:.5f} to {current:.5f}, "
+                          f"saving model to {filepath}")
             self.best = current
             self._write(filepath)
         elif self.verbose > 0:
-            print(f"\nEpoch {epoch + 1}: {self.monitor} did not improve from {self.best:.5f}")
+            print_msg(f"\nEpoch {epoch + 1}: {self.monitor} did not improve from {self.best:.5f}")
 
 
 class ReduceLROnPlateau(Callback):
@@ -856,7 +857,7 @@ class ReduceLROnPlateau(Callback):
                 new_lr = max(old_lr * self.factor, self.min_lr)
                 self.model.optimizer.learning_rate = new_lr
                 if self.verbose > 0:
-                    print(f"\nEpoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to {new_lr}.")
+                    print_msg(f"\nEpoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to {new_lr}.")
                 self.cooldown_counter = self.cooldown
                 self.wait = 0
 
@@ -885,7 +886,7 @@ class LearningRateScheduler(Callback):
             raise ValueError(f"The output of the `schedule` function should be a float. Got: {new_lr!r}")
         self.model.optimizer.learning_rate = float(new_lr)
         if self.verbose > 0:
-            print(f"\nEpoch {epoch + 1}: LearningRateScheduler setting learning rate to {float(new_lr)}.")
+            print_msg(f"\nEpoch {epoch + 1}: LearningRateScheduler setting learning rate to {float(new_lr)}.")
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
@@ -964,7 +965,7 @@ class TerminateOnNaN(Callback):
     def on_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(loss):
-            print(f"Batch {batch}: Invalid loss, terminating training")
+            print_msg(f"Batch {batch}: Invalid loss, terminating training")
             self.model.stop_training = True
 
 

@@ -42,13 +42,22 @@ _TRUNCATED_STDDEV = 0.87962566103423978
 _TRUNCATION = 2.0
 
 
-def compute_fans(shape) -> tuple:
+def compute_fans(shape, input_axes=None, output_axes=None) -> tuple:
     """(fan_in, fan_out) of a weight of ``shape`` (Keras' rule).
 
     () -> (1, 1); (n,) -> (n, n); (in, out) -> (in, out); a convolution kernel
     (*receptive_field, in, out) -> (in * field, out * field), field = prod(receptive_field).
+    With both ``input_axes`` and ``output_axes`` (lists of axes, as Keras 3), fan_in is the
+    product of the sizes along ``input_axes`` and fan_out along ``output_axes``
+    (e.g. an attention kernel (in, heads, dim): input_axes=[0], output_axes=[1, 2]).
     """
     shape = tuple(shape)
+    if input_axes is not None and output_axes is not None:
+        try:
+            return (int(math.prod(shape[a] for a in input_axes)), int(math.prod(shape[a] for a in output_axes)))
+        except (IndexError, TypeError):
+            raise ValueError(f"compute_fans: input_axes={input_axes!r} and output_axes={output_axes!r} must be lists "
+                             f"of axes of the shape {shape}.") from None
     if len(shape) == 0:
         return 1, 1
     if len(shape) == 1:
@@ -227,10 +236,18 @@ class VarianceScaling(RandomInitializer):
     distribution 'truncated_normal': N(0, s^2) truncated at 2 s, s = sqrt(scale / n) / 0.8796
     (the truncated draw's variance is then scale / n); 'untruncated_normal': N(0, scale / n);
     'uniform': U[-r, r] with r = sqrt(3 scale / n). ('normal' means 'truncated_normal', as in Keras.)
+    ``input_axes``/``output_axes`` (given together) choose the axes the fans are counted on
+    (see :func:`compute_fans`).
     """
 
-    def __init__(self, scale=1.0, mode="fan_in", distribution="truncated_normal", seed=None):
+    def __init__(self, scale=1.0, mode="fan_in", distribution="truncated_normal", seed=None, input_axes=None,
+                 output_axes=None):
         super().__init__(seed)
+        if (input_axes is None) != (output_axes is None):
+            raise ValueError("VarianceScaling: give both input_axes and output_axes, or neither; received "
+                             f"input_axes={input_axes!r}, output_axes={output_axes!r}.")
+        self.input_axes = None if input_axes is None else [int(a) for a in input_axes]
+        self.output_axes = None if output_axes is None else [int(a) for a in output_axes]
         if not scale > 0:
             raise ValueError(f"VarianceScaling needs scale > 0, got scale={scale}.")
         if mode not in _MODES:
@@ -245,7 +262,7 @@ class VarianceScaling(RandomInitializer):
 
     def variance(self, shape) -> float:
         """The variance scale / n these weights are drawn with, for a weight of ``shape``."""
-        fan_in, fan_out = compute_fans(shape)
+        fan_in, fan_out = compute_fans(shape, self.input_axes, self.output_axes)
         n = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2.0}[self.mode]
         return self.scale / max(1.0, n)
 
@@ -262,7 +279,10 @@ class VarianceScaling(RandomInitializer):
         return (math.sqrt(variance) * _standard_normal(rng, shape, dtype)).astype(dtype, copy=False)
 
     def get_config(self) -> dict:
-        return {"scale": self.scale, "mode": self.mode, "distribution": self.distribution, "seed": self.seed}
+        config = {"scale": self.scale, "mode": self.mode, "distribution": self.distribution, "seed": self.seed}
+        if self.input_axes is not None:
+            config.update(input_axes=self.input_axes, output_axes=self.output_axes)
+        return config
 
 
 class _FixedVarianceScaling(VarianceScaling):

@@ -27,6 +27,7 @@ typed, so ``metrics=["accuracy"]`` is logged as ``accuracy``.
 
 from __future__ import annotations
 
+import numbers
 import re
 import warnings
 
@@ -156,10 +157,21 @@ def _as_result(value):
 
 # --------------------------------------------------------------------------- per-sample functions
 
+def _accuracy_elements(y_true, y_pred) -> np.ndarray:
+    """[y_true == y_pred] element by element (Keras 3's ``accuracy``), shaped like y_pred."""
+    y_true, y_pred = _aligned(y_true, y_pred, "accuracy")
+    return (y_true == y_pred).astype(np.float32)
+
+
+def _binary_accuracy_elements(y_true, y_pred, threshold=0.5) -> np.ndarray:
+    """[y_true == (y_pred > threshold)] element by element (Keras 3's ``binary_accuracy``)."""
+    y_true, y_pred = _aligned(y_true, y_pred, "binary_accuracy")
+    return (y_true == (y_pred > threshold)).astype(np.float32)
+
+
 def accuracy(y_true, y_pred) -> np.ndarray:
     """Exact-match accuracy per sample: mean over the last axis of [y_true == y_pred]."""
-    y_true, y_pred = _aligned(y_true, y_pred, "accuracy")
-    return _per_sample((y_true == y_pred).astype(np.float32))
+    return _per_sample(_accuracy_elements(y_true, y_pred))
 
 
 def binary_accuracy(y_true, y_pred, threshold=0.5) -> np.ndarray:
@@ -167,8 +179,7 @@ def binary_accuracy(y_true, y_pred, threshold=0.5) -> np.ndarray:
 
     Labels are {0, 1}; predictions are probabilities (threshold 0.5) or logits (threshold 0).
     """
-    y_true, y_pred = _aligned(y_true, y_pred, "binary_accuracy")
-    return _per_sample((y_true == (y_pred > threshold)).astype(np.float32))
+    return _per_sample(_binary_accuracy_elements(y_true, y_pred, threshold))
 
 
 def categorical_accuracy(y_true, y_pred) -> np.ndarray:
@@ -192,9 +203,22 @@ def top_k_categorical_accuracy(y_true, y_pred, k=5) -> np.ndarray:
     return _in_top_k(class_ids, y_pred, k).astype(np.float32)
 
 
-def sparse_top_k_categorical_accuracy(y_true, y_pred, k=5) -> np.ndarray:
-    """Top-k accuracy per sample for integer class ids: [y_pred[y_true] is among the k largest]."""
+def sparse_top_k_categorical_accuracy(y_true, y_pred, k=5, from_sorted_ids=False) -> np.ndarray:
+    """Top-k accuracy per sample for integer class ids: [y_pred[y_true] is among the k largest].
+
+    With ``from_sorted_ids=True``, y_pred holds each sample's top class ids sorted from the
+    highest score down, shaped (batch, N) with N >= k: the value is [y_true in y_pred[:, :k]].
+    """
     y_pred = _to_numpy(y_pred)
+    if from_sorted_ids:
+        class_ids = _to_numpy(y_true)
+        if class_ids.ndim == y_pred.ndim and class_ids.shape[-1] == 1:
+            class_ids = class_ids[..., 0]
+        if class_ids.shape != y_pred.shape[:-1]:
+            raise ValueError(f"sparse_top_k_categorical_accuracy(from_sorted_ids=True) expects class ids of "
+                             f"shape {y_pred.shape[:-1]} for sorted ids {y_pred.shape}; got y_true "
+                             f"{class_ids.shape}.")
+        return np.any(class_ids[..., None] == y_pred[..., :k], axis=-1).astype(np.float32)
     class_ids = _sparse_class_ids(_to_numpy(y_true), y_pred, "sparse_top_k_categorical_accuracy")
     return _in_top_k(class_ids, y_pred, k).astype(np.float32)
 
@@ -243,10 +267,11 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
                         label_smoothing=label_smoothing)
 
 
-def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False) -> np.ndarray:
+def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_class=None) -> np.ndarray:
     """Sparse categorical cross-entropy per sample for integer class ids, -ln p[y_true]
-    (:func:`deepgrad.losses.sparse_categorical_crossentropy`)."""
-    return _loss_values(_losses.sparse_categorical_crossentropy, y_true, y_pred, from_logits=from_logits)
+    (:func:`deepgrad.losses.sparse_categorical_crossentropy`; 0 where y_true == ignore_class)."""
+    return _loss_values(_losses.sparse_categorical_crossentropy, y_true, y_pred, from_logits=from_logits,
+                        ignore_class=ignore_class)
 
 
 # --------------------------------------------------------------------------- the base classes
@@ -272,7 +297,10 @@ class Metric:
             name = snake_case(type(self).__name__)
         self.name = name
         self.dtype = _float_dtype_name(dtype, type(self).__name__)
+        before = set(vars(self))
         self.reset_state()
+        # the attributes reset_state creates are the metric's state (Keras' metric variables)
+        self._state_names = tuple(key for key in vars(self) if key not in before)
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         """Fold one batch into the running state."""
@@ -289,6 +317,18 @@ class Metric:
     def __call__(self, *args, **kwargs):
         self.update_state(*args, **kwargs)
         return self.result()
+
+    @property
+    def variables(self) -> list:
+        """The state arrays, in the order ``reset_state`` creates them (Keras' ``metric.variables``).
+
+        Copies, as NumPy arrays (0-d for scalar sums): ``Mean`` gives [total, count],
+        the confusion metrics [true_positives, false_positives, ...]. State not created yet
+        (R2Score, F1Score before their first batch) is left out.
+        """
+        values = (getattr(self, key) for key in getattr(self, "_state_names", ()))
+        return [np.array(value, dtype=np.float64) for value in values
+                if value is not None and isinstance(value, (numbers.Number, np.ndarray))]
 
     def get_config(self) -> dict:
         """The constructor arguments: ``type(self).from_config(self.get_config())`` is an equal metric."""
@@ -329,6 +369,10 @@ class Mean(Metric):
         values, weights = _same_rank(values, weights)
         if values.ndim > weights.ndim:  # average the extra axes: one value per weight
             values = values.mean(axis=tuple(range(weights.ndim, values.ndim)))
+        elif weights.ndim > values.ndim:
+            raise ValueError(f"{self.name}: sample_weight of shape {weights.shape} has more axes than the "
+                             f"values {values.shape} it weighs (one value per sample); give one weight per "
+                             "sample, or use a metric computed element by element (Accuracy, BinaryAccuracy).")
         try:
             weights = np.broadcast_to(weights, values.shape)
         except ValueError:
@@ -350,6 +394,9 @@ class MeanMetricWrapper(Mean):
     # the metrics below built on a loss function cast y_pred to the metric's dtype first: the
     # loss then computes (and clips probabilities) in that dtype, as Keras' float32 metrics do
     _in_metric_dtype = False
+    # the function giving one value per element, for metrics whose per-sample value is a mean of
+    # element values: per-element sample weights (shaped like y_true) then weigh each element
+    _elementwise_fn = None
 
     def __init__(self, fn, name=None, dtype=None, **kwargs):
         self._fn = fn
@@ -359,7 +406,11 @@ class MeanMetricWrapper(Mean):
     def update_state(self, y_true, y_pred, sample_weight=None):
         if self._in_metric_dtype:
             y_pred = _to_numpy(y_pred).astype(self.dtype, copy=False)
-        super().update_state(self._fn(y_true, y_pred, **self._fn_kwargs), sample_weight=sample_weight)
+        fn = self._fn
+        if (sample_weight is not None and self._elementwise_fn is not None and np.ndim(sample_weight) >= 2
+                and np.shape(sample_weight)[-1] != 1):
+            fn = type(self)._elementwise_fn
+        super().update_state(fn(y_true, y_pred, **self._fn_kwargs), sample_weight=sample_weight)
 
     def get_config(self) -> dict:
         config = super().get_config()
@@ -370,14 +421,25 @@ class MeanMetricWrapper(Mean):
 
 
 class Accuracy(MeanMetricWrapper):
-    """Fraction of predictions equal to their targets: mean of [y_true == y_pred]."""
+    """Fraction of predictions equal to their targets: mean of [y_true == y_pred].
+
+    Per-element sample weights (shaped like y_true) weigh each element:
+    sum(w [y_true == y_pred]) / sum(w).
+    """
+
+    _elementwise_fn = _accuracy_elements
 
     def __init__(self, name="accuracy", dtype=None):
         super().__init__(accuracy, name=name, dtype=dtype)
 
 
 class BinaryAccuracy(MeanMetricWrapper):
-    """Fraction of binary predictions right: mean of [y_true == (y_pred > threshold)]."""
+    """Fraction of binary predictions right: mean of [y_true == (y_pred > threshold)].
+
+    Per-element sample weights (shaped like y_true) weigh each element.
+    """
+
+    _elementwise_fn = _binary_accuracy_elements
 
     def __init__(self, name="binary_accuracy", dtype=None, threshold=0.5):
         super().__init__(binary_accuracy, name=name, dtype=dtype, threshold=threshold)
@@ -405,10 +467,14 @@ class TopKCategoricalAccuracy(MeanMetricWrapper):
 
 
 class SparseTopKCategoricalAccuracy(MeanMetricWrapper):
-    """Fraction of samples whose integer class id is among the k highest scores."""
+    """Fraction of samples whose integer class id is among the k highest scores.
 
-    def __init__(self, k=5, name="sparse_top_k_categorical_accuracy", dtype=None):
-        super().__init__(sparse_top_k_categorical_accuracy, name=name, dtype=dtype, k=k)
+    ``from_sorted_ids=True``: predictions are the top class ids sorted by score (batch, N >= k).
+    """
+
+    def __init__(self, k=5, name="sparse_top_k_categorical_accuracy", dtype=None, from_sorted_ids=False):
+        super().__init__(sparse_top_k_categorical_accuracy, name=name, dtype=dtype, k=k,
+                         from_sorted_ids=bool(from_sorted_ids))
 
 
 class MeanSquaredError(MeanMetricWrapper):
@@ -450,12 +516,17 @@ class CategoricalCrossentropy(MeanMetricWrapper):
 
 
 class SparseCategoricalCrossentropy(MeanMetricWrapper):
-    """Mean over samples of -log p[y_true] for integer class ids."""
+    """Mean over samples of -log p[y_true] for integer class ids.
+
+    With ``ignore_class``, positions labelled so contribute a loss of 0 and still count in the
+    mean, as Keras 3's metric does (the loss class instead averages over the other positions).
+    """
 
     _in_metric_dtype = True
 
-    def __init__(self, name="sparse_categorical_crossentropy", dtype=None, from_logits=False):
-        super().__init__(sparse_categorical_crossentropy, name=name, dtype=dtype, from_logits=from_logits)
+    def __init__(self, name="sparse_categorical_crossentropy", dtype=None, from_logits=False, ignore_class=None):
+        super().__init__(sparse_categorical_crossentropy, name=name, dtype=dtype, from_logits=from_logits,
+                         ignore_class=ignore_class)
 
 
 class RootMeanSquaredError(Mean):
@@ -711,7 +782,10 @@ class AUC(Metric):
     t the predictions p > t are positive, giving tp, fp, tn, fn.
 
     * ROC: x = FPR = fp / (fp + tn), y = TPR = tp / (tp + fn);
-    * PR: x = recall = tp / (tp + fn), y = precision = tp / (tp + fp).
+    * PR: x = recall = tp / (tp + fn), y = precision = tp / (tp + fp);
+    * PRGAIN (Flach & Kull's precision-recall-gain curve): with the class ratio s = P / N,
+      x = recall gain = max(0, 1 - s fn / tp), y = precision gain = 1 - s fp / tp
+      (recall gain 0 and precision gain 1 where tp = 0, as Keras).
 
     ``summation_method``: 'interpolation' sums trapezoids, (x_i - x_{i+1}) (y_i + y_{i+1}) / 2
     (for PR the Davis & Goadrich interpolation of precision between thresholds); 'minoring' and
@@ -726,7 +800,7 @@ class AUC(Metric):
     # config read from a file from allocating gigabytes; Keras' default is 200 thresholds.
     MAX_THRESHOLDS = 1_000_000
     MAX_COUNTS = 10_000_000
-    _CURVES = ("ROC", "PR")
+    _CURVES = ("ROC", "PR", "PRGAIN")
     _SUMMATIONS = ("interpolation", "minoring", "majoring")
 
     def __init__(self, num_thresholds=200, curve="ROC", summation_method="interpolation", name=None,
@@ -830,8 +904,10 @@ class AUC(Metric):
             recall = _divide_no_nan(tp, tp + fn)
             if self.curve == "ROC":
                 x, y = _divide_no_nan(fp, fp + tn), recall
-            else:
+            elif self.curve == "PR":
                 x, y = recall, _divide_no_nan(tp, tp + fp)
+            else:
+                x, y = _precision_recall_gains(tp, fp, tn, fn)
             if self.summation_method == "interpolation":
                 heights = (y[:-1] + y[1:]) / 2.0
             elif self.summation_method == "minoring":
@@ -853,6 +929,14 @@ class AUC(Metric):
                       label_weights=None if self.label_weights is None else self.label_weights.tolist(),
                       thresholds=self.thresholds[1:-1].tolist() if self._init_from_thresholds else None)
         return config
+
+
+def _precision_recall_gains(tp, fp, tn, fn):
+    """Recall gain and precision gain at each threshold (see :class:`AUC`'s 'PRGAIN' curve)."""
+    scale = _divide_no_nan(tp + fn, tn + fp)
+    recall_gain = np.where(tp == 0, 0.0, 1.0 - scale * _divide_no_nan(fn, tp))
+    precision_gain = np.where(tp == 0, 1.0, 1.0 - scale * _divide_no_nan(fp, tp))
+    return np.maximum(recall_gain, 0.0), precision_gain
 
 
 class R2Score(Metric):
@@ -1100,3 +1184,310 @@ def resolve(identifier, loss=None, output_shape=None, target_shape=None):
     if isinstance(identifier, str):
         metric.name = identifier
     return metric
+
+
+# --------------------------------------------------------------------------- Keras metrics added later
+# (confusion counts at thresholds, sensitivity/specificity and precision/recall trade-offs, and
+# the metric forms of the regression, probabilistic and hinge losses)
+
+def _confusion_inputs(metric, y_true, y_pred, sample_weight, class_id=None):
+    """Aligned y_true, y_pred (one column with ``class_id``) and weights broadcast to them, or None."""
+    y_true, y_pred = _aligned(y_true, y_pred, type(metric).__name__)
+    if class_id is not None:
+        if y_pred.ndim < 2 or class_id >= y_pred.shape[-1]:
+            raise ValueError(f"{metric.name}: class_id={class_id} selects a column of predictions shaped "
+                             f"(batch, classes); got predictions of shape {y_pred.shape}.")
+        y_true, y_pred = y_true[..., class_id], y_pred[..., class_id]
+    weights = None if sample_weight is None else _weights_like(sample_weight, y_pred.shape, metric.name)
+    return y_true, y_pred.astype(np.float64, copy=False), weights
+
+
+class _ConfusionMatrixConditionCount(Metric):
+    """One weighted confusion count at each threshold, summed over batches (a prediction p is
+    positive at threshold t when p > t; ``thresholds`` default 0.5, a list gives one count each)."""
+
+    _which = 0  # index into _confusion_counts' (tp, fp, tn, fn)
+
+    def __init__(self, thresholds=None, name=None, dtype=None):
+        self.init_thresholds = thresholds
+        self.thresholds = _parse_thresholds(thresholds, 0.5)
+        self._order = np.argsort(self.thresholds, kind="stable")
+        self._unsort = np.argsort(self._order)
+        super().__init__(name=name, dtype=dtype)
+
+    def reset_state(self):
+        self.accumulator = np.zeros(len(self.thresholds))
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        """Add this batch's weighted count at every threshold."""
+        y_true, y_pred, weights = _confusion_inputs(self, y_true, y_pred, sample_weight)
+        counts = _confusion_counts(y_true, y_pred, self.thresholds[self._order], weights)
+        self.accumulator += counts[self._which][self._unsort]
+
+    def result(self):
+        return float(self.accumulator[0]) if len(self.thresholds) == 1 else self.accumulator.copy()
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(thresholds=self.init_thresholds)
+        return config
+
+
+class TruePositives(_ConfusionMatrixConditionCount):
+    """Weighted number of true positives: sum of w over samples with y = 1 and p > threshold."""
+
+    default_name = "true_positives"
+    _which = 0
+
+
+class FalsePositives(_ConfusionMatrixConditionCount):
+    """Weighted number of false positives: sum of w over samples with y = 0 and p > threshold."""
+
+    default_name = "false_positives"
+    _which = 1
+
+
+class TrueNegatives(_ConfusionMatrixConditionCount):
+    """Weighted number of true negatives: sum of w over samples with y = 0 and p <= threshold."""
+
+    default_name = "true_negatives"
+    _which = 2
+
+
+class FalseNegatives(_ConfusionMatrixConditionCount):
+    """Weighted number of false negatives: sum of w over samples with y = 1 and p <= threshold."""
+
+    default_name = "false_negatives"
+    _which = 3
+
+
+class _SensitivitySpecificityBase(Metric):
+    """tp, fp, tn, fn at ``num_thresholds`` thresholds t_i = i / (n - 1), i = 0..n-1 (0.5 alone for n = 1).
+
+    The result is the best ``dependent`` rate over the thresholds whose ``constrained`` rate is
+    at least ``value`` (0 when none is): max_i { dependent_i : constrained_i >= value }, Keras'
+    ``_find_max_under_constraint``. ``class_id`` measures one column of a multi-label output.
+    """
+
+    _value_name = "value"
+
+    def __init__(self, value, num_thresholds=200, class_id=None, name=None, dtype=None):
+        if not isinstance(value, numbers.Real) or not 0 <= value <= 1:
+            raise ValueError(f"Argument `{self._value_name}` must be in the range [0, 1]. "
+                             f"Received: {self._value_name}={value!r}")
+        if (not isinstance(num_thresholds, (int, np.integer)) or isinstance(num_thresholds, bool)
+                or not 0 < num_thresholds <= AUC.MAX_THRESHOLDS):
+            raise ValueError(f"Argument `num_thresholds` must be an integer > 0 (at most {AUC.MAX_THRESHOLDS}). "
+                             f"Received: num_thresholds={num_thresholds!r}")
+        if class_id is not None and (not isinstance(class_id, (int, np.integer)) or class_id < 0):
+            raise ValueError(f"class_id must be an integer >= 0 or None; got {class_id!r}.")
+        self.value = float(value)
+        self.num_thresholds = int(num_thresholds)
+        self.class_id = class_id
+        self.thresholds = np.array([0.5]) if num_thresholds == 1 else \
+            np.arange(num_thresholds, dtype=np.float64) / (num_thresholds - 1)
+        super().__init__(name=name, dtype=dtype)
+
+    def reset_state(self):
+        size = len(self.thresholds)
+        self.true_positives = np.zeros(size)
+        self.false_positives = np.zeros(size)
+        self.true_negatives = np.zeros(size)
+        self.false_negatives = np.zeros(size)
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        """Add this batch's weighted tp, fp, tn, fn at every threshold."""
+        y_true, y_pred, weights = _confusion_inputs(self, y_true, y_pred, sample_weight, self.class_id)
+        tp, fp, tn, fn = _confusion_counts(y_true, y_pred, self.thresholds, weights)
+        self.true_positives += tp
+        self.false_positives += fp
+        self.true_negatives += tn
+        self.false_negatives += fn
+
+    def _rates(self):
+        """(sensitivity = recall, specificity, precision) at every threshold."""
+        tp, fp, tn, fn = self.true_positives, self.false_positives, self.true_negatives, self.false_negatives
+        return _divide_no_nan(tp, tp + fn), _divide_no_nan(tn, tn + fp), _divide_no_nan(tp, tp + fp)
+
+    def _max_under_constraint(self, constrained, dependent):
+        return float(np.max(np.where(constrained >= self.value, dependent, 0.0), initial=0.0))
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update({self._value_name: self.value, "num_thresholds": self.num_thresholds,
+                       "class_id": self.class_id})
+        return config
+
+
+class SensitivityAtSpecificity(_SensitivitySpecificityBase):
+    """Best sensitivity tp / (tp + fn) over the thresholds whose specificity tn / (tn + fp) >= ``specificity``."""
+
+    default_name = "sensitivity_at_specificity"
+    _value_name = "specificity"
+
+    def __init__(self, specificity, num_thresholds=200, class_id=None, name=None, dtype=None):
+        super().__init__(specificity, num_thresholds, class_id, name, dtype)
+
+    def result(self):
+        sensitivity, specificity, _ = self._rates()
+        return self._max_under_constraint(specificity, sensitivity)
+
+
+class SpecificityAtSensitivity(_SensitivitySpecificityBase):
+    """Best specificity tn / (tn + fp) over the thresholds whose sensitivity tp / (tp + fn) >= ``sensitivity``."""
+
+    default_name = "specificity_at_sensitivity"
+    _value_name = "sensitivity"
+
+    def __init__(self, sensitivity, num_thresholds=200, class_id=None, name=None, dtype=None):
+        super().__init__(sensitivity, num_thresholds, class_id, name, dtype)
+
+    def result(self):
+        sensitivity, specificity, _ = self._rates()
+        return self._max_under_constraint(sensitivity, specificity)
+
+
+class PrecisionAtRecall(_SensitivitySpecificityBase):
+    """Best precision tp / (tp + fp) over the thresholds whose recall tp / (tp + fn) >= ``recall``."""
+
+    default_name = "precision_at_recall"
+    _value_name = "recall"
+
+    def __init__(self, recall, num_thresholds=200, class_id=None, name=None, dtype=None):
+        super().__init__(recall, num_thresholds, class_id, name, dtype)
+
+    def result(self):
+        recall, _, precision = self._rates()
+        return self._max_under_constraint(recall, precision)
+
+
+class RecallAtPrecision(_SensitivitySpecificityBase):
+    """Best recall tp / (tp + fn) over the thresholds whose precision tp / (tp + fp) >= ``precision``
+    (0 when no threshold reaches that precision)."""
+
+    default_name = "recall_at_precision"
+    _value_name = "precision"
+
+    def __init__(self, precision, num_thresholds=200, class_id=None, name=None, dtype=None):
+        super().__init__(precision, num_thresholds, class_id, name, dtype)
+
+    def result(self):
+        recall, _, precision = self._rates()
+        return self._max_under_constraint(precision, recall)
+
+
+def _loss_metric(loss_fn, what, sign=1.0, **fixed):
+    """A per-sample metric function from a :mod:`deepgrad.losses` function (y_true shaped like y_pred)."""
+    def fn(y_true, y_pred, **kwargs):
+        return sign * _loss_values(loss_fn, *_aligned(y_true, y_pred, what), **fixed, **kwargs)
+
+    fn.__name__ = what
+    fn.__doc__ = f"{what} per sample ({sign:+g} x :func:`deepgrad.losses.{loss_fn.__name__}`)."
+    return fn
+
+
+mean_absolute_percentage_error = _loss_metric(_losses.mean_absolute_percentage_error,
+                                              "mean_absolute_percentage_error")
+mean_squared_logarithmic_error = _loss_metric(_losses.mean_squared_logarithmic_error,
+                                              "mean_squared_logarithmic_error")
+log_cosh = _loss_metric(_losses.log_cosh, "logcosh")
+kl_divergence = _loss_metric(_losses.kl_divergence, "kl_divergence")
+poisson = _loss_metric(_losses.poisson, "poisson")
+hinge = _loss_metric(_losses.hinge, "hinge")
+squared_hinge = _loss_metric(_losses.squared_hinge, "squared_hinge")
+categorical_hinge = _loss_metric(_losses.categorical_hinge, "categorical_hinge")
+
+
+def cosine_similarity(y_true, y_pred, axis=-1) -> np.ndarray:
+    """Cosine similarity per sample, sum(y_true / ||y_true|| * y_pred / ||y_pred||) along ``axis``
+    (the negative of :func:`deepgrad.losses.cosine_similarity`; 1 for the same direction)."""
+    y_true, y_pred = _aligned(y_true, y_pred, "cosine_similarity")
+    if y_pred.ndim == 1:
+        y_true, y_pred = y_true[:, None], y_pred[:, None]
+    with no_grad():
+        values = _losses.cosine_similarity(y_true, Tensor(y_pred), axis=axis)
+    return -_to_numpy(values.data)
+
+
+class _LossMetric(MeanMetricWrapper):
+    """A MeanMetricWrapper around one of the functions above, computed in the metric's dtype."""
+
+    _in_metric_dtype = True
+    _function = None
+
+    def __init__(self, name=None, dtype=None):
+        super().__init__(type(self)._function, name=name or self.default_name, dtype=dtype)
+
+
+class MeanAbsolutePercentageError(_LossMetric):
+    """Mean over samples of 100 mean_c |y - p| / max(|y|, 1e-7)."""
+
+    default_name = "mean_absolute_percentage_error"
+    _function = mean_absolute_percentage_error
+
+
+class MeanSquaredLogarithmicError(_LossMetric):
+    """Mean over samples of mean_c (ln(1 + max(p, 1e-7)) - ln(1 + max(y, 1e-7)))^2."""
+
+    default_name = "mean_squared_logarithmic_error"
+    _function = mean_squared_logarithmic_error
+
+
+class LogCoshError(_LossMetric):
+    """Mean over samples of mean_c ln(cosh(p - y))."""
+
+    default_name = "logcosh"
+    _function = log_cosh
+
+
+class KLDivergence(_LossMetric):
+    """Mean over samples of sum_c y_c ln(y_c / p_c), y and p clipped to [1e-7, 1]."""
+
+    default_name = "kl_divergence"
+    _function = kl_divergence
+
+
+class Poisson(_LossMetric):
+    """Mean over samples of mean_c (p - y ln(p + 1e-7))."""
+
+    default_name = "poisson"
+    _function = poisson
+
+
+class Hinge(_LossMetric):
+    """Mean over samples of mean_c max(0, 1 - y p), labels in {-1, 1} ({0, 1} mapped by y -> 2y - 1)."""
+
+    default_name = "hinge"
+    _function = hinge
+
+
+class SquaredHinge(_LossMetric):
+    """Mean over samples of mean_c max(0, 1 - y p)^2, labels in {-1, 1} ({0, 1} mapped by y -> 2y - 1)."""
+
+    default_name = "squared_hinge"
+    _function = squared_hinge
+
+
+class CategoricalHinge(_LossMetric):
+    """Mean over samples of max(0, 1 + max_{j != c} p_j - p_c) for one-hot targets of class c."""
+
+    default_name = "categorical_hinge"
+    _function = categorical_hinge
+
+
+class CosineSimilarity(MeanMetricWrapper):
+    """Mean over samples of the cosine similarity of y_true and y_pred along ``axis`` (in [-1, 1])."""
+
+    _in_metric_dtype = True
+
+    def __init__(self, name="cosine_similarity", dtype=None, axis=-1):
+        super().__init__(cosine_similarity, name=name, dtype=dtype, axis=axis)
+
+
+_ADDED_CLASSES = (MeanAbsolutePercentageError, MeanSquaredLogarithmicError, LogCoshError, KLDivergence,
+                  Poisson, Hinge, SquaredHinge, CategoricalHinge, CosineSimilarity, TruePositives,
+                  FalsePositives, TrueNegatives, FalseNegatives)
+_REGISTRY.entries.update({**{cls.__name__: cls for cls in _ADDED_CLASSES},
+                          **{cls().name: cls for cls in _ADDED_CLASSES},
+                          **{cls.__name__: cls for cls in (SensitivityAtSpecificity, SpecificityAtSensitivity,
+                                                           PrecisionAtRecall, RecallAtPrecision)}})

@@ -159,6 +159,7 @@ orthogonal_regularizer = OrthogonalRegularizer
 _REGISTRY = Registry("regularizer", Regularizer, {
     "L1": L1, "L2": L2, "L1L2": L1L2, "OrthogonalRegularizer": OrthogonalRegularizer,
     "l1": L1, "l2": L2, "l1_l2": l1_l2, "elastic_net": l1_l2, "orthogonal_regularizer": OrthogonalRegularizer,
+    "l1l2": L1L2,  # Keras's snake-case name of the class: its defaults, l1 = l2 = 0
 }, hint="or pass a callable mapping a weight tensor to a scalar penalty", call_functions=True)
 
 

@@ -76,7 +76,8 @@ def check_axes(layer, argument, axis):
     items = [axis] if isinstance(axis, numbers.Integral) else axis
     if (isinstance(axis, bool) or not isinstance(items, (list, tuple)) or not items
             or not all(isinstance(a, numbers.Integral) and not isinstance(a, bool) for a in items)):
-        raise ValueError(f"{layer}: {argument} must be an int or a list of ints, got {argument}={axis!r}.")
+        raise ValueError(f"{layer}: {argument} must be an int or a list of ints (Expected an int or a list/tuple "
+                         f"of ints for the argument '{argument}'), got {argument}={axis!r}.")
     return int(axis) if isinstance(axis, numbers.Integral) else [int(a) for a in axis]
 
 

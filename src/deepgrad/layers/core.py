@@ -84,12 +84,18 @@ class Dense(Layer):
     ``x`` has shape (batch, ..., in), the kernel W (in, units), the bias b (units,).
     The pre-activation z = x W + b is what each neuron of the course computes
     (weighted sum plus bias); the activation is applied to it elementwise.
+
+    ``lora_rank=r`` (or :meth:`enable_lora` on a built layer) fine-tunes with LoRA (Hu et al.,
+    2021), as Keras 3: the kernel W0 is frozen and two trainable factors A (in, r), drawn
+    he_uniform, and B (r, units), zeros, give the effective kernel
+    W = W0 + (lora_alpha / r) A B (lora_alpha defaults to r), so training starts from W0.
+    ``layer.kernel`` is that effective kernel; the frozen weight stays ``layer.weights[0]``.
     """
 
     def __init__(self, units=None, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
                  activity_regularizer=None, kernel_constraint=None, bias_constraint=None,
-                 output_dim=None, **kwargs):
+                 output_dim=None, lora_rank=None, lora_alpha=None, **kwargs):
         if units is None:  # ``output_dim`` is the Keras 1 spelling some course code still uses
             units = output_dim
         if not isinstance(units, (int, np.integer)) or isinstance(units, bool) or units <= 0:
@@ -105,8 +111,24 @@ class Dense(Layer):
         self.bias_regularizer = bias_regularizer
         self.kernel_constraint = kernel_constraint
         self.bias_constraint = bias_constraint
+        if lora_rank is not None:
+            _check_lora_rank(lora_rank, self.name)
+        self.lora_rank = lora_rank
+        self.lora_alpha = lora_alpha if lora_alpha is not None else lora_rank
+        self.lora_enabled = False
         self.kernel = None
         self.bias = None
+
+    @property
+    def kernel(self):
+        """The kernel W: the weight itself, or W0 + (lora_alpha / r) A B with LoRA enabled."""
+        if not self.lora_enabled:
+            return self._kernel
+        return self._kernel + (self.lora_kernel_a @ self.lora_kernel_b) * (self.lora_alpha / self.lora_rank)
+
+    @kernel.setter
+    def kernel(self, value):
+        self._kernel = value
 
     def build(self, input_shape):
         fan_in = input_shape[-1]
@@ -119,6 +141,32 @@ class Dense(Layer):
             self.bias = self.add_weight((self.units,), self.bias_initializer,
                                         regularizer=self.bias_regularizer,
                                         constraint=self.bias_constraint, name="bias")
+        if self.lora_rank:
+            self.built = True
+            self.enable_lora(self.lora_rank, self.lora_alpha)
+
+    def enable_lora(self, rank, lora_alpha=None, a_initializer="he_uniform", b_initializer="zeros"):
+        """Freeze the kernel and add the LoRA factors A (in, rank) and B (rank, units) (Keras 3's method).
+
+        The layer must be built, without a kernel constraint, and LoRA can be enabled once.
+        """
+        _check_lora_rank(rank, self.name)
+        if self.kernel_constraint:
+            raise ValueError("Lora is incompatible with kernel constraints. In order to enable lora on this layer, "
+                             "remove the `kernel_constraint` argument.")
+        if not self.built:
+            raise ValueError("Cannot enable lora on a layer that isn't yet built.")
+        if self.lora_enabled:
+            raise ValueError("lora is already enabled. This can only be done once per layer.")
+        index = next(i for i, w in enumerate(self._weights) if w is self._kernel)
+        self._weight_trainable[index] = False
+        self._kernel.requires_grad = False
+        fan_in = self._kernel.shape[0]
+        self.lora_kernel_a = self.add_weight((fan_in, rank), a_initializer, name="lora_kernel_a")
+        self.lora_kernel_b = self.add_weight((rank, self.units), b_initializer, name="lora_kernel_b")
+        self.lora_enabled = True
+        self.lora_rank = rank
+        self.lora_alpha = lora_alpha if lora_alpha is not None else rank
 
     def pre_activation(self, inputs, training=False):
         """z = x W + b, the input of the activation."""
@@ -146,7 +194,14 @@ class Dense(Layer):
             **self.serialized("kernel_initializer", "bias_initializer", "kernel_regularizer", "bias_regularizer",
                               "kernel_constraint", "bias_constraint"),
         })
+        if self.lora_rank:
+            config.update(lora_rank=self.lora_rank, lora_alpha=self.lora_alpha)
         return config
+
+
+def _check_lora_rank(rank, name):
+    if not isinstance(rank, (int, np.integer)) or isinstance(rank, bool) or rank < 1:
+        raise ValueError(f"Dense layer {name!r}: lora_rank must be a positive integer, got {rank!r}.")
 
 
 class Activation(Layer):
@@ -205,6 +260,12 @@ def _check_rate(rate, layer):
 def _check_noise_shape(noise_shape, layer):
     if noise_shape is None:
         return None
+    if isinstance(noise_shape, str) or not isinstance(noise_shape, (list, tuple, np.ndarray)):
+        raise ValueError(f"{layer}: Invalid value received for argument `noise_shape`. Expected a tuple or list of "
+                         f"integers. Received: noise_shape={noise_shape!r}")
+    if not all(s is None or (isinstance(s, (int, np.integer)) and not isinstance(s, bool)) for s in noise_shape):
+        raise ValueError(f"{layer}: Invalid value received for argument `noise_shape`. Expected all elements to "
+                         f"be integers or None. Received: noise_shape={noise_shape!r}")
     shape = normalize_shape(noise_shape, "noise_shape")
     if any(s is not None and s <= 0 for s in shape):
         raise ValueError(f"{layer}: noise_shape entries must be positive or None, got {noise_shape!r}.")
@@ -224,9 +285,16 @@ class Dropout(_RandomLayer):
         self.noise_shape = _check_noise_shape(noise_shape, "Dropout")
 
     def _mask_shape(self, shape):
+        """The shape of the keep mask: ``noise_shape`` with None read from the input; an axis of
+        size 1 shares one draw along that axis of the input (the mask broadcasts)."""
         if self.noise_shape is None:
             return shape
-        return tuple(s if n is None else n for s, n in zip(shape, self.noise_shape))
+        mask = tuple(s if n is None else n for s, n in zip(shape, self.noise_shape))
+        if len(self.noise_shape) != len(shape) or any(m not in (1, s) for m, s in zip(mask, shape)):
+            raise ValueError(f"Dropout layer {self.name!r}: noise_shape={self.noise_shape} does not fit inputs of "
+                             f"shape {tuple(shape)}: give one entry per input axis, each None, 1 (one draw shared "
+                             "along that axis) or the input's size.")
+        return mask
 
     def call(self, inputs, training=False):
         if not training or self.rate == 0:

@@ -62,14 +62,28 @@ class BatchNormalization(Layer):
     the batch with that part's statistics; ``synchronized=True`` uses the statistics of the
     whole global batch instead (:func:`synchronized_mean`), which trains exactly as one
     process does. Without a distribution it changes nothing.
+
+    ``renorm=True`` is batch renormalization (Ioffe, 2017), Keras 3's formula: with
+    sigma_B = sqrt(var_B + epsilon) and the renorm moving statistics mu_R, sigma_R
+    (sigma_R floored at sqrt(epsilon)), training computes
+    r = clip(sigma_B / sigma_R, rmin, rmax), d = clip((mu_B - mu_R) / sigma_R, -dmax, dmax)
+    (no gradient through r and d) and y = gamma * (x_hat * r + d) + beta; then
+    mu_R, sigma_R move towards mu_B, sigma_B with ``renorm_momentum``, and the inference
+    statistics with ``momentum``: moving_mean as above, moving_stddev towards sigma_B and
+    moving_variance = max(moving_stddev^2 - epsilon, 0). ``renorm_clipping`` is a dict
+    with keys among 'rmax', 'rmin', 'dmax' (a missing key: no clipping on that side).
     """
 
     def __init__(self, axis=-1, momentum=0.99, epsilon=0.001, center=True, scale=True,
                  beta_initializer="zeros", gamma_initializer="ones",
                  moving_mean_initializer="zeros", moving_variance_initializer="ones",
                  beta_regularizer=None, gamma_regularizer=None, beta_constraint=None,
-                 gamma_constraint=None, synchronized=False, **kwargs):
+                 gamma_constraint=None, synchronized=False, renorm=False, renorm_clipping=None,
+                 renorm_momentum=0.99, **kwargs):
         super().__init__(**kwargs)
+        self.renorm = bool(renorm)
+        self.renorm_clipping = _check_renorm_clipping(renorm_clipping) if self.renorm else renorm_clipping
+        self.renorm_momentum = check_number("BatchNormalization", "renorm_momentum", renorm_momentum, 0, 1)
         self.axis = check_axes("BatchNormalization", "axis", axis)
         self.momentum = check_number("BatchNormalization", "momentum", momentum, 0, 1)
         self.epsilon = check_number("BatchNormalization", "epsilon", epsilon, 0, low_open=True)
@@ -105,6 +119,15 @@ class BatchNormalization(Layer):
                                            name="moving_mean")
         self.moving_variance = self.add_weight(shape, self.moving_variance_initializer, trainable=False,
                                                name="moving_variance")
+        if self.renorm:  # Keras's extra statistics: standard deviations start at sqrt(moving variance init)
+            self.moving_stddev = self.add_weight(shape, self.moving_variance_initializer, trainable=False,
+                                                 name="moving_stddev")
+            self.renorm_mean = self.add_weight(shape, self.moving_mean_initializer, trainable=False,
+                                               name="renorm_mean")
+            self.renorm_stddev = self.add_weight(shape, self.moving_variance_initializer, trainable=False,
+                                                 name="renorm_stddev")
+            for stddev in (self.moving_stddev, self.renorm_stddev):
+                stddev.data[...] = backend.namespace(stddev.data).sqrt(stddev.data)
 
     def _shaped(self, t):
         return t.reshape((1,) + self._broadcast)
@@ -124,11 +147,14 @@ class BatchNormalization(Layer):
             m = self.momentum
             batch_mean = mean.data.reshape(self.moving_mean.shape)
             batch_var = variance.data.reshape(self.moving_variance.shape)
-            self.moving_mean.data *= m
-            self.moving_mean.data += (1 - m) * batch_mean
-            self.moving_variance.data *= m
-            self.moving_variance.data += (1 - m) * batch_var
             normalized = centered / (variance + self.epsilon).sqrt()
+            if self.renorm:
+                normalized = self._renormalized(normalized, batch_mean, batch_var)
+            else:
+                self.moving_mean.data *= m
+                self.moving_mean.data += (1 - m) * batch_mean
+                self.moving_variance.data *= m
+                self.moving_variance.data += (1 - m) * batch_var
         else:
             xp = backend.namespace(inputs.data)
             shape = (1,) + self._broadcast
@@ -140,8 +166,35 @@ class BatchNormalization(Layer):
             normalized = normalized + self._shaped(self.beta)
         return normalized
 
+    def _renormalized(self, normalized, batch_mean, batch_var):
+        """x_hat * r + d (r, d constants), then the renorm and moving statistics updates (see the class)."""
+        xp = backend.namespace(batch_mean)
+        stddev = xp.sqrt(batch_var + self.epsilon)
+        renorm_stddev = xp.maximum(self.renorm_stddev.data, math.sqrt(self.epsilon))
+        r = stddev / renorm_stddev
+        d = (batch_mean - self.renorm_mean.data) / renorm_stddev
+        clipping = self.renorm_clipping or {}
+        if clipping.get("rmin") is not None:
+            r = xp.maximum(r, clipping["rmin"])
+        if clipping.get("rmax") is not None:
+            r = xp.minimum(r, clipping["rmax"])
+        if clipping.get("dmax") is not None:
+            d = xp.clip(d, -clipping["dmax"], clipping["dmax"])
+        shape = (1,) + self._broadcast
+        corrected = normalized * Tensor(r.reshape(shape).astype(normalized.dtype)) + \
+            Tensor(d.reshape(shape).astype(normalized.dtype))
+        rm, m = self.renorm_momentum, self.momentum
+        self.renorm_mean.data[...] = self.renorm_mean.data * rm + batch_mean * (1 - rm)
+        self.renorm_stddev.data[...] = self.renorm_stddev.data * rm + stddev * (1 - rm)
+        self.moving_mean.data[...] = self.moving_mean.data * m + batch_mean * (1 - m)
+        self.moving_stddev.data[...] = self.moving_stddev.data * m + stddev * (1 - m)
+        self.moving_variance.data[...] = xp.maximum(self.moving_stddev.data ** 2 - self.epsilon, 0.0)
+        return corrected
+
     def get_config(self):
         config = super().get_config()
+        if self.renorm:
+            config.update(renorm=True, renorm_clipping=self.renorm_clipping, renorm_momentum=self.renorm_momentum)
         config.update({
             "axis": self.axis, "momentum": self.momentum, "epsilon": self.epsilon,
             "center": self.center, "scale": self.scale,
@@ -151,6 +204,22 @@ class BatchNormalization(Layer):
             "synchronized": self.synchronized,
         })
         return config
+
+
+def _check_renorm_clipping(clipping):
+    """``renorm_clipping`` as a dict with keys among rmax, rmin, dmax, checked as Keras checks it."""
+    clipping = dict(clipping or {})
+    keys = ("rmax", "rmin", "dmax")
+    if set(clipping) - set(keys):
+        raise ValueError(f"Received invalid keys for `renorm_clipping` argument: {clipping}. "
+                         f"Supported values: {list(keys)}.")
+    rmax, rmin, dmax = (clipping.get(k) for k in keys)
+    if rmax is not None and rmin is not None and rmax < rmin:
+        raise ValueError(f"rmax should be greater than rmin in the `renorm_clipping` argument. "
+                         f"Received: rmax={rmax}, rmin={rmin}.")
+    if dmax is not None and dmax < 0:
+        raise ValueError(f"dmax should be non-negative in the `renorm_clipping` argument. Received: dmax={dmax}.")
+    return clipping
 
 
 class LayerNormalization(Layer):
@@ -184,6 +253,11 @@ class LayerNormalization(Layer):
 
     def build(self, input_shape):
         ndim = len(input_shape)
+        axes = [self.axis] if isinstance(self.axis, int) else self.axis
+        if any(not -ndim <= a < ndim for a in axes) or 0 in _normalized_axes(self.axis, ndim):
+            raise ValueError(f"LayerNormalization {self.name!r}: axis={self.axis} does not fit inputs of rank {ndim} "
+                             f"{tuple(input_shape)}: each axis must lie in [{1 - ndim}, {ndim - 1}] and not be the "
+                             "batch axis 0.")
         self._axes = tuple(_normalized_axes(self.axis, ndim))
         shape = tuple(input_shape[a] for a in self._axes)
         self._broadcast = tuple(input_shape[a] if a in self._axes else 1 for a in range(ndim))[1:]

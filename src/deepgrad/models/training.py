@@ -584,8 +584,9 @@ def train_step(model, state, x_batch, y_batch, w_batch, trainable):
     inputs = [Tensor(a) for a in x_batch]
     outputs = state.forward(inputs, training=True)
     loss = state.loss(y_batch, outputs, w_batch)
-    loss.backward()
-    model.optimizer.step(trainable)
+    if trainable:  # a model without trainable weights only measures its loss (as Keras)
+        loss.backward()
+        model.optimizer.step(trainable)
     for layer in model._step_constraints:
         layer.apply_constraints()
     loss_value = float(loss.data)
@@ -910,8 +911,8 @@ def fit(model, x, y, batch_size=None, epochs=1, verbose="auto", callbacks=None, 
     if not isinstance(state, StepLoop):  # a model's own train_step finds its variables itself
         model._parameter_buffer()
         trainable = model.trainable_weights
-        if not trainable:
-            raise ValueError(f"model {model.name!r} has no trainable weights: every layer is frozen.")
+        if not trainable:  # Keras trains such a model too: the loss and metrics are logged, nothing changes
+            warnings.warn(f"The model {model.name!r} does not have any trainable weights.", stacklevel=3)
     verbose = _verbose(verbose, 1) if distribution.is_chief() else 0
     _start_data_parallel(model, iterator, None if validation is None else validation[1])
     callback_list = CallbackList(callbacks, add_history=True, add_progbar=verbose != 0, model=model,

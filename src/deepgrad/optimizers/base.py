@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import re
 
 import numpy as np
 
@@ -50,14 +51,15 @@ class _Group:
     variables (None for a single variable); ``slices`` the matching slices.
     """
 
-    __slots__ = ("value", "slots", "starts", "slices", "_scratch")
+    __slots__ = ("value", "slots", "starts", "slices", "_scratch", "variables")
 
-    def __init__(self, value, slots, scratch, starts=None, slices=None):
+    def __init__(self, value, slots, scratch, starts=None, slices=None, variables=None):
         self.value = value
         self.slots = slots
         self.starts = starts
         self.slices = slices if slices is not None else [Ellipsis]
         self._scratch = scratch
+        self.variables = variables  # the tensors of ``slices``, in order (for per-variable options)
 
     def scratch(self, key):
         """A preallocated array shaped like ``value`` (allocated once, reused every step)."""
@@ -249,8 +251,12 @@ class Optimizer:
     # ------------------------------------------------------------------ learning rate
     @property
     def learning_rate(self) -> float:
-        """The learning rate of the next step (a schedule evaluated at ``iterations``)."""
-        return self._current_learning_rate()
+        """The learning rate of the next step (a schedule evaluated at ``iterations``).
+
+        A float (a :class:`LearningRateValue`) that also has Keras' variable interface:
+        ``.value``, ``.numpy()`` and ``.assign(new_rate)``.
+        """
+        return LearningRateValue(self)
 
     @learning_rate.setter
     def learning_rate(self, value):
@@ -373,8 +379,8 @@ class Optimizer:
             if layout is not None:
                 self._build_flat(layout)
         if layout is not None:
-            self._run([_Group(layout.data, layout.slots, layout.scratch, layout.starts, layout.slices)],
-                      [layout.grad])
+            self._run([_Group(layout.data, layout.slots, layout.scratch, layout.starts, layout.slices,
+                               layout.variables)], [layout.grad])
             return
         self._apply_pairs([(v.grad, v) for v in variables])
 
@@ -430,7 +436,7 @@ class Optimizer:
             if scratch is None or any(a.shape != variable.data.shape or a.dtype != variable.data.dtype
                                       for a in scratch.values()):
                 scratch = self._scratch[id(variable)] = {}
-            groups.append(_Group(variable.data, slots, scratch))
+            groups.append(_Group(variable.data, slots, scratch, variables=[variable]))
             gradients.append(gradient)
         if groups:
             self._run(groups, gradients)
@@ -449,8 +455,7 @@ class Optimizer:
             decay = self.weight_decay
             for group, gradient in zip(groups, gradients):
                 if decay and self._decoupled_weight_decay:
-                    xp = backend.namespace(group.value)
-                    xp.multiply(group.value, 1.0 - learning_rate * decay, out=group.value)  # w -= lr*wd*w
+                    self._decay_weights(group, 1.0 - learning_rate * decay)  # w -= lr*wd*w
                 self._update_step(group, gradient, learning_rate)
         if self.use_ema:
             self._average(groups)
@@ -526,6 +531,18 @@ class Optimizer:
             if index is not None and self._variables[index] is variable:
                 variable.data[...] = self._state[index]["average"]
 
+    def _decay_weights(self, group, factor) -> None:
+        """w <- factor * w in place, for the group's variables not excluded from weight decay."""
+        xp = backend.namespace(group.value)
+        excluded = getattr(self, "_decay_excluded", None)
+        if excluded is None or group.variables is None:
+            xp.multiply(group.value, factor, out=group.value)
+            return
+        for variable, part in zip(group.variables, group.slices):
+            if self._use_weight_decay(variable):
+                view = group.value[part]
+                xp.multiply(view, factor, out=view)
+
     def _clip(self, groups, gradients):
         """Clipped copies of the gradients (into scratch; the gradients themselves are left alone)."""
         if self.clipvalue is not None:
@@ -550,18 +567,67 @@ class Optimizer:
                     for group, g in zip(groups, gradients)]
         return gradients
 
-    # ------------------------------------------------------------------ saving and restoring
+    # ------------------------------------------------------------------ Keras' variables and options
+    def exclude_from_weight_decay(self, var_list=None, var_names=None) -> None:
+        """Leave some variables out of the decoupled weight decay (Keras 3's method).
+
+        ``var_list``: the tensors themselves; ``var_names``: substrings (regular expressions)
+        searched in each tensor's ``name`` (e.g. ``["bias", "gamma"]``). Call it before the
+        first step: once the optimizer has built state, it raises ValueError (as Keras).
+        """
+        if self._variables:
+            raise ValueError("`exclude_from_weight_decay()` can only be configured before the optimizer is "
+                             "built (before its first step or build()).")
+        self._decay_excluded = {id(v) for v in (var_list or ())}
+        names = sorted(set(var_names or ()))
+        self._decay_excluded_pattern = re.compile("|".join(names)) if names else None
+
+    def _use_weight_decay(self, variable) -> bool:
+        """False for a variable excluded by :meth:`exclude_from_weight_decay`."""
+        if id(variable) in getattr(self, "_decay_excluded", ()):
+            return False
+        pattern = getattr(self, "_decay_excluded_pattern", None)
+        return pattern is None or pattern.search(getattr(variable, "name", None) or "") is None
+
     @property
     def variables(self) -> list:
+        """Keras' ``optimizer.variables``: the iteration count, the learning rate, then each
+        variable's state slots (variable by variable, slots in ``_slot_names()`` order).
+
+        Each entry is an :class:`OptimizerVariable`: ``.value``, ``.numpy()`` and
+        ``.assign(value)`` read and write the optimizer's own state. A fresh optimizer has the
+        first two only; the slots appear once it is built (first step or ``build``).
+        """
+        entries = [OptimizerVariable("iteration", lambda: np.asarray(self.iterations, dtype=np.int64),
+                                     self._assign_iterations),
+                   OptimizerVariable("learning_rate", lambda: np.asarray(self._current_learning_rate(),
+                                                                         dtype=np.float32),
+                                     self._assign_learning_rate)]
+        for index, (variable, slots) in enumerate(zip(self._variables, self._state)):
+            owner = getattr(variable, "name", None) or f"variable_{index}"
+            for slot, array in (slots or {}).items():
+                entries.append(OptimizerVariable(f"{owner}_{slot}", lambda a=array: a, _writer(array)))
+        return entries
+
+    @property
+    def state_variables(self) -> list:
         """The tensors this optimizer holds state for, in the order of ``get_state()``."""
         return list(self._variables)
+
+    def _assign_iterations(self, value) -> None:
+        self.iterations = int(np.asarray(value).reshape(()))
+
+    def _assign_learning_rate(self, value) -> None:
+        self.learning_rate = value
+
+    # ------------------------------------------------------------------ saving and restoring
 
     def get_state(self) -> dict:
         """The optimizer's state as JSON-able metadata plus plain NumPy arrays.
 
         Returns ``{"iterations": int, "scalars": {name: float}, "slot_names": [...],
         "shapes": [[...], ...], "dtypes": [...], "arrays": {"<slot>/<i>": ndarray}}`` where
-        ``i`` indexes the variables in build order (``optimizer.variables``). Everything but
+        ``i`` indexes the variables in build order (``optimizer.state_variables``). Everything but
         ``arrays`` can go to JSON; each array to its own ``.npy`` file.
         """
         arrays = {}
@@ -691,6 +757,83 @@ class Optimizer:
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name!r} learning_rate={self._learning_rate!r} " \
                f"iterations={self.iterations}>"
+
+
+class LearningRateValue(float):
+    """An optimizer's learning rate as read at one moment: a float, plus Keras' variable interface.
+
+    ``float(rate)``, arithmetic and comparisons use the rate when it was read; ``.value`` and
+    ``.numpy()`` read the optimizer's current rate, ``.assign(new_rate)`` sets it (as
+    ``optimizer.learning_rate = new_rate``; a TypeError for a schedule).
+    """
+
+    def __new__(cls, optimizer):
+        rate = super().__new__(cls, optimizer._current_learning_rate())
+        rate._optimizer = optimizer
+        return rate
+
+    @property
+    def value(self) -> float:
+        """The optimizer's current learning rate."""
+        return float(self._optimizer._current_learning_rate())
+
+    def numpy(self):
+        """The current learning rate as a float32 NumPy scalar (Keras' variable dtype)."""
+        return np.float32(self.value)
+
+    def assign(self, value):
+        """Set the optimizer's learning rate to ``value``."""
+        self._optimizer.learning_rate = value
+        return self
+
+    def __reduce__(self):  # copies and pickles are plain floats
+        return float, (float(self),)
+
+
+class OptimizerVariable:
+    """One entry of ``optimizer.variables``: a named view of a piece of the optimizer's state.
+
+    ``value``/``numpy()`` read it, ``assign(value)`` writes it (slots in place), ``shape`` and
+    ``dtype`` describe it, as a Keras variable does.
+    """
+
+    def __init__(self, name, read, write):
+        self.name = name
+        self.path = name
+        self._read, self._write = read, write
+
+    @property
+    def value(self):
+        return self._read()
+
+    def numpy(self) -> np.ndarray:
+        return np.array(backend.to_numpy(self._read()), copy=True)
+
+    def assign(self, value):
+        self._write(value)
+        return self
+
+    @property
+    def shape(self) -> tuple:
+        return tuple(np.shape(self._read()))
+
+    @property
+    def dtype(self) -> str:
+        return str(self._read().dtype)
+
+    def __array__(self, dtype=None, copy=None):
+        array = self.numpy()
+        return array if dtype is None else array.astype(dtype)
+
+    def __repr__(self) -> str:
+        return f"<OptimizerVariable {self.name} shape={self.shape}>"
+
+
+def _writer(array):
+    """assign() for a state slot: write into the array in place (it may be a view of a flat buffer)."""
+    def write(value):
+        array[...] = backend.namespace(array).asarray(value, dtype=array.dtype)
+    return write
 
 
 def _check_learning_rate(value):
