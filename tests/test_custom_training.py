@@ -407,7 +407,7 @@ def test_two_optimizers_each_update_their_own_sub_model_in_one_step():
     second_before = model.second.get_weights()
     history = model.fit(x, y, batch_size=8, epochs=20, verbose=0)
     assert first_optimizer.iterations == second_optimizer.iterations == 40
-    assert {id(v) for v in first_optimizer.variables} == {id(v) for v in model.first.trainable_weights}
-    assert {id(v) for v in second_optimizer.variables} == {id(v) for v in model.second.trainable_weights}
+    assert {id(v) for v in first_optimizer.state_variables} == {id(v) for v in model.first.trainable_weights}
+    assert {id(v) for v in second_optimizer.state_variables} == {id(v) for v in model.second.trainable_weights}
     assert history.history["first_loss"][-1] < 0.5 * history.history["first_loss"][0]
     assert not np.array_equal(second_before[0], model.second.get_weights()[0])

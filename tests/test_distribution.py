@@ -31,10 +31,11 @@ class FakeComm:
 def test_one_process_distribution_changes_nothing():
     parallel = distribution.DataParallel(comm=FakeComm(0, 1))
     assert not parallel.parallel and parallel.is_chief
+    previous = distribution.get_distribution()
     with parallel.scope():
         assert distribution.get_distribution() is parallel
         assert distribution.active() is None and distribution.is_chief()
-    assert distribution.get_distribution() is None
+    assert distribution.get_distribution() is previous
     with pytest.raises(TypeError, match="DataParallel"):
         distribution.set_distribution("data_parallel")
 

@@ -1069,21 +1069,6 @@ def average_non_trainable_weights(model):
         weight.data[...] = total / parallel.size
 
 
-def _running_sum_names(metric) -> tuple:
-    """The attributes a metric's ``reset_state`` assigns: its running sums (added over ranks)."""
-    names = []
-
-    class Recorder(type(metric)):
-        def __setattr__(self, name, value):
-            names.append(name)
-            object.__setattr__(self, name, value)
-
-    probe = object.__new__(Recorder)
-    probe.__dict__.update(metric.__dict__)
-    probe.reset_state()
-    return tuple(dict.fromkeys(names))
-
-
 def global_results(state):
     """``state.results()`` over every rank's batches: the loss and metric sums added over the ranks first
     (for a model's own ``train_step``, its logs averaged over the ranks)."""
@@ -1098,7 +1083,7 @@ def global_results(state):
     saved = _snapshot(state)
     try:
         metrics = [m for ml in state.metrics for m in ml]
-        fields = [(m, name) for m in metrics for name in _running_sum_names(m)
+        fields = [(m, name) for m in metrics for name in getattr(m, "_state_names", ())
                   if isinstance(getattr(m, name), (int, float, np.number, np.ndarray))]
         values = [np.asarray(getattr(m, name), dtype=np.float64).reshape(-1) for m, name in fields]
         flat = parallel.sum_values(np.concatenate([[state.loss_sum, state.loss_count]] + values))
