@@ -65,3 +65,22 @@ def test_apparel_classifier_example_quick(shared_data, tmp_path):
     assert "test accuracy" in result.stdout and "recall per type: T-shirt/top" in result.stdout
     for name in ("history.png", "confusion_matrix.png", "misclassified.png"):
         assert (tmp_path / name).stat().st_size > 5000, name
+
+
+# ---- the course's chapters as notebooks (neuron to transformer), quick mode
+
+def _figure_after(stdout, label):
+    """The number printed right after ``label`` (a trailing % or comma is dropped)."""
+    return float(stdout.split(label)[1].split()[0].rstrip("%,"))
+
+
+@pytest.mark.slow
+def test_neuron_and_perceptron_example_quick(tmp_path):
+    result = _run_quick("neuron_and_perceptron.py", "--output", str(tmp_path))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "z = w . x + b = 1.0*0.8 + 0.75*1.2 + 0.5 = 2.20" in result.stdout
+    assert "converged: True" in result.stdout and "XOR: NOT converged" in result.stdout
+    assert _figure_after(result.stdout, "perceptron accuracy on XOR:") <= 75
+    assert _figure_after(result.stdout, "MLP accuracy on XOR:") == 100
+    for name in ("perceptron_separable.png", "perceptron_xor.png", "mlp_xor.png"):
+        assert (tmp_path / name).stat().st_size > 5000, name
