@@ -84,3 +84,14 @@ def test_neuron_and_perceptron_example_quick(tmp_path):
     assert _figure_after(result.stdout, "MLP accuracy on XOR:") == 100
     for name in ("perceptron_separable.png", "perceptron_xor.png", "mlp_xor.png"):
         assert (tmp_path / name).stat().st_size > 5000, name
+
+
+@pytest.mark.slow
+def test_mlp_backpropagation_example_quick(tmp_path):
+    result = _run_quick("mlp_backpropagation.py", "--output", str(tmp_path))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert _figure_after(result.stdout, "largest gradient difference, NumPy vs autograd:") < 1e-10
+    assert _figure_after(result.stdout, "largest difference over the epochs") < 1e-4
+    assert 50 < _figure_after(result.stdout, "test accuracy") <= 100  # 5 epochs on the digits
+    for name in ("gradient_descent_by_hand_and_fit.png", "history.png"):
+        assert (tmp_path / name).stat().st_size > 5000, name
