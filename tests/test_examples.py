@@ -95,3 +95,30 @@ def test_mlp_backpropagation_example_quick(tmp_path):
     assert 50 < _figure_after(result.stdout, "test accuracy") <= 100  # 5 epochs on the digits
     for name in ("gradient_descent_by_hand_and_fit.png", "history.png"):
         assert (tmp_path / name).stat().st_size > 5000, name
+
+
+@pytest.mark.slow
+def test_transformer_text_classifier_example_quick(shared_data, tmp_path):
+    result = _run_quick("transformer_text_classifier.py", "--output", str(tmp_path))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "400 training and 100 test sentences" in result.stdout
+    assert "transformer_block (TransformerBlock)" in result.stdout
+    # the block's own layers are counted: attention 4,224 + feed-forward 2,112 + two LayerNormalizations 128
+    assert "6,464" in result.stdout
+    assert _figure_after(result.stdout, "attention weights by hand vs MultiHeadAttention: largest difference") < 1e-5
+    assert 0 <= _figure_after(result.stdout, "test accuracy") <= 100
+    assert result.stdout.count("P(positive) = ") == 4
+    assert (tmp_path / "attention_weights.png").stat().st_size > 5000
+
+
+@pytest.mark.slow
+def test_timeseries_forecasting_example_quick(shared_data, tmp_path):
+    result = _run_quick("timeseries_forecasting.py", "--output", str(tmp_path))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "309 yearly values, 1700-2008" in result.stdout
+    assert "windows: 195 train, 43 validation, 47 test (test targets 1962-2008)" in result.stdout
+    rows = {line.split("|")[1].strip(): line.split("|")[3] for line in result.stdout.splitlines()
+            if line.startswith("| ") and line.count("|") == 5 and "forecaster" not in line}
+    assert set(rows) == {"naive (last value)", "linear AR(24)", "Conv1D", "LSTM", "GRU"}
+    assert 10 < float(rows["naive (last value)"]) < 40  # sunspot numbers, not scaled units
+    assert (tmp_path / "forecast.png").stat().st_size > 5000
