@@ -83,7 +83,10 @@ for name in NAMES:
 #
 # A 10-layer network of 256 units (64 for `--quick`) receives one batch of standardised
 # digit images. For each setting the activations a_l of every layer are recorded, and
-# one backward pass of the cross-entropy gives the gradient dL/dW_l of every layer.
+# one backward pass of the cross-entropy gives the error that reaches each layer,
+# delta_l = dL/dz_l, read from the bias gradients (dL/db_l = delta_l summed over the
+# batch). The weight gradient dL/dW_l = a_{l-1}^T delta_l multiplies it by the layer's
+# input, so the two shrink in opposite directions and dL/dW alone hides the problem.
 
 # %%
 x, y = load_digits()
@@ -117,16 +120,16 @@ for title, (activation, initializer) in SETTINGS.items():
     loss = dg.softmax_cross_entropy(outputs[-1].log(), labels)   # log of the softmax: the logits up to a shift
     loss.backward()
     activation_std = [float(np.std(out.numpy())) for out in outputs[:-1]]
-    gradient_std = [float(np.std(layer.kernel.grad)) for layer in model.layers[:-1]]
+    gradient_std = [float(np.std(layer.bias.grad)) for layer in model.layers[:-1]]
     statistics[title] = (activation_std, gradient_std, [out.numpy().ravel() for out in outputs[:-1]])
     print(f"{title:>22}: activation std layer 1 {activation_std[0]:.3g} -> layer {DEPTH} {activation_std[-1]:.3g};"
-          f" dL/dW std layer 1 {gradient_std[0]:.3g}, layer {DEPTH} {gradient_std[-1]:.3g}")
+          f" dL/db std layer 1 {gradient_std[0]:.3g}, layer {DEPTH} {gradient_std[-1]:.3g}")
 
 fig, (left, right) = plt.subplots(1, 2, figsize=(13, 4.5))
 for title, (activation_std, gradient_std, _) in statistics.items():
     left.plot(range(1, DEPTH + 1), activation_std, marker="o", label=title)
     right.plot(range(1, DEPTH + 1), gradient_std, marker="o", label=title)
-for ax, what in ((left, "std of the activations a_l"), (right, "std of the gradient dL/dW_l")):
+for ax, what in ((left, "std of the activations a_l"), (right, "std of the error dL/db_l reaching layer l")):
     ax.set_yscale("log")
     ax.set_xlabel("layer l")
     ax.set_title(what)
