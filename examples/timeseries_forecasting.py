@@ -18,8 +18,9 @@
 # training): 1700-1918 train, 1919-1961 validation, 1962-2008 test.
 #
 # Full setting (`python examples/timeseries_forecasting.py`, about 2 minutes on 2 CPU
-# cores): test MAE in sunspot numbers — naive 21.2, linear AR 15.4, Conv1D 14.8, LSTM 15.7,
-# GRU 14.2: every model beats the naive forecast. `--quick` (or
+# cores), test MAE in sunspot numbers over 1962-2008: naive 22.3, linear AR 15.5,
+# Conv1D 16.4, LSTM 12.5, **GRU 11.8**: every model beats the naive forecast, the
+# recurrent ones nearly halve its error. `--quick` (or
 # `DEEPGRAD_EXAMPLE_QUICK=1`) trains a few epochs in seconds. The CSV is read from
 # `$DEEPGRAD_DATA/timeseries/sunspots.csv` (default `~/.deepgrad/datasets`); figures go
 # to `--output` (default `examples-output/timeseries_forecasting`).

@@ -12,9 +12,12 @@
 #   normalisation, then a position-wise feed-forward network with its own residual and
 #   normalisation.
 #
-# After training, the block is opened up: one sentence's attention weights are computed
-# again by hand in NumPy from the layer's weights (softmax(Q K^T / sqrt(d_k))) and
-# plotted. (`sentiment_sst2.py` compares this architecture with an LSTM and a CNN on SST-2.)
+# As in BERT, every sentence starts with a special token `[cls]`, and the classifier
+# reads the encoder's output at that position only: to see the sentence, the `[cls]`
+# token must gather it through attention, so its attention weights show which words
+# decided. After training, the block is opened up: one sentence's attention weights are
+# computed again by hand in NumPy from the layer's weights (softmax(Q K^T / sqrt(d_k)))
+# and plotted. (`sentiment_sst2.py` compares this architecture with an LSTM and a CNN on SST-2.)
 #
 # Full setting (`python examples/transformer_text_classifier.py`, a few minutes on
 # 2 CPU cores, 25 s per epoch on a quiet machine): **77.2% test accuracy** on 600
@@ -27,6 +30,7 @@
 # %%
 import argparse
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -40,7 +44,6 @@ from deepgrad.layers import (
     Dense,
     Dropout,
     Embedding,
-    GlobalAveragePooling1D,
     Input,
     Layer,
     LayerNormalization,
@@ -68,13 +71,19 @@ print(f"{len(x_train)} training and {len(x_test)} test sentences; e.g. {str(x_tr
 # %% [markdown]
 # ## Text to token ids
 #
-# `TextVectorization` lower-cases, strips punctuation, splits on spaces and keeps the
-# most frequent words of the training sentences (id 0: padding, id 1: out of
-# vocabulary). 95% of the sentences have at most 26 words; each becomes 32 ids.
+# `TextVectorization` standardises each sentence (here: lower-case, strip punctuation,
+# put `[cls]` in front), splits it on spaces and keeps the most frequent words of the
+# training sentences (id 0: padding, id 1: out of vocabulary). 95% of the sentences have
+# at most 26 words; each becomes 32 ids.
 
 # %%
+def standardize(sentence):
+    """Lower-case, strip punctuation, and start with the classification token [cls]."""
+    return "[cls] " + re.sub(r"[^\w\s]", "", sentence.lower())
+
+
 MAX_TOKENS, SEQUENCE_LENGTH = 5000, 32
-vectorize = TextVectorization(max_tokens=MAX_TOKENS, output_sequence_length=SEQUENCE_LENGTH)
+vectorize = TextVectorization(max_tokens=MAX_TOKENS, standardize=standardize, output_sequence_length=SEQUENCE_LENGTH)
 vectorize.adapt(x_train)
 vocabulary = vectorize.get_vocabulary()
 print(f"vocabulary: {len(vocabulary)} tokens, e.g. {vocabulary[:10]}")
@@ -166,16 +175,29 @@ class TransformerBlock(Layer):
 # ## The classifier
 #
 # Raw strings in, the probability of "positive" out: vectorize, embed, one Transformer
-# block, the mean over the (unmasked) words, dropout, one sigmoid unit.
+# block, the output at the `[cls]` position, dropout, one sigmoid unit.
 
 # %%
+class ClassToken(Layer):
+    """The encoder's output at the first position, the [cls] token: (batch, T, d) -> (batch, d)."""
+
+    def call(self, inputs):
+        return inputs[:, 0]
+
+    def compute_mask(self, inputs, mask=None):
+        return None
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[-1])
+
+
 EMBED_DIM, HEADS, FEED_FORWARD = 32, 2, 32
 dg.manual_seed(0)
 text = Input(shape=(), dtype="string", name="sentence")
 ids = vectorize(text)
 embedded = TokenAndPositionEmbedding(len(vocabulary), SEQUENCE_LENGTH, EMBED_DIM, name="embedding")(ids)
 encoded = TransformerBlock(EMBED_DIM, HEADS, FEED_FORWARD, name="transformer_block")(embedded)
-pooled = Dropout(0.3)(GlobalAveragePooling1D()(encoded))
+pooled = Dropout(0.3)(ClassToken(name="cls_output")(encoded))
 model = Model(text, Dense(1, activation="sigmoid", name="positive")(pooled), name="transformer_classifier")
 model.summary()
 
@@ -230,15 +252,18 @@ print(f"sentence: {str(sentence)!r} ({len(tokens)} tokens)")
 print(f"attention weights by hand vs MultiHeadAttention: largest difference {difference:.1e}")
 assert difference < 1e-5
 for head in range(HEADS):
-    strongest = by_hand[head, :len(tokens), :len(tokens)].mean(axis=0).argmax()
-    print(f"head {head}: on average the words attend most to {tokens[strongest]!r}")
+    order = by_hand[head, 0, :len(tokens)].argsort()[::-1][:3]
+    print(f"head {head}: [cls] attends most to " + ", ".join(f"{tokens[i]!r} ({by_hand[head, 0, i]:.2f})"
+                                                           for i in order))
 
 # %% [markdown]
-# Row i of each panel is how word i spreads its attention over the words of the
-# sentence (each row sums to 1; the padding after the sentence gets none).
+# The `[cls]` row of each head: how the token the classifier reads spreads its attention
+# over the sentence (the weights sum to 1; the padding after the sentence gets none).
+# Only this row reaches the output; the other words' rows would matter in a second block.
 
 # %%
-plot_attention_weights(layer_weights, tokens, heads="all", save_path=output / "attention_weights.png")
+plot_attention_weights(layer_weights[:, :, :1], tokens, query_tokens=["[cls]"], heads="all",
+                       save_path=output / "attention_weights.png")
 plt.show()
 plt.close("all")
 print("figures saved:", ", ".join(sorted(p.name for p in output.glob("*.png"))))
