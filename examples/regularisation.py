@@ -6,8 +6,8 @@
 # its few training samples: the training error keeps falling while the validation error
 # turns back up. Between them is the fit we want.
 #
-# The data: two interleaving half-moons with heavy label noise, only 100 training
-# points (and 100 validation, 2,000 test). First the three fits are shown, and
+# The data: two noisy concentric rings (class 1 inside), only 100 training points (and
+# 100 validation, 2,000 test). First the three fits are shown, and
 # `deepgrad.diagnostics.diagnose()` reads each training history and names the problem.
 # Then the big overfitting network is trained again with each of the course's remedies:
 # L2 and L1 weight penalties, Dropout, BatchNormalization, early stopping. Last, gradient
@@ -34,7 +34,7 @@ import numpy as np
 import deepgrad as dg
 from deepgrad import plot, regularizers
 from deepgrad.callbacks import EarlyStopping
-from deepgrad.datasets import make_moons
+from deepgrad.datasets import make_circles
 from deepgrad.diagnostics import GradientMonitor, diagnose
 from deepgrad.layers import Activation, BatchNormalization, Dense, Dropout, Input
 from deepgrad.models import Sequential
@@ -49,7 +49,7 @@ output.mkdir(parents=True, exist_ok=True)
 EPOCHS = 5 if QUICK else 600
 RESOLUTION = 60 if QUICK else 200  # of the decision-region grids
 
-x_all, y_all = make_moons(n_samples=2200, noise=0.35, random_state=0)
+x_all, y_all = make_circles(n_samples=2200, noise=0.2, factor=0.5, random_state=0)
 x_train, y_train = x_all[:100], y_all[:100]
 x_val, y_val = x_all[100:200], y_all[100:200]
 x_test, y_test = x_all[200:], y_all[200:]
@@ -74,7 +74,8 @@ def big_network(**dense_options):
 # %% [markdown]
 # ## Underfit, good fit, overfit
 #
-# * underfit: no hidden layer, a straight boundary (logistic regression);
+# * underfit: no hidden layer, a straight boundary (logistic regression), which cannot
+#   enclose the inner ring;
 # * good fit: one hidden layer of 8 units;
 # * overfit: three hidden layers of 128 units, trained long.
 #

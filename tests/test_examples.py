@@ -147,7 +147,7 @@ def test_regularisation_example_quick(tmp_path):
     for remedy in ("L2 (lambda = 1e-3)", "L1 (lambda = 1e-4)", "Dropout(0.5)", "BatchNormalization",
                    "EarlyStopping(patience=20)"):
         assert f"| {remedy} |" in result.stdout
-    assert "high bias" in result.stdout  # the straight boundary underfits the moons
+    assert "high bias" in result.stdout  # a straight boundary cannot enclose the inner ring
     no_clipping = result.stdout.split("--- no clipping")[1].split("--- clipnorm")[0]
     assert "final nan" in no_clipping and "exploding gradients" in no_clipping
     clipped = result.stdout.split("--- clipnorm=5.0")[1]
