@@ -13,11 +13,13 @@
 # L2 and L1 weight penalties, Dropout, BatchNormalization, early stopping. Last, gradient
 # clipping rescues a training run whose gradients explode.
 #
-# Full setting (`python examples/regularisation.py`, about 1 minute on 2 CPU cores):
-# test accuracy underfit 83.2%, overfit 82.5% (validation loss 2.3x its minimum,
-# diagnosed), good fit 89.6%; the big network with L2 89.6%, L1 89.8% (93% of its
-# weights near zero), Dropout 88.5%, BatchNormalization 85.6%, early stopping 89.9%;
-# without clipping the exploding run ends in NaN, with clipnorm=1 its loss reaches 0.02.
+# Full setting (`python examples/regularisation.py`, about 3 minutes on 2 CPU cores):
+# test accuracy underfit 45.9% (high bias, diagnosed), good fit 88.1%, overfit 85.6%
+# (validation loss 3x its minimum, diagnosed as overfitting). The big network's final
+# validation loss falls from 0.70 to 0.36 with L2, 0.35 with L1, 0.45 with Dropout,
+# 0.40 with BatchNormalization, and early stopping keeps the epoch of 0.25 (test
+# accuracy 85.6% -> 86.6%, 85.8%, 85.4%, 85.6%, **87.0%**). Without clipping the
+# exploding run ends in NaN; with clipnorm=5 its loss falls to 0.6% of the target variance.
 # `--quick` (or `DEEPGRAD_EXAMPLE_QUICK=1`) runs far fewer epochs in seconds. Figures go to
 # `--output` (default `examples-output/regularisation`).
 
@@ -113,7 +115,9 @@ plt.show()
 #   pulling every weight towards 0 in proportion to its size; weights stay small, the
 #   function smooth.
 # * **L1** adds lambda sum |w|: a constant pull lambda sign(w), which drives the unneeded
-#   weights exactly to 0 (a sparse network).
+#   weights exactly to 0 (a sparse network). Under Adam, which divides each weight's
+#   gradient by its own running scale, L2 also pulls the weights that get no other
+#   gradient to 0 at full speed: the last column counts the weights below 1e-3.
 # * **Dropout(p)** switches off each unit with probability p at every training step (and
 #   scales the others by 1/(1-p)); no unit can rely on a particular other one.
 # * **BatchNormalization** standardises each unit over the batch, then rescales:
@@ -163,7 +167,9 @@ plt.show()
 
 # %% [markdown]
 # `diagnose` knows which remedy is already in place: with the `EarlyStopping` callback
-# passed in, it does not recommend it again.
+# passed in, it does not recommend it again. (The history still holds the `patience`
+# epochs after the best one, so the curve still reads as overfitting; the weights kept
+# are those of the best epoch.)
 
 # %%
 model, history, _ = remedies["EarlyStopping(patience=20)"]

@@ -19,9 +19,10 @@
 # computed again by hand in NumPy from the layer's weights (softmax(Q K^T / sqrt(d_k)))
 # and plotted. (`sentiment_sst2.py` compares this architecture with an LSTM and a CNN on SST-2.)
 #
-# Full setting (`python examples/transformer_text_classifier.py`, a few minutes on
-# 2 CPU cores, 25 s per epoch on a quiet machine): **77.2% test accuracy** on 600
-# held-out sentences (8 epochs, the weights of the best validation epoch, the 5th).
+# Full setting (`python examples/transformer_text_classifier.py`, under a minute on a
+# quiet 2-core CPU): **78.5% test accuracy** on 600 held-out sentences (8 epochs, the
+# weights of the best validation epoch, the 5th); the `[cls]` attention stays close to
+# uniform on so little data (largest weight 0.08 for 13 tokens: 1/13 = 0.077).
 # `--quick` (or `DEEPGRAD_EXAMPLE_QUICK=1`) runs a small slice
 # in a few seconds. The sentences are read from `$DEEPGRAD_DATA` (or downloaded once,
 # checked by SHA-256); figures go to `--output` (default
@@ -255,11 +256,20 @@ for head in range(HEADS):
     order = by_hand[head, 0, :len(tokens)].argsort()[::-1][:3]
     print(f"head {head}: [cls] attends most to " + ", ".join(f"{tokens[i]!r} ({by_hand[head, 0, i]:.2f})"
                                                            for i in order))
+print(f"largest [cls] weight {by_hand[:, 0].max():.3f}; uniform attention would give 1/{len(tokens)} = "
+      f"{1 / len(tokens):.3f}")
 
 # %% [markdown]
 # The `[cls]` row of each head: how the token the classifier reads spreads its attention
 # over the sentence (the weights sum to 1; the padding after the sentence gets none).
 # Only this row reaches the output; the other words' rows would matter in a second block.
+#
+# Trained on 2,400 sentences, the attention stays close to uniform: the `[cls]` token
+# takes nearly the plain mean of the word vectors (a bag of words, which carries most of
+# the sentiment of a short review), and the query and key projections get little
+# gradient once that works. Sharp, readable attention patterns need far more data (or
+# pretrained weights); the plot makes the difference between "can attend" and "learned
+# to attend" visible.
 
 # %%
 plot_attention_weights(layer_weights[:, :, :1], tokens, query_tokens=["[cls]"], heads="all",
