@@ -22,7 +22,7 @@
 # Full setting (`python examples/transformer_text_classifier.py`, under a minute on a
 # quiet 2-core CPU): **78.5% test accuracy** on 600 held-out sentences (8 epochs, the
 # weights of the best validation epoch, the 5th); the `[cls]` attention stays close to
-# uniform on so little data (largest weight 0.08 for 13 tokens: 1/13 = 0.077).
+# uniform on so little data (largest weight 0.078 for 13 tokens, against 1/13 = 0.077).
 # `--quick` (or `DEEPGRAD_EXAMPLE_QUICK=1`) runs a small slice
 # in a few seconds. The sentences are read from `$DEEPGRAD_DATA` (or downloaded once,
 # checked by SHA-256); figures go to `--output` (default
