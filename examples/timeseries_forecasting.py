@@ -58,7 +58,8 @@ output.mkdir(parents=True, exist_ok=True)
 # %%
 path = Path(data_home()) / "timeseries" / "sunspots.csv"
 if not path.exists():
-    sys.exit(f"{path} is missing: set DEEPGRAD_DATA to the folder holding timeseries/sunspots.csv.")
+    raise FileNotFoundError(f"{path} is missing: set DEEPGRAD_DATA to the folder that holds timeseries/sunspots.csv "
+                            "(the copy from statsmodels' datasets/sunspots, YEAR,SUNACTIVITY).")
 table = np.loadtxt(path, delimiter=",", skiprows=1)
 years, series = table[:, 0].astype(int), table[:, 1].astype(np.float32)
 print(f"{len(series)} yearly values, {years[0]}-{years[-1]}; max {series.max():.0f} in {years[series.argmax()]}")
