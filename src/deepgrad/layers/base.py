@@ -333,8 +333,21 @@ class Layer(metaclass=_LayerType):
         for layer in self._sublayers():
             layer.trainable = value
 
+    def __setattr__(self, name, value):
+        # As in Keras, the layers a layer holds in its attributes (one, or a list/tuple of them) are
+        # its sublayers: their weights, losses and trainable flag are the layer's too. Without this, a
+        # block built from layers (self.dense = Dense(...)) would hide its weights from training.
+        if isinstance(value, (Layer, list, tuple)):
+            for item in (value if isinstance(value, (list, tuple)) else (value,)):
+                if isinstance(item, Layer) and item is not self:
+                    nested = self.__dict__.setdefault("_nested_layers", [])
+                    if all(item is not known for known in nested):
+                        nested.append(item)
+        object.__setattr__(self, name, value)
+
     def _sublayers(self):
-        return []
+        """The layers this layer holds (assigned to its attributes), in assignment order."""
+        return list(self.__dict__.get("_nested_layers", ()))
 
     @property
     def weights(self) -> list:
