@@ -65,3 +65,16 @@ def test_apparel_classifier_example_quick(shared_data, tmp_path):
     assert "test accuracy" in result.stdout and "recall per type: T-shirt/top" in result.stdout
     for name in ("history.png", "confusion_matrix.png", "misclassified.png"):
         assert (tmp_path / name).stat().st_size > 5000, name
+
+
+@pytest.mark.slow
+def test_autoencoders_fashion_example_quick(shared_data, tmp_path):
+    result = _run_quick("autoencoders_fashion.py", "--output", str(tmp_path))
+    assert result.returncode == 0, result.stderr[-2000:]
+    table = result.stdout[result.stdout.index("test MSE   vs PCA"):]
+    for row in ("PCA", "dense autoencoder", "convolutional autoencoder", "denoising autoencoder", "sparse autoencoder"):
+        assert any(line.startswith(row) and line.split()[-4] == "32" for line in table.splitlines()), row
+    assert "Total params: 111,521" in result.stdout  # the convolutional autoencoder
+    assert "denoising AE   MSE" in result.stdout
+    for name in ("reconstructions.png", "denoising.png", "code_space_2d.png"):
+        assert (tmp_path / name).stat().st_size > 5000, name

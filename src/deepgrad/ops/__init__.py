@@ -28,6 +28,7 @@ from .linalg import matmul
 from .nn import log_softmax, logsumexp, sigmoid_binary_cross_entropy, softmax, softmax_cross_entropy
 from .pooling import average_pool, global_average_pool, global_max_pool, max_pool
 from .reduction import max, mean, min, prod, std, sum, var
+from .sampling import gaussian_sample
 from .shape import (
                           broadcast_to,
                           concatenate,
@@ -58,4 +59,5 @@ __all__ = [
     "average_pool", "global_average_pool", "global_max_pool", "max_pool",
     "crop", "upsample", "zero_pad",
     "masked_softmax",
+    "gaussian_sample",
 ]
