@@ -266,6 +266,14 @@ class Layer(metaclass=_LayerType):
     #: expose their pre-activation z through :meth:`pre_activation`; None otherwise.
     activation = None
 
+    #: Losses given to :meth:`add_loss` during the layer's last call (a list once it has any).
+    _added_losses = ()
+    #: True once the layer has called :meth:`add_loss`: models then visit it for losses each step.
+    _adds_losses = False
+    #: Counts the layers that ever called :meth:`add_loss`, so that a model notices a new one
+    #: with one integer comparison per step instead of walking its layers.
+    _loss_adders_version = 0
+
     def __init__(self, trainable=True, name=None, dtype=None, input_shape=None,
                  batch_input_shape=None, input_dim=None, activity_regularizer=None, **kwargs):
         if kwargs:
@@ -381,11 +389,37 @@ class Layer(metaclass=_LayerType):
         """Number of scalars in all weights."""
         return int(sum(w.size for w in self.weights))
 
+    def add_loss(self, loss) -> None:
+        """Add a loss term that is not a function of ``(y_true, y_pred)`` (Keras' ``add_loss``).
+
+        Called from :meth:`call` with a tensor computed there (a VAE's KL divergence, a
+        penalty on an activation); a tensor with several elements counts as their sum.
+        The terms of the layer's last call are in :attr:`losses`; each call replaces them.
+        Training adds them to the compiled loss (``fit``, ``evaluate``, ``Model.compute_loss``),
+        so their gradients reach every weight they depend on.
+        """
+        if not isinstance(loss, Tensor):
+            try:
+                loss = Tensor(np.asarray(loss, dtype=self.dtype))
+            except (TypeError, ValueError):
+                raise TypeError(f"layer {self.name!r}: add_loss takes a tensor or a number, "
+                                f"got {type(loss).__name__}.") from None
+        if loss.dtype.kind != "f":
+            raise TypeError(f"layer {self.name!r}: add_loss takes a floating-point loss, got dtype {loss.dtype}.")
+        if loss.size != 1:
+            loss = loss.sum()
+        self._added_losses = [*self._added_losses, loss]
+        if not self._adds_losses:
+            self._adds_losses = True
+            Layer._loss_adders_version += 1
+
     @property
     def losses(self) -> list:
-        """Regularization penalties (scalar tensors): weight penalties plus the last activity penalties."""
+        """Loss terms (scalar tensors): weight penalties, the last activity penalties and the
+        terms :meth:`add_loss` received in the last call, of this layer and its sublayers."""
         penalties = [reg(w) for w, reg in self._regularizers]
         penalties += self._activity_losses
+        penalties += self._added_losses
         for layer in self._sublayers():
             penalties += layer.losses
         return penalties
@@ -528,6 +562,8 @@ class Layer(metaclass=_LayerType):
             inputs = _to_tensors(inputs)
         if not self.built:
             self._maybe_build(inputs)
+        if self._added_losses:  # losses belong to one call: the new call adds its own
+            self._added_losses = []
         if self._call_accepts_training():
             outputs = self.call(inputs, training=bool(training), **kwargs)
         else:

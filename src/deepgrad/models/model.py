@@ -118,7 +118,9 @@ class Model(Layer):
 
     @property
     def losses(self) -> list:
-        return [p for layer in self._sublayers() for p in layer.losses]
+        """Every loss term of the last forward pass: the model's own :meth:`add_loss` terms, then its
+        layers' (regularization penalties, activity penalties, ``add_loss`` terms)."""
+        return list(self._added_losses) + [p for layer in self._sublayers() for p in layer.losses]
 
     # ------------------------------------------------------------------ forward
     def build(self, input_shape):
@@ -129,8 +131,9 @@ class Model(Layer):
         dummy = [_dummy_inputs(s, self.dtype) for s in shapes]
         self.built = True
         self.input_shape_built = input_shape
+        inputs = dummy if isinstance(input_shape, list) else dummy[0]
         with no_grad():
-            self.call(dummy if isinstance(input_shape, list) else dummy[0], training=False)
+            self.call(inputs, training=False) if self._call_accepts_training() else self.call(inputs)
 
     def call(self, inputs, training=False):
         raise NotImplementedError(
@@ -155,9 +158,10 @@ class Model(Layer):
         return [layer for layer in self._sublayers() if layer._constraints]
 
     def _penalty_layers(self):
-        """Layers that contribute regularization penalties (weight or activity regularizers)."""
+        """Layers that contribute loss terms (weight or activity regularizers, ``add_loss``)."""
         return [layer for layer in self._sublayers()
-                if layer._regularizers or layer.activity_regularizer is not None or layer._sublayers()]
+                if layer._regularizers or layer.activity_regularizer is not None or layer._adds_losses
+                or layer._sublayers()]
 
     # ------------------------------------------------------------------ compile
     def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None,

@@ -21,6 +21,7 @@ import warnings
 import numpy as np
 
 from .. import backend
+from ..layers.base import Layer
 from ..tensor import Tensor, no_grad
 from .data_adapter import (
     ArrayAdapter,
@@ -230,6 +231,7 @@ class CompiledState:
         self.loss_count = 0
         self.output_shapes = output_shapes
         self.penalty_layers = model._penalty_layers()  # visited each step for regularization terms
+        self.loss_adders_version = Layer._loss_adders_version
 
     # ---- targets
     def prepare_targets(self, y_arrays, what="y"):
@@ -266,6 +268,16 @@ class CompiledState:
             if self.loss_weights[i] != 1.0:
                 value = value * self.loss_weights[i]
             total = value if total is None else total + value
+        return self.add_penalties(total)
+
+    def add_penalties(self, total):
+        """``total`` plus every regularization penalty and ``add_loss`` term of the last forward pass."""
+        model = self.model
+        if self.loss_adders_version != Layer._loss_adders_version:  # a layer started calling add_loss
+            self.penalty_layers = model._penalty_layers()
+            self.loss_adders_version = Layer._loss_adders_version
+        for penalty in model._added_losses:
+            total = total + penalty
         for layer in self.penalty_layers:
             for penalty in layer.losses:
                 total = total + penalty
