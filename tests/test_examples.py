@@ -78,3 +78,15 @@ def test_autoencoders_fashion_example_quick(shared_data, tmp_path):
     assert "denoising AE   MSE" in result.stdout
     for name in ("reconstructions.png", "denoising.png", "code_space_2d.png"):
         assert (tmp_path / name).stat().st_size > 5000, name
+
+
+@pytest.mark.slow
+def test_vae_fashion_example_quick(shared_data, tmp_path):
+    result = _run_quick("vae_fashion.py", "--output", str(tmp_path))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "epoch 2: validation reconstruction" in result.stdout  # the callback ran after each epoch
+    test_line = result.stdout[result.stdout.index("test: reconstruction"):].splitlines()[0].split()
+    reconstruction, kl, total = float(test_line[2]), float(test_line[5]), float(test_line[7])
+    assert 0 < kl < reconstruction < 544 and total == pytest.approx(reconstruction + kl, abs=0.02)  # 544 = 784 ln 2
+    for name in ("history.png", "code_space.png", "latent_grid.png", "reconstructions.png"):
+        assert (tmp_path / name).stat().st_size > 5000, name
