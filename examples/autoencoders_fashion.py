@@ -16,7 +16,7 @@
 # * **dense**: Flatten, Dense(128), the code Dense(32), then the mirror image;
 # * **convolutional**: strided Conv2D layers down to 7x7 feature maps, a Dense code of
 #   32, Conv2DTranspose layers back up to 28x28; at a code of 32 numbers its test
-#   reconstruction error is below PCA's;
+#   reconstruction error is below PCA's (0.0118 against 0.0151 in the full run, 3 epochs);
 # * **denoising**: GaussianNoise on the input while training, the clean image as target,
 #   so it learns to remove noise (Vincent et al., 2008);
 # * **sparse**: an L1 activity regularizer on a ReLU code, so that each image is described
@@ -170,7 +170,8 @@ conv.summary()
 # The denoising autoencoder sees each training image with fresh Gaussian noise
 # (standard deviation 0.3) added by a GaussianNoise layer, which acts only while
 # training; its target is the clean image. The sparse one has a ReLU code with an L1
-# penalty on the code's activity, 1e-6 * sum |code| per batch, added to the loss.
+# penalty on the code's activity, 1e-6 * sum |code| per batch, added to the loss: about
+# half of its code units are zero for a given image, at a small cost in error.
 
 # %%
 noise = 0.3
@@ -214,8 +215,9 @@ plot.plot_reconstructions(shown, {
 # ## Denoising
 #
 # The test images with noise of the same strength, fed to each model; the error is
-# measured against the clean images. PCA removes some noise too (it keeps only 32
-# directions), the plain autoencoder a little more, the one trained on noise most.
+# measured against the clean images. PCA removes much of the noise too (it keeps only 32
+# directions), and so does the plain autoencoder, about as well; the one trained on
+# noise does best (full run: noisy 0.0899, PCA 0.0188, dense 0.0189, denoising 0.0166).
 
 # %%
 noisy = x_test + np.random.default_rng(0).normal(0.0, noise, x_test.shape).astype("float32")
@@ -233,8 +235,9 @@ plot.plot_reconstructions(np.clip(noisy[:10], 0, 1), {"clean": x_test[:10], **{k
 #
 # A dense autoencoder with a 2-number code, and PCA with 2 components: each test image
 # becomes one point on the plane, coloured here by its clothing type. Neither model saw
-# a label. The autoencoder's plane (its code itself, not a projection of it) separates
-# footwear, trousers and bags more clearly than PCA's best linear projection.
+# a label. The autoencoder's plane (its code itself, not a projection of it) puts
+# footwear, bags and tops in separate bands, where PCA's best linear projection mixes
+# them; its reconstruction error is lower too (full run: 0.0329 against 0.0461).
 
 # %%
 ae2 = train("dense autoencoder, code 2", *dense_autoencoder(2, "dense2"))
