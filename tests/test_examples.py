@@ -190,3 +190,28 @@ def test_hyperparameter_tuning_example_quick(tmp_path):
     assert 0 <= _figure_after(result.stdout, "test accuracy") <= 100
     assert (tmp_path / "random" / "oracle.json").exists()
     assert (tmp_path / "random_search_trials.png").stat().st_size > 5000
+
+
+@pytest.mark.slow
+def test_autoencoders_fashion_example_quick(shared_data, tmp_path):
+    result = _run_quick("autoencoders_fashion.py", "--output", str(tmp_path))
+    assert result.returncode == 0, result.stderr[-2000:]
+    table = result.stdout[result.stdout.index("test MSE   vs PCA"):]
+    for row in ("PCA", "dense autoencoder", "convolutional autoencoder", "denoising autoencoder", "sparse autoencoder"):
+        assert any(line.startswith(row) and line.split()[-4] == "32" for line in table.splitlines()), row
+    assert "Total params: 111,521" in result.stdout  # the convolutional autoencoder
+    assert "denoising AE   MSE" in result.stdout
+    for name in ("reconstructions.png", "denoising.png", "code_space_2d.png"):
+        assert (tmp_path / name).stat().st_size > 5000, name
+
+
+@pytest.mark.slow
+def test_vae_fashion_example_quick(shared_data, tmp_path):
+    result = _run_quick("vae_fashion.py", "--output", str(tmp_path))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "epoch 2: validation reconstruction" in result.stdout  # the callback ran after each epoch
+    test_line = result.stdout[result.stdout.index("test: reconstruction"):].splitlines()[0].split()
+    reconstruction, kl, total = float(test_line[2]), float(test_line[5]), float(test_line[7])
+    assert 0 < kl < reconstruction < 544 and total == pytest.approx(reconstruction + kl, abs=0.02)  # 544 = 784 ln 2
+    for name in ("history.png", "code_space.png", "latent_grid.png", "reconstructions.png"):
+        assert (tmp_path / name).stat().st_size > 5000, name

@@ -1,4 +1,4 @@
-"""Plots of the course: training curves, decision regions, activations, weights, gradients.
+"""Plots of the course: training curves, decision regions, activations, weights, gradients, autoencoders.
 
 Every function draws one matplotlib Figure, saves it when given ``save_path=`` (or
 ``path=``) and returns it. matplotlib is optional (``pip install deepgrad[plot]``) and is
@@ -687,6 +687,103 @@ def plot_misclassified(x, y_true, y_pred, labels=None, max_images=25, ncols=5, c
         ax.set_title(f"{names(true[index])} \u2192 {names(pred[index])}", fontsize="small", color="firebrick")
     fig.suptitle(f"{len(wrong)} of {len(true)} misclassified (true \u2192 predicted)"
                  + (f", first {len(shown)} shown" if len(shown) < len(wrong) else ""))
+    return _finish(fig, save_path, path)
+
+
+# --------------------------------------------------------------------------- autoencoders
+
+
+def plot_reconstructions(originals, reconstructions, n=10, cmap="gray", title=None, save_path=None, path=None):
+    """Originals against their reconstructions: one column per image, one row per model.
+
+    ``originals`` holds the images, (n, h, w) or (n, h, w, c) with c = 1 or 3;
+    ``reconstructions`` is one array of the same shape (a row titled "reconstruction") or
+    a dict ``{row title: array}`` to compare several models (PCA, autoencoders) on the
+    same images. The first ``n`` images are drawn, every panel on the grey scale [0, 1]
+    of pixel intensities, so a washed-out reconstruction looks washed out.
+    """
+    rows = {"original": np.asarray(originals)}
+    named = reconstructions if isinstance(reconstructions, dict) else {"reconstruction": reconstructions}
+    for label, images in named.items():
+        images = np.asarray(images)
+        if images.shape != rows["original"].shape:
+            raise ValueError(f"reconstructions {label!r} have shape {images.shape}, the originals "
+                             f"{rows['original'].shape}: give one reconstruction per original, same shape.")
+        rows[str(label)] = images
+    count = min(int(n), len(rows["original"]))
+    if count < 1:
+        raise ValueError("plot_reconstructions needs at least one image (n >= 1 and a non-empty array).")
+    plt = _pyplot()
+    fig, axes = _panel_grid(plt, count * len(rows), count, 1.2)
+    for r, (label, images) in enumerate(rows.items()):
+        for c in range(count):
+            ax = axes[r * count + c]
+            ax.imshow(np.clip(_image_panel(images[c]), 0.0, 1.0), cmap=cmap, vmin=0.0, vmax=1.0)
+        axes[r * count].set_ylabel(label, fontsize="small", rotation=0, ha="right", va="center")
+    fig.suptitle(title or "originals (top row) and their reconstructions")
+    return _finish(fig, save_path, path)
+
+
+def plot_latent_space(codes, labels, class_names=None, ax=None, title=None, save_path=None, path=None):
+    """A 2-D code space: one point per sample at its code, coloured by its class.
+
+    ``codes`` is (n, 2) (an encoder's output with a code of two numbers, or codes
+    projected to two dimensions first, e.g. by :class:`deepgrad.decomposition.PCA`);
+    ``labels`` are class ids, one-hot rows or per-class scores (argmax). The legend names
+    the classes with ``class_names`` (class ids when omitted). Classes the encoder keeps
+    apart without ever seeing a label show as separate clouds.
+    """
+    codes = _check_2d(codes, "plot_latent_space")
+    classes = _class_ids(labels, "labels")
+    if len(classes) != len(codes):
+        raise ValueError(f"codes has {len(codes)} samples but labels has {len(classes)}.")
+    present = np.unique(classes)
+    colors = _class_colors(int(present.max()) + 1 if len(present) else 1)
+    fig, ax = _figure(ax, (7, 6))
+    for k in present:
+        member = classes == k
+        name = str(k) if class_names is None else str(class_names[k])
+        ax.scatter(codes[member, 0], codes[member, 1], s=4, alpha=0.6, color=colors[k], label=name)
+    ax.set_xlabel("code[0]")
+    ax.set_ylabel("code[1]")
+    ax.grid(alpha=0.3)
+    ax.legend(markerscale=3, fontsize="small", loc="best")
+    ax.set_title(title or "2-D code space, coloured by class")
+    return _finish(fig, save_path, path)
+
+
+def plot_latent_grid(decoder, n=15, x_range=(-2.0, 2.0), y_range=None, cmap="gray", title=None, save_path=None,
+                     path=None):
+    """Images decoded from an n x n grid of points of a 2-D code space, tiled into one picture.
+
+    ``decoder`` maps codes (m, 2) to images (m, h, w[, 1]) through ``predict`` (a deepgrad
+    model or anything with that method). The grid spans ``x_range`` on code[0] (left to
+    right) and ``y_range`` on code[1] (bottom to top; default ``x_range``); for a
+    variational autoencoder, whose codes follow N(0, 1), (-2, 2) covers about 95% of
+    them. Neighbouring tiles change smoothly where the code space is continuous.
+    """
+    n = int(n)
+    if n < 2:
+        raise ValueError(f"plot_latent_grid needs n >= 2 grid points per axis, got {n}.")
+    y_range = x_range if y_range is None else y_range
+    xs = np.linspace(float(x_range[0]), float(x_range[1]), n)
+    ys = np.linspace(float(y_range[1]), float(y_range[0]), n)  # top row: the largest code[1]
+    points = np.array([(x, y) for y in ys for x in xs], dtype=np.float32)
+    images = _predict(decoder, points)
+    if len(images) != n * n:
+        raise ValueError(f"the decoder returned {len(images)} images for {n * n} codes.")
+    tiles = [_image_panel(image) for image in images]
+    h, w = tiles[0].shape[:2]
+    picture = np.concatenate([np.concatenate(tiles[r * n:(r + 1) * n], axis=1) for r in range(n)], axis=0)
+    fig, ax = _figure(None, (8, 8))
+    ax.imshow(np.clip(picture, 0.0, 1.0), cmap=cmap, vmin=0.0, vmax=1.0)
+    ax.set_xticks(np.arange(n) * w + (w - 1) / 2)
+    ax.set_xticklabels([f"{v:.1f}" for v in xs], fontsize="small")
+    ax.set_yticks(np.arange(n) * h + (h - 1) / 2)
+    ax.set_yticklabels([f"{v:.1f}" for v in ys], fontsize="small")
+    ax.set_xlabel("code[0]")
+    ax.set_ylabel("code[1]")
+    ax.set_title(title or f"images decoded from a {n} x {n} grid of the code space")
     return _finish(fig, save_path, path)
 
 

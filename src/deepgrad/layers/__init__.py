@@ -29,6 +29,7 @@ from .core import (
     Dropout,
     Flatten,
     GaussianNoise,
+    GaussianSampling,
     Input,
     InputLayer,
     Lambda,
@@ -92,8 +93,8 @@ from .text import TextVectorization
 __all__ = [
     "APL", "ELU", "LeakyReLU", "PReLU", "ReLU", "Softmax", "SoftExponential",
     "KerasTensor", "Layer", "Activation", "AlphaDropout", "Dense", "Dropout", "Flatten", "GaussianNoise",
-    "Input", "InputLayer", "Lambda", "Reshape", "Add", "Average", "Concatenate", "Maximum", "Minimum",
-    "Multiply", "Subtract", "BatchNormalization", "LayerNormalization",
+    "GaussianSampling", "Input", "InputLayer", "Lambda", "Reshape", "Add", "Average", "Concatenate", "Maximum",
+    "Minimum", "Multiply", "Subtract", "BatchNormalization", "LayerNormalization",
     "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D",
     "Conv1D", "Conv2D", "Conv3D", "Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose",
     "Convolution1D", "Convolution2D", "Convolution3D", "Convolution2DTranspose", "Convolution3DTranspose",

@@ -1,4 +1,4 @@
-"""Core layers: Input, Dense, Activation, Dropout and noise, Flatten, Reshape, Lambda."""
+"""Core layers: Input, Dense, Activation, Dropout and noise, Gaussian sampling, Flatten, Reshape, Lambda."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import numpy as np
 
 from .. import backend, distribution
 from ..ops.convolution import check_data_format
+from ..ops.sampling import gaussian_sample
 from ..tensor import Tensor
 from .base import KerasTensor, Layer, _serialize, check_number, is_string_dtype, normalize_shape
 
@@ -420,6 +421,41 @@ class GaussianNoise(_RandomLayer):
         config = super().get_config()
         config["stddev"] = self.stddev
         return config
+
+
+class GaussianSampling(_RandomLayer):
+    """A draw z ~ N(z_mean, exp(z_log_var)) through which gradients flow: a VAE's sampling layer.
+
+    Called on ``[z_mean, z_log_var]`` (two tensors of the same shape, the encoder's
+    outputs), it returns z = z_mean + exp(0.5 * z_log_var) * eps with eps ~ N(0, 1)
+    drawn from the layer's seeded generator, a new draw per call, in training and
+    inference alike (like the ``Sampling`` layer of the Keras VAE example). The op
+    :func:`deepgrad.ops.sampling.gaussian_sample` carries the reparameterisation trick's
+    gradient: dz/dz_mean = 1, dz/dz_log_var = 0.5 * exp(0.5 * z_log_var) * eps.
+    """
+
+    def __init__(self, seed=None, **kwargs):
+        super().__init__(seed=seed, **kwargs)
+
+    def _check_inputs(self, shapes):
+        if not isinstance(shapes, (list, tuple)) or len(shapes) != 2 or \
+                not all(isinstance(s, (list, tuple)) for s in shapes):
+            raise ValueError(f"GaussianSampling layer {self.name!r} takes two tensors, [z_mean, z_log_var]; "
+                             f"got {shapes!r}.")
+        if tuple(shapes[0]) != tuple(shapes[1]):
+            raise ValueError(f"GaussianSampling layer {self.name!r}: z_mean and z_log_var must have the same "
+                             f"shape, got {tuple(shapes[0])} and {tuple(shapes[1])}.")
+
+    def build(self, input_shape):
+        self._check_inputs(input_shape)
+
+    def call(self, inputs):
+        z_mean, z_log_var = inputs
+        return gaussian_sample(z_mean, z_log_var, self._normal(z_mean.shape, z_mean.data))
+
+    def compute_output_shape(self, input_shape):
+        self._check_inputs(input_shape)
+        return tuple(input_shape[0])
 
 
 class Flatten(Layer):

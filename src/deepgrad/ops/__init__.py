@@ -54,6 +54,7 @@ from .linalg import matmul
 from .nn import log_softmax, logsumexp, sigmoid_binary_cross_entropy, softmax, softmax_cross_entropy
 from .pooling import average_pool, global_average_pool, global_max_pool, max_pool
 from .reduction import max, mean, min, prod, std, sum, var
+from .sampling import gaussian_sample
 from .shape import (
                           broadcast_to,
                           concatenate,
@@ -90,4 +91,5 @@ __all__ = [
     "absolute", "argmax", "argmin", "cast", "convert_to_numpy", "convert_to_tensor", "divide", "dot", "equal",
     "greater", "greater_equal", "less", "less_equal", "multiply", "negative", "norm", "not_equal", "ones", "power",
     "square", "subtract", "true_divide", "zeros",
+    "gaussian_sample",
 ]
