@@ -379,10 +379,10 @@ def test_unknown_layer_types_and_unsupported_arguments_are_named(tmp_path):
                "registered_name": "keras_hub>RotaryEmbedding"}
     with pytest.raises(ModelFileError, match="RotaryEmbedding"):
         load_model(_keras_file(tmp_path, _sequential_record(unknown)))
-    renorm = {"module": "keras.layers", "class_name": "BatchNormalization",
-              "config": {"name": "bn", "renorm": True}}
-    with pytest.raises(ModelFileError, match="renorm=True"):
-        load_model(_keras_file(tmp_path, _sequential_record(renorm)))
+    quantized = {"module": "keras.layers", "class_name": "Dense",
+                 "config": {"name": "q", "units": 2, "quantization_config": {"mode": "int8"}}}
+    with pytest.raises(ModelFileError, match="quantization_config"):
+        load_model(_keras_file(tmp_path, _sequential_record(quantized)))
     inert = {"module": "keras.layers", "class_name": "Dense",
              "config": {"name": "d", "units": 2, "quantization_config": None, "lora_rank": None}}
     weights = {"layers/dense/vars/0": np.ones((3, 2), "float32"), "layers/dense/vars/1": np.zeros(2, "float32")}

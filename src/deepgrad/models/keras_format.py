@@ -74,7 +74,7 @@ def is_keras_file(filepath) -> bool:
     try:
         with zipfile.ZipFile(filepath) as archive:
             return WEIGHTS_MEMBER in archive.namelist()
-    except (OSError, zipfile.BadZipFile, ValueError):
+    except (OSError, zipfile.BadZipFile, ValueError, NotImplementedError):  # NotImplementedError: a damaged header
         return False
 
 
