@@ -16,8 +16,8 @@
 #
 # Each is trained from scratch with early stopping on the dev split and compared on the
 # test split. Run `python examples/sentiment_sst2.py` (several minutes on a CPU), or with
-# `--quick` for a few seconds on a small slice. The data is read from `$DEEPGRAD_DATA`
-# (or downloaded once, checked by SHA-256).
+# `--quick` (or the environment variable `DEEPGRAD_EXAMPLE_QUICK=1`) for a few seconds on a
+# small slice. The data is read from `$DEEPGRAD_DATA` (or downloaded once, checked by SHA-256).
 
 # %%
 import argparse
@@ -53,7 +53,8 @@ from deepgrad.plot import plot_attention_weights
 from deepgrad.tensor import Tensor
 
 parser = argparse.ArgumentParser()
-parser.add_argument("--quick", action="store_true", help="a small slice, a few seconds")
+parser.add_argument("--quick", action="store_true", default=os.environ.get("DEEPGRAD_EXAMPLE_QUICK") == "1",
+                    help="a small slice, a few seconds (also DEEPGRAD_EXAMPLE_QUICK=1)")
 parser.add_argument("--out", default=None, help="folder for the saved model and the attention plot")
 args, _ = parser.parse_known_args(sys.argv[1:])
 out_dir = args.out or tempfile.mkdtemp(prefix="sst2_")

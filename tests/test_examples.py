@@ -25,6 +25,16 @@ def test_vanishing_gradients_through_time_example_quick():
 
 
 @pytest.mark.slow
+def test_vanishing_gradients_through_time_example_reads_the_quick_variable():
+    # in a notebook kernel there is no --quick: the environment variable asks for the small slice
+    env = dict(os.environ, MPLBACKEND="Agg", PYTHONPATH=str(ROOT / "src"), DEEPGRAD_EXAMPLE_QUICK="1")
+    result = subprocess.run([sys.executable, str(ROOT / "examples" / "vanishing_gradients_through_time.py"),
+                             "-f", "kernel.json"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.count(" in epoch 2\n") == 2 and " in epoch 40" not in result.stdout  # the quick run: 2 epochs
+
+
+@pytest.mark.slow
 def test_sentiment_sst2_example_quick(shared_data, tmp_path):
     out = tmp_path / "out"
     result = _run_quick("sentiment_sst2.py", "--out", str(out))
