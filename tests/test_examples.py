@@ -27,7 +27,7 @@ def test_sentiment_sst2_example_quick(shared_data, tmp_path):
     out = tmp_path / "out"
     result = _run_quick("sentiment_sst2.py", "--out", str(out))
     assert result.returncode == 0, result.stderr[-2000:]
-    for row in ("| bidirectional LSTM |", "| 1-D CNN (Kim 2014) |", "| Transformer encoder |"):
+    for row in ("| bidirectional LSTM |", "| 1-D CNN (Kim 2014) |", "| Transformer encoder |", "| mean of the three |"):
         assert row in result.stdout
     assert result.stdout.count("P(positive) = ") == 4
     assert (out / "sst2_best.deepgrad").stat().st_size > 0
