@@ -111,6 +111,49 @@ def _as_array(data, dtype=None, device=None, copy=False):
     return array
 
 
+class DeferredGradient:
+    """A gradient held in a compact form until a consumer needs the full array.
+
+    A backward rule may return one for a parent when the full gradient is cheap to
+    describe but costly to write out: max pooling's gradient is its pooled gradient
+    scattered to the window maxima, three quarters zeros for 2x2 windows. The walk hands
+    it on as it is only to a backward rule marked ``accepts_deferred = True`` (the fused
+    convolution-ReLU reads the pooled form directly, skipping the dense array and the
+    mask pass); every other rule, a leaf's ``.grad`` and a sum of two gradients get
+    :meth:`materialize`'s dense array. Subclasses register with :func:`deferred_gradient`.
+    """
+
+    __slots__ = ()
+    shape = ()
+    __array_ufunc__ = None  # NumPy defers to __radd__ rather than making an object array
+
+    def materialize(self):
+        """The dense gradient array."""
+        raise NotImplementedError
+
+    def __add__(self, other):  # the sum of two consumers' gradients is dense
+        return self.materialize() + dense_gradient(other)
+
+    def __radd__(self, other):
+        return dense_gradient(other) + self.materialize()
+
+
+_DEFERRED_CLASSES: set = set()
+
+
+def deferred_gradient(cls):
+    """Class decorator: register a :class:`DeferredGradient` subclass with the backward walk."""
+    if not issubclass(cls, DeferredGradient):
+        raise TypeError(f"{cls.__name__} must subclass DeferredGradient.")
+    _DEFERRED_CLASSES.add(cls)
+    return cls
+
+
+def dense_gradient(grad):
+    """``grad`` as an array: a :class:`DeferredGradient` materialized, an array as it is."""
+    return grad.materialize() if grad.__class__ in _DEFERRED_CLASSES else grad
+
+
 def _graph_freed(_grad):
     raise RuntimeError(
         "trying to backpropagate through a graph a second time: its intermediate values were "
@@ -387,11 +430,11 @@ class Tensor:
                                                         and parent_grads[0] is not parent_grads[1]))):
                     owned = True  # the usual case, settled inline: a fresh, fitted array for this parent alone
                 else:
-                    parent_grad, owned = _owned_gradient(parent_grad, parent_data, node_grad, parent_grads)
+                    parent_grad, owned = _owned_gradient(parent_grad, parent, node_grad, parent_grads)
                 previous = grads.get(parent)
                 if previous is None:
                     grads[parent] = (parent_grad, owned)
-                elif previous[1]:
+                elif previous[1] and parent_grad.__class__ not in _DEFERRED_CLASSES:
                     previous[0].__iadd__(parent_grad)  # ours alone: add in place
                 else:
                     grads[parent] = (previous[0] + parent_grad, True)
@@ -644,16 +687,25 @@ def _seed_gradient(root, grad):
     return grad
 
 
-def _owned_gradient(grad, parent_data, node_grad, sibling_grads):
+def _owned_gradient(grad, parent, node_grad, sibling_grads):
     """A backward rule's gradient for one parent, fitted to it, and whether the walk owns it.
 
-    ``grad`` is what the rule returned for a parent holding ``parent_data``; ``node_grad``
+    ``grad`` is what the rule returned for ``parent``; ``node_grad``
     the gradient the rule received and ``sibling_grads`` everything it returned. The result
     has the parent's shape and dtype. It is *owned* when no other node or leaf can see the
     array, so the walk may add into it in place or hand it to a leaf as ``.grad`` without a
     copy: true for arrays made here (unbroadcast, cast, 0-d) and for a fresh array returned
     for this parent alone (see :func:`make_result`); false for ``node_grad`` itself or a view.
+
+    A :class:`DeferredGradient` stays deferred only for a parent whose backward rule
+    accepts it; it is then not owned (a second gradient for the same parent adds to it by
+    materializing it). For any other parent it is materialized here.
     """
+    parent_data = parent.data
+    if grad.__class__ in _DEFERRED_CLASSES:
+        if getattr(parent._backward, "accepts_deferred", False):
+            return grad, False
+        grad = grad.materialize()
     if grad.shape != parent_data.shape:
         grad = unbroadcast(grad, parent_data.shape)
         owned = True

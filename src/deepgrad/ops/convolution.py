@@ -51,7 +51,7 @@ import math
 import numpy as np
 
 from ..backend import namespace
-from ..tensor import Tensor, as_tensor, make_result
+from ..tensor import DeferredGradient, Tensor, as_tensor, dense_gradient, make_result
 from . import kernels
 from .shape import reshape, transpose
 
@@ -381,7 +381,12 @@ def conv(x, kernel, bias=None, strides=1, padding="valid", dilation_rate=1,
     def backward(g):
         grad_x = grad_w = None
         if relu:
-            g, grad_bias = _relu_grad(g, out, bias)
+            fused = g.through_relu() if isinstance(g, DeferredGradient) else None
+            if fused is not None:
+                g, grad_bias = fused
+                grad_bias = grad_bias if bias is not None and bias.requires_grad else None
+            else:
+                g, grad_bias = _relu_grad(dense_gradient(g), out, bias)
         else:
             grad_bias = _bias_grad(g, bias)
         if x.requires_grad:
@@ -390,6 +395,7 @@ def conv(x, kernel, bias=None, strides=1, padding="valid", dilation_rate=1,
             grad_w = geometry.kernel_grad(cols, g, kernel_data.shape)
         return grad_x, grad_w, grad_bias
 
+    backward.accepts_deferred = relu  # a max pooling's gradient goes through the ReLU in one pass
     parents = (x, kernel) if bias is None else (x, kernel, bias)
     return make_result(out, parents, backward, "conv")
 

@@ -110,6 +110,29 @@ def _max_pool_grad(g, index, grad, k1_, k2_, k3_, s1, s2, s3):
                                 k += 1
 
 
+def _pooled_relu_grad(g, index, pooled, grad, bias_grad, k1_, k2_, k3_):
+    # Non-overlapping windows (strides = pool size) over x = max(z, 0): every element of the
+    # windows in grad (N, P1, P2, P3, C) is written once: g at the window's maximum when it is
+    # positive (the ReLU passes it), else 0; bias_grad (C,) += the passed g.
+    n_, o1_, o2_, o3_, c_ = g.shape
+    for n in range(n_):
+        for o1 in range(o1_):
+            for o2 in range(o2_):
+                for o3 in range(o3_):
+                    k = 0
+                    for k1 in range(k1_):
+                        for k2 in range(k2_):
+                            for k3 in range(k3_):
+                                p1, p2, p3 = o1 * k1_ + k1, o2 * k2_ + k2, o3 * k3_ + k3
+                                for c in range(c_):
+                                    hit = index[n, o1, o2, o3, c] == k and pooled[n, o1, o2, o3, c] > 0
+                                    grad[n, p1, p2, p3, c] = g[n, o1, o2, o3, c] if hit else 0
+                                k += 1
+                    for c in range(c_):
+                        if pooled[n, o1, o2, o3, c] > 0:
+                            bias_grad[c] += g[n, o1, o2, o3, c]
+
+
 def _bias_relu(z, bias):
     # in place on a fresh (M, F) product: z = max(z + bias, 0)
     m_, f_ = z.shape
@@ -137,7 +160,8 @@ def _compile() -> dict:
     compiled = jit(numba)
     return {"col2im": compiled(_col2im), "max_pool": compiled(_max_pool),
             "max_pool_grad": compiled(_max_pool_grad), "bias_relu": compiled(_bias_relu),
-            "relu_grad_bias": compiled(_relu_grad_bias)}
+            "relu_grad_bias": compiled(_relu_grad_bias),
+            "pooled_relu_grad": compiled(_pooled_relu_grad)}
 
 
 def _kernels() -> dict:
