@@ -10,6 +10,9 @@ per-run overhead dominates. Compiled, each is one pass in memory order:
                  backward dx[n, o s + k(index), c] += g[n, o, c]
     bias + ReLU  z = max(z + b, 0) in place on a convolution's fresh product; backward
                  dz = g [z > 0] and db = sum_m dz in one pass (the convolution's ``relu=True``)
+    pooled ReLU  dz[n, o k + j, c] = g[n, o, c] [j = index, pooled > 0], written once for every
+                 element of non-overlapping windows, and db from the pooled arrays (a max pooling's
+                 gradient taken through the ReLU of the convolution before it: ``PooledGradient``)
 
 Every kernel works on rank-3 spatial layouts; 1-d and 2-d inputs get singleton axes
 (kernel 1, stride 1), which is a free reshape. They run on C-contiguous NumPy arrays of one

@@ -8,7 +8,9 @@ operation on every sample, position and channel at once, M*C elements for M = N 
 output positions:
 
     max      out = max_j slice_j, keeping the first offset that reaches it (an index of
-             M*C bytes); backward: dx[slice_j] += g where index == j
+             M*C bytes); backward: dx[slice_j] += g where index == j, handed on as a
+             :class:`PooledGradient` (a ReLU convolution before the pooling takes it through its
+             ReLU in one pass; any other consumer gets the dense dx)
     average  out = sum_j slice_j / count; backward: dx[slice_j] += g / count
 
 That is K*M*C reads and no copy of the windows (im2col would copy K*M*C elements to
