@@ -65,6 +65,14 @@ def namespace(array):
     return _CUPY.get_array_module(array)
 
 
+def is_host_array(value) -> bool:
+    """True for a NumPy array (a host array), False for a device array or anything else.
+
+    ``isinstance(value, numpy.ndarray)`` is not the test: a device stand-in may subclass it.
+    """
+    return type(value) is np.ndarray or (isinstance(value, np.ndarray) and namespace(value) is np)
+
+
 def parse_device(device) -> str:
     """Normalise a device name: ``'cpu'``, ``'cuda'``, ``'cuda:0'`` or ``'gpu'`` -> ``'cpu'``/``'cuda'``."""
     if device is None:
@@ -86,10 +94,10 @@ def to_device(array, device):
     """Move (or convert) ``array`` to ``device``; returns the same array when it is already there."""
     device = parse_device(device)
     if device == "cpu":
-        if isinstance(array, np.ndarray):
+        if type(array) is np.ndarray:
             return array
         if namespace(array) is not np:
-            return array.get()
+            return _CUPY.asnumpy(array)
         return np.asarray(array)
     cupy = _require_cupy()
     return cupy.asarray(array)

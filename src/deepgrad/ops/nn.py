@@ -6,6 +6,8 @@ finite values and gradients.
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..backend import namespace
 from ..tensor import Tensor, as_tensor, make_result
 from .elementwise import sigmoid_data
@@ -96,7 +98,9 @@ def softmax_cross_entropy(logits, labels, axis=-1) -> Tensor:
         # take_along_axis costs more in Python than the arithmetic here)
         index = along_axis_index(target.reshape(target.shape[:ax] + (1,) + target.shape[ax:]), ax)
         try:
-            if target.size and target.min() < 0:  # negative ids would silently wrap around
+            # negative ids would silently wrap around; on a device the check would wait for the GPU at
+            # every step, so there the caller validates labels on the host (fit does, once)
+            if xp is np and target.size and target.min() < 0:
                 raise IndexError
             picked = shifted[index]
         except IndexError:
