@@ -44,7 +44,9 @@ def _on_both(build, run):
         with fake_cupy.installed():
             if on_device:
                 dg.set_default_device("cuda")
-            results.append(run(build()))
+            model = build()
+            assert model.device == ("cuda" if on_device else "cpu")
+            results.append(run(model))
     return results
 
 
@@ -148,3 +150,170 @@ def test_fit_evaluate_predict_match_the_cpu_and_return_numpy(rng):
     np.testing.assert_allclose(p_dev, p_cpu, rtol=1e-5, atol=1e-6)
     for a, b in zip(w_dev, w_cpu):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+# --------------------------------------------------------------------------- the suite's families on the device
+
+def _convnet():
+    dg.manual_seed(3)
+    model = dg.Sequential([dg.layers.Input((8, 8, 2)), dg.layers.Conv2D(4, 3, activation="relu"),
+                           dg.layers.MaxPooling2D(2), dg.layers.Conv2D(4, 2, padding="same"),
+                           dg.layers.BatchNormalization(), dg.layers.Dropout(0.2), dg.layers.Flatten(),
+                           dg.layers.Dense(3, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def _recurrent(kind):
+    def build():
+        dg.manual_seed(4)
+        model = dg.Sequential([dg.layers.Input((5,), dtype="int64"), dg.layers.Embedding(10, 4, mask_zero=True),
+                               getattr(dg.layers, kind)(6), dg.layers.Dense(1, activation="sigmoid")])
+        model.compile(optimizer="rmsprop", loss="binary_crossentropy", metrics=["accuracy"])
+        return model
+
+    return build
+
+
+def _attention():
+    dg.manual_seed(5)
+    inputs = dg.layers.Input((4, 6))
+    attended = dg.layers.MultiHeadAttention(num_heads=2, key_dim=3)(inputs, inputs)
+    normed = dg.layers.LayerNormalization()(dg.layers.Add()([inputs, attended]))
+    pooled = dg.layers.GlobalAveragePooling1D()(normed)
+    model = dg.Model(inputs, dg.layers.Dense(3, activation="softmax")(pooled))
+    model.compile(optimizer="adamw", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def _family_data(name, rng):
+    if name == "convnet":
+        return rng.standard_normal((32, 8, 8, 2)).astype(np.float32), rng.integers(0, 3, 32)
+    if name == "attention":
+        return rng.standard_normal((32, 4, 6)).astype(np.float32), rng.integers(0, 3, 32)
+    return rng.integers(0, 10, (32, 5)), rng.integers(0, 2, 32).astype(np.float32)
+
+
+FAMILIES = {"convnet": _convnet, "lstm": _recurrent("LSTM"), "gru": _recurrent("GRU"),
+            "simple_rnn": _recurrent("SimpleRNN"), "attention": _attention}
+
+
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+def test_network_families_train_on_the_device_as_on_the_cpu(name, rng, monkeypatch):
+    x, y = _family_data(name, rng)
+
+    def run(model):
+        history = model.fit(x, y, epochs=2, batch_size=8, verbose=0)
+        predicted = model.predict(x, verbose=0, batch_size=16)
+        assert type(predicted) is np.ndarray
+        return history.history, predicted, model.get_weights()
+
+    (h_cpu, p_cpu, w_cpu), (h_dev, p_dev, w_dev) = _on_both(FAMILIES[name], run)
+    assert fake_cupy.numpy_calls == {}
+    for key in h_cpu:
+        np.testing.assert_allclose(h_dev[key], h_cpu[key], rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(p_dev, p_cpu, rtol=1e-4, atol=1e-5)
+    for a, b in zip(w_dev, w_cpu):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+OPTIMIZERS = ["sgd", "rmsprop", "adam", "adamw", "adagrad", "adadelta", "adamax", "nadam", "lion", "lars", "lamb",
+              "ftrl", "adafactor"]
+
+
+def _optimizer_cases():
+    cases = [(name, {}) for name in OPTIMIZERS]
+    cases += [("sgd", {"momentum": 0.9, "nesterov": True}), ("sgd", {"momentum": 0.9, "clipnorm": 0.5}),
+              ("adam", {"amsgrad": True, "global_clipnorm": 1.0}), ("adam", {"use_ema": True, "clipvalue": 0.1}),
+              ("adamw", {"weight_decay": 0.01, "gradient_accumulation_steps": 2})]
+    return cases
+
+
+@pytest.mark.parametrize("name, options", _optimizer_cases(),
+                         ids=[f"{n}-{'-'.join(o) or 'default'}" for n, o in _optimizer_cases()])
+def test_every_optimizer_steps_on_the_device_as_on_the_cpu(name, options, rng):
+    x, y = _data(rng)
+
+    def build():
+        optimizer = dg.optimizers.get({"class_name": name, "config": options})
+        return _mlp(optimizer=optimizer, metrics=())
+
+    def run(model):
+        model.fit(x, y, epochs=2, batch_size=16, verbose=0)
+        return model.get_weights()
+
+    cpu, on_device = _on_both(build, run)
+    assert fake_cupy.numpy_calls == {}
+    for a, b in zip(on_device, cpu):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+LOSSES = ["mean_squared_error", "mean_absolute_error", "mean_absolute_percentage_error",
+          "mean_squared_logarithmic_error", "huber", "log_cosh", "quantile", "cosine_similarity",
+          "binary_crossentropy", "binary_focal_crossentropy", "categorical_crossentropy", "kl_divergence",
+          "poisson", "hinge", "squared_hinge", "categorical_hinge", "categorical_focal_crossentropy", "dice",
+          "tversky", "sparse_categorical_crossentropy"]
+
+
+@pytest.mark.parametrize("name", LOSSES)
+@pytest.mark.parametrize("as_object", [False, True], ids=["function", "class"])
+def test_every_loss_and_its_gradient_on_the_device_match_the_cpu(name, as_object, rng):
+    y_pred = rng.uniform(0.05, 0.95, (6, 4)).astype(np.float32)
+    y_true = (rng.integers(0, 4, 6) if name.startswith("sparse")
+              else np.eye(4, dtype=np.float32)[rng.integers(0, 4, 6)])
+    results = []
+    for on_device in (False, True):
+        with fake_cupy.installed():
+            if on_device:
+                dg.set_default_device("cuda")
+            loss = dg.losses.get(name)
+            if as_object:
+                loss = dg.losses.get({"class_name": type(dg.losses.get(name)).__name__, "config": {}}) \
+                    if isinstance(loss, dg.losses.Loss) else dg.losses.LossFunctionWrapper(loss)
+            prediction = dg.tensor(y_pred, requires_grad=True)
+            value = loss(y_true, prediction)
+            value.sum().backward()
+            assert backend.device_of(prediction.grad) == ("cuda" if on_device else "cpu")
+            results.append((backend.to_numpy(value.data), backend.to_numpy(prediction.grad)))
+            assert fake_cupy.numpy_calls == {}
+    np.testing.assert_allclose(results[1][0], results[0][0], rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(results[1][1], results[0][1], rtol=1e-5, atol=1e-7)
+
+
+def test_metrics_take_device_arrays_and_give_numpy(rng):
+    y_true = rng.integers(0, 2, (20, 1)).astype(np.float32)
+    y_pred = rng.uniform(0, 1, (20, 1)).astype(np.float32)
+    names = ["binary_accuracy", "AUC", "Precision", "Recall", "mae", "mse", "binary_crossentropy", "F1Score"]
+    results = []
+    for on_device in (False, True):
+        with fake_cupy.installed() as cupy:
+            move = cupy.asarray if on_device else np.asarray
+            values = []
+            for name in names:
+                metric = dg.metrics.get(name)
+                metric.update_state(move(y_true), move(y_pred))
+                result = metric.result()
+                result = result.numpy() if isinstance(result, dg.Tensor) else result
+                assert backend.namespace(result) is np
+                values.append(np.asarray(result, dtype=np.float64))
+            results.append(values)
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
+def test_save_and_load_a_device_model(rng, tmp_path):
+    x, y = _data(rng)
+    with fake_cupy.installed():
+        dg.set_default_device("cuda")
+        model = _mlp()
+        model.fit(x, y, epochs=1, batch_size=16, verbose=0)
+        expected = model.predict(x, verbose=0)
+        model.save(tmp_path / "model.keras")
+        loaded = dg.models.load_model(tmp_path / "model.keras")
+        assert loaded.device == "cuda"
+        np.testing.assert_allclose(loaded.predict(x, verbose=0), expected, rtol=1e-6)
+        loaded.fit(x, y, epochs=1, batch_size=16, verbose=0)  # the optimizer state came back on the device
+        dg.set_default_device("cpu")
+        on_cpu = dg.models.load_model(tmp_path / "model.keras")
+        assert on_cpu.device == "cpu"
+        np.testing.assert_allclose(on_cpu.predict(x, verbose=0), expected, rtol=1e-6)

@@ -157,7 +157,7 @@ def kernel(name, *arrays):
         return None
     first = arrays[0]
     for a in arrays:
-        if not isinstance(a, np.ndarray) or not a.flags.c_contiguous:
+        if type(a) is not np.ndarray or not a.flags.c_contiguous:  # a device array (of any class) never
             return None
         if a.dtype.kind == "f" and a.dtype != first.dtype:
             return None

@@ -80,10 +80,10 @@ def _kernels() -> dict:
 def flat_arrays(*arrays):
     """The arrays as 1-D views when all are C-contiguous NumPy arrays of one dtype and size, else None."""
     first = arrays[0]
-    if not isinstance(first, np.ndarray) or first.size < MIN_SIZE:
+    if type(first) is not np.ndarray or first.size < MIN_SIZE:  # host arrays only (a device array never)
         return None
     for a in arrays:
-        if not isinstance(a, np.ndarray) or not a.flags.c_contiguous or a.dtype != first.dtype \
+        if type(a) is not np.ndarray or not a.flags.c_contiguous or a.dtype != first.dtype \
                 or a.size != first.size:
             return None
     return [a.reshape(-1) for a in arrays]
