@@ -315,16 +315,18 @@ def installed(monkeypatch=None):
     """Within the block deepgrad sees this module as CuPy (and NumPy refuses implicit conversions)."""
     from deepgrad import backend  # noqa: PLC0415
 
-    saved = backend._CUPY
+    saved, saved_device = backend._CUPY, backend.get_default_device()
     patches = {"asarray": _np_asarray, "array": _np_array, "ascontiguousarray": _np_ascontiguousarray}
+    current = {name: getattr(np, name) for name in patches}  # restored as found: blocks may nest
     backend._CUPY = _MODULE
+    backend._DEFAULT_DEVICE = "cpu"  # the block chooses its device
     for name, function in patches.items():
         setattr(np, name, _refuse_device(function, name))
     reset_counts()
     try:
         yield _MODULE
     finally:
-        for name, function in patches.items():
+        for name, function in current.items():
             setattr(np, name, function)
+        backend._DEFAULT_DEVICE = saved_device if saved is _MODULE else "cpu"
         backend._CUPY = saved
-        backend.set_default_device("cpu")

@@ -1,12 +1,14 @@
-"""The 'cuda' code path on the CPU: device plumbing, host transfers and results against the CPU.
+"""The 'cuda' code path: device plumbing, host transfers and results against the CPU.
 
-Every test here runs on a stand-in device (tests/fake_cupy.py: NumPy arrays underneath, CuPy's
-rules enforced, transfers counted), so the device path is exercised on machines without a GPU.
-What only a real GPU can show (the CUDA kernels compiling and running, timings) is in
-tests/test_gpu.py, which runs with CuPy and a device.
+By default every test here runs on a stand-in device (tests/fake_cupy.py: NumPy arrays underneath,
+CuPy's rules enforced, transfers counted), so the device path is exercised on machines without a
+GPU. With ``--device cuda`` (``DEEPGRAD_TEST_DEVICE=cuda``) and CuPy seeing a GPU, the same
+comparisons run on the real device; the tests that count transfers need the stand-in and skip there.
 """
 
 from __future__ import annotations
+
+import contextlib
 
 import fake_cupy
 import numpy as np
@@ -16,11 +18,41 @@ import deepgrad as dg
 from deepgrad import backend
 from deepgrad.models import training
 
+_REAL_GPU = []  # holds True while the suite runs with --device cuda
+
+
+@pytest.fixture(autouse=True)
+def _which_device(request):
+    _REAL_GPU[:] = [request.config.getoption("--device") == "cuda"]
+
+
+@contextlib.contextmanager
+def _installed():
+    """CuPy on a real GPU run, else the stand-in installed as CuPy; the CPU is the default device after."""
+    if _REAL_GPU and _REAL_GPU[0]:
+        try:
+            yield backend._cupy()
+        finally:
+            dg.set_default_device("cpu")
+    else:
+        with fake_cupy.installed() as cupy:
+            yield cupy
+
+
+@pytest.fixture
+def stand_in():
+    """The stand-in device installed as CuPy with 'cuda' as the default device (skips on a real GPU run)."""
+    if _REAL_GPU and _REAL_GPU[0]:
+        pytest.skip("counts transfers through the CuPy stand-in")
+    with fake_cupy.installed() as cupy:
+        dg.set_default_device("cuda")
+        yield cupy
+
 
 @pytest.fixture
 def device():
-    """The stand-in device installed as CuPy, with 'cuda' as the default device."""
-    with fake_cupy.installed() as cupy:
+    """The device module (CuPy, or its stand-in) with 'cuda' as the default device."""
+    with _installed() as cupy:
         dg.set_default_device("cuda")
         yield cupy
 
@@ -41,7 +73,7 @@ def _on_both(build, run):
     """``run(build())`` on the CPU, then with 'cuda' as the default device: (cpu result, device result)."""
     results = []
     for on_device in (False, True):
-        with fake_cupy.installed():
+        with _installed():
             if on_device:
                 dg.set_default_device("cuda")
             model = build()
@@ -52,7 +84,8 @@ def _on_both(build, run):
 
 # --------------------------------------------------------------------------- the stand-in itself
 
-def test_the_stand_in_enforces_cupys_rules(device):
+def test_the_stand_in_enforces_cupys_rules(stand_in):
+    device = stand_in
     x = device.asarray(np.arange(4.0))
     assert backend.namespace(x) is device and backend.device_of(x) == "cuda"
     assert fake_cupy.transfers["to_device"] == 1
@@ -70,7 +103,7 @@ def test_the_stand_in_enforces_cupys_rules(device):
 
 def test_default_device_tensors_and_moves(device):
     t = dg.tensor([1.0, 2.0], requires_grad=True)
-    assert t.device == "cuda" and type(t.data) is fake_cupy.ndarray
+    assert t.device == "cuda" and backend.namespace(t.data) is device
     moved = t.to("cpu")
     assert moved.device == "cpu" and type(moved.data) is np.ndarray
     (moved * 3).sum().backward()
@@ -80,7 +113,7 @@ def test_default_device_tensors_and_moves(device):
 
 
 def test_model_to_moves_the_weights_in_place(rng):
-    with fake_cupy.installed():
+    with _installed():
         model = _mlp()
         kernel = model.layers[0].kernel
         assert model.device == "cpu"
@@ -111,7 +144,7 @@ def _count_step_transfers(model, x, y, monkeypatch):
     return per_step
 
 
-def test_a_training_step_copies_the_batch_once_and_reads_nothing_back(device, rng, monkeypatch):
+def test_a_training_step_copies_the_batch_once_and_reads_nothing_back(stand_in, rng, monkeypatch):
     x, y = _data(rng)
     model = _mlp(metrics=())
     per_step = _count_step_transfers(model, x, y, monkeypatch)
@@ -122,7 +155,7 @@ def test_a_training_step_copies_the_batch_once_and_reads_nothing_back(device, rn
     assert fake_cupy.numpy_calls == {}
 
 
-def test_compiled_metrics_read_only_the_predictions(device, rng, monkeypatch):
+def test_compiled_metrics_read_only_the_predictions(stand_in, rng, monkeypatch):
     x, y = _data(rng)
     per_step = _count_step_transfers(_mlp(), x, y, monkeypatch)
     for counts in per_step[1:]:
@@ -263,7 +296,7 @@ def test_every_loss_and_its_gradient_on_the_device_match_the_cpu(name, as_object
               else np.eye(4, dtype=np.float32)[rng.integers(0, 4, 6)])
     results = []
     for on_device in (False, True):
-        with fake_cupy.installed():
+        with _installed():
             if on_device:
                 dg.set_default_device("cuda")
             loss = dg.losses.get(name)
@@ -286,7 +319,7 @@ def test_metrics_take_device_arrays_and_give_numpy(rng):
     names = ["binary_accuracy", "AUC", "Precision", "Recall", "mae", "mse", "binary_crossentropy", "F1Score"]
     results = []
     for on_device in (False, True):
-        with fake_cupy.installed() as cupy:
+        with _installed() as cupy:
             move = cupy.asarray if on_device else np.asarray
             values = []
             for name in names:
@@ -303,7 +336,7 @@ def test_metrics_take_device_arrays_and_give_numpy(rng):
 
 def test_save_and_load_a_device_model(rng, tmp_path):
     x, y = _data(rng)
-    with fake_cupy.installed():
+    with _installed():
         dg.set_default_device("cuda")
         model = _mlp()
         model.fit(x, y, epochs=1, batch_size=16, verbose=0)
@@ -317,3 +350,12 @@ def test_save_and_load_a_device_model(rng, tmp_path):
         on_cpu = dg.models.load_model(tmp_path / "model.keras")
         assert on_cpu.device == "cpu"
         np.testing.assert_allclose(on_cpu.predict(x, verbose=0), expected, rtol=1e-6)
+
+
+def test_indexing_and_concatenation_keep_host_indices_off_the_device_arrays(device):
+    x = dg.tensor(np.arange(12.0).reshape(3, 4), requires_grad=True)
+    picked = x[np.array([2, 0, 2])]
+    joined = dg.concatenate([picked, x[np.array([True, False, True])]], axis=0)
+    (joined * 2).sum().backward()
+    np.testing.assert_array_equal(backend.to_numpy(x.grad), [[4.0] * 4, [0.0] * 4, [6.0] * 4])
+    assert (x == np.arange(12.0).reshape(3, 4)).numpy().all()
