@@ -186,3 +186,18 @@ def test_kernel_on_the_device_matches_its_mirror(name, dtype, rng, request):
     for got, want in zip(device, host):
         if isinstance(want, np.ndarray):
             np.testing.assert_allclose(cupy.asnumpy(got), want, rtol=tolerance, atol=tolerance)
+
+
+def test_the_gpu_benchmark_says_what_it_needs_without_a_gpu(capsys, request):
+    if request.config.getoption("--device") == "cuda":
+        pytest.skip("a GPU is present")
+    import importlib.util  # noqa: PLC0415
+    from pathlib import Path  # noqa: PLC0415
+
+    spec = importlib.util.spec_from_file_location("gpu_bench", Path(__file__).parents[1] / "benchmarks" / "gpu.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.main(["--quick"]) == 2
+    assert "needs CuPy and a CUDA device" in capsys.readouterr().err
+    for name in bench.WORKLOADS:  # the deepgrad models build (on the CPU here)
+        assert bench._deepgrad_model(name).count_params() > 0
