@@ -316,7 +316,7 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_cl
         valid = ids != ignore_class
         ids = xp.where(valid, ids, 0)
     classes = y_pred.shape[axis]
-    if ids.size and (int(ids.min()) < 0 or int(ids.max()) >= classes):
+    if xp is np and ids.size and (int(ids.min()) < 0 or int(ids.max()) >= classes):  # device: see softmax_cross_entropy
         raise ValueError(f"sparse_categorical_crossentropy: class ids must lie in [0, {classes}), got "
                          f"values from {int(ids.min())} to {int(ids.max())}.")
     # a one-hot mask times log p: a broadcast product in backward instead of a scatter

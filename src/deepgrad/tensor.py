@@ -499,6 +499,8 @@ class Tensor:
     # Comparisons return bool tensors that carry no gradient (on the tensor's backend).
     def _compare(self, other, compare):
         other_data = other.data if isinstance(other, Tensor) else other
+        if type(other_data) is np.ndarray and type(self.data) is not np.ndarray:  # a host array beside a device one
+            other_data = backend.namespace(self.data).asarray(other_data)
         return Tensor(compare(self.data, other_data))
 
     def __lt__(self, other):

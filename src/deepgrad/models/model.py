@@ -366,6 +366,24 @@ class Model(Layer):
                                                            self._metric_spec, y_arrays)
         return self._compiled_state
 
+    def to(self, device):
+        """Move the model's weights to ``device`` (``'cpu'`` or ``'cuda'``) in place; returns the model.
+
+        As in PyTorch, move a model before its optimizer holds state (before the first step):
+        ``ValueError`` otherwise. ``fit``, ``evaluate`` and ``predict`` then move each batch to
+        the model's device once and return NumPy arrays.
+        """
+        device = backend.parse_device(device)
+        if device == self.device:
+            return self
+        if self.optimizer is not None and getattr(self.optimizer, "_variables", None):
+            raise ValueError(f"model {self.name!r} is moved to {device!r} after its optimizer built state on "
+                             f"{self.device!r}; move the model before training (or compile it again).")
+        if self._buffer is not None:
+            self._buffer.release()
+            self._buffer = None
+        return super().to(device)
+
     # ------------------------------------------------------------------ parameter buffer
     def _parameter_buffer(self):
         """The flat buffer holding every trainable weight (rebuilt when the trainable set changes)."""

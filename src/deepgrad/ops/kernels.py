@@ -29,6 +29,8 @@ import os
 
 import numpy as np
 
+from ..backend import DeviceKernel, namespace
+
 _KERNELS = None
 MIN_CHANNELS = 8  # col2im: with shorter rows, NumPy's slice additions were as fast (1 channel: faster)
 
@@ -183,8 +185,10 @@ def kernel(name, *arrays):
     if os.environ.get("DEEPGRAD_FUSED", "1") == "0":
         return None
     first = arrays[0]
+    if namespace(first) is not np:  # device arrays: the CUDA form, where there is one
+        return DEVICE_FORMS.get(name)
     for a in arrays:
-        if not isinstance(a, np.ndarray) or not a.flags.c_contiguous:
+        if type(a) is not np.ndarray or not a.flags.c_contiguous:  # a device array (of any class) never
             return None
         if a.dtype.kind == "f" and a.dtype != first.dtype:
             return None
@@ -196,3 +200,38 @@ def kernel(name, *arrays):
 def rank3(values, fill=1):
     """A per-axis tuple of one to three entries padded with ``fill`` to three (singleton spatial axes)."""
     return tuple(values) + (fill,) * (3 - len(values))
+
+
+# --------------------------------------------------------------------------- the same kernels on a GPU
+# CUDA forms with the compiled kernels' signatures, so the call sites dispatch through ``kernel`` alone.
+# Each body is the loop body above for one element; the NumPy mirrors are the reference on the CPU.
+
+
+def _bias_relu_mirror(bias, features, z):
+    z += bias
+    np.maximum(z, 0, out=z)
+
+
+def _relu_grad_bias_mirror(g, out, features, grad, bias_grad):
+    np.multiply(g, out > 0, out=grad)
+    bias_grad += grad.reshape(-1, features).sum(axis=0)
+
+
+CUDA_BIAS_RELU = DeviceKernel(
+    "deepgrad_bias_relu", "raw T bias, int64 features", "T z",
+    "T v = z + bias[i % features]; z = v > 0 ? v : (T)0;", _bias_relu_mirror)
+CUDA_RELU_GRAD_BIAS = DeviceKernel(
+    "deepgrad_relu_grad_bias", "T g, T out, int64 features", "T grad, raw T bias_grad",
+    "T v = out > 0 ? g : (T)0; grad = v; atomicAdd(&bias_grad[i % features], v);", _relu_grad_bias_mirror)
+
+
+def _device_bias_relu(z, bias):
+    CUDA_BIAS_RELU(bias, z.shape[-1], z)
+
+
+def _device_relu_grad_bias(g, out, grad, bias_grad):
+    # the column sums are added atomically: their order, and so the last bits, vary from run to run
+    CUDA_RELU_GRAD_BIAS(g, out, g.shape[-1], grad, bias_grad)
+
+
+DEVICE_FORMS = {"bias_relu": _device_bias_relu, "relu_grad_bias": _device_relu_grad_bias}

@@ -6,7 +6,9 @@ finite values and gradients.
 
 from __future__ import annotations
 
-from ..backend import namespace
+import numpy as np
+
+from ..backend import DeviceKernel, fused_enabled, namespace
 from ..tensor import Tensor, as_tensor, make_result
 from .elementwise import sigmoid_data
 from .reduction import normalize_axis
@@ -83,6 +85,9 @@ def softmax_cross_entropy(logits, labels, axis=-1) -> Tensor:
     z = logits.data
     target = labels.data if isinstance(labels, Tensor) else xp.asarray(labels)
     ax = axis % z.ndim
+    if xp is not np and ax == z.ndim - 1 and target.dtype.kind in "iu" and target.shape == z.shape[:-1] \
+            and fused_enabled():
+        return _device_softmax_cross_entropy(logits, target)
     count = z.size // z.shape[ax]
     shifted = z - z.max(axis=ax, keepdims=True)
     exps = xp.exp(shifted)  # kept for the backward pass: softmax = exps / sums
@@ -96,7 +101,9 @@ def softmax_cross_entropy(logits, labels, axis=-1) -> Tensor:
         # take_along_axis costs more in Python than the arithmetic here)
         index = along_axis_index(target.reshape(target.shape[:ax] + (1,) + target.shape[ax:]), ax)
         try:
-            if target.size and target.min() < 0:  # negative ids would silently wrap around
+            # negative ids would silently wrap around; on a device the check would wait for the GPU at
+            # every step, so there the caller validates labels on the host (fit does, once)
+            if xp is np and target.size and target.min() < 0:
                 raise IndexError
             picked = shifted[index]
         except IndexError:
@@ -145,6 +152,15 @@ def sigmoid_binary_cross_entropy(logits, labels) -> Tensor:
             f"logits of shape {tuple(z.shape)}."
         ) from None
     count = z.size
+    if xp is not np and fused_enabled():  # one kernel: the losses and the gradient, then one sum
+        losses, grad = xp.empty_like(z), xp.empty_like(z)
+        CUDA_SIGMOID_CROSS_ENTROPY(z, xp.ascontiguousarray(y), losses, grad)
+        out = losses.sum() / z.dtype.type(count)
+
+        def backward(g):
+            return (grad * (g / count),)
+
+        return make_result(out, (logits,), backward, "sigmoid_binary_cross_entropy")
     out = xp.asarray((xp.maximum(z, 0) - z * y + xp.log1p(xp.exp(-xp.abs(z)))).sum() / count,
                      dtype=z.dtype)
 
@@ -152,3 +168,59 @@ def sigmoid_binary_cross_entropy(logits, labels) -> Tensor:
         return ((sigmoid_data(z) - y) * (g / count),)
 
     return make_result(out, (logits,), backward, "sigmoid_binary_cross_entropy")
+
+
+# --------------------------------------------------------------------------- the fused losses on a GPU
+# One kernel computes each row's (or element's) loss and its gradient at once; the mean is one sum.
+
+
+def _softmax_cross_entropy_mirror(z, classes, label, loss, grad):
+    rows = z.reshape(-1, classes)
+    shifted = rows - rows.max(axis=1, keepdims=True)
+    exps = np.exp(shifted)
+    sums = exps.sum(axis=1)
+    picked = shifted[np.arange(len(rows)), label]
+    loss[...] = np.log(sums) - picked
+    out = grad.reshape(-1, classes)
+    out[...] = exps / sums[:, None]
+    out[np.arange(len(rows)), label] -= 1
+
+
+def _sigmoid_cross_entropy_mirror(z, y, loss, grad):
+    loss[...] = np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))
+    grad[...] = 1 / (1 + np.exp(-z)) - y
+
+
+CUDA_SOFTMAX_CROSS_ENTROPY = DeviceKernel(
+    "deepgrad_softmax_cross_entropy", "raw T z, int64 classes, int64 label", "T loss, raw T grad",
+    """
+    const long long row = i * classes;
+    T peak = z[row];
+    for (long long c = 1; c < classes; ++c) peak = max(peak, z[row + c]);
+    T total = 0;
+    for (long long c = 0; c < classes; ++c) total += exp(z[row + c] - peak);
+    loss = log(total) - (z[row + label] - peak);
+    for (long long c = 0; c < classes; ++c) grad[row + c] = exp(z[row + c] - peak) / total - (c == label ? 1 : 0);
+    """, _softmax_cross_entropy_mirror)
+CUDA_SIGMOID_CROSS_ENTROPY = DeviceKernel(
+    "deepgrad_sigmoid_cross_entropy", "T z, T y", "T loss, T grad",
+    """
+    loss = max(z, (T)0) - z * y + log1p(exp(-fabs(z)));
+    grad = 1 / (1 + exp(-z)) - y;
+    """, _sigmoid_cross_entropy_mirror)
+
+
+def _device_softmax_cross_entropy(logits, labels) -> Tensor:
+    """softmax_cross_entropy of device logits (..., C) and integer ids (...): one kernel, then one sum."""
+    xp = namespace(logits.data)
+    z = xp.ascontiguousarray(logits.data)
+    classes = z.shape[-1]
+    count = z.size // classes
+    loss, grad = xp.empty(count, dtype=z.dtype), xp.empty_like(z)
+    CUDA_SOFTMAX_CROSS_ENTROPY(z, classes, xp.ascontiguousarray(labels.reshape(-1), dtype=xp.int64), loss, grad)
+    out = loss.sum() / z.dtype.type(count)
+
+    def backward(g):
+        return (grad * (g / count),)
+
+    return make_result(out, (logits,), backward, "softmax_cross_entropy")

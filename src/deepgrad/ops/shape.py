@@ -118,7 +118,7 @@ def concatenate(tensors, axis=0) -> Tensor:
             f"axis {axis}. ({err})"
         ) from None
     ax = axis % out.ndim
-    bounds = np.cumsum([t.shape[ax] for t in tensors])[:-1]
+    bounds = [int(b) for b in np.cumsum([t.shape[ax] for t in tensors])[:-1]]  # ints: CuPy splits at a list
 
     def backward(g):
         return tuple(xp.split(g, bounds, axis=ax))
@@ -178,6 +178,18 @@ def plain_index(index):
     return index
 
 
+def index_on(index, data):
+    """``index`` with its host index arrays moved to ``data``'s device (none move on the CPU)."""
+    xp = namespace(data)
+    if xp is np:
+        return index
+
+    def move(part):
+        return xp.asarray(part) if isinstance(part, np.ndarray) and namespace(part) is np else part
+
+    return tuple(move(p) for p in index) if isinstance(index, tuple) else move(index)
+
+
 def _is_basic(index) -> bool:
     parts = index if isinstance(index, tuple) else (index,)
     return all(p is None or p is Ellipsis or isinstance(p, (int, slice, np.integer)) for p in parts)
@@ -190,7 +202,7 @@ def getitem(x, index) -> Tensor:
     repeated indices accumulate (np.add.at).
     """
     x = as_tensor(x)
-    index = plain_index(index)
+    index = index_on(plain_index(index), x.data)
     try:
         out = x.data[index]
     except IndexError as err:
