@@ -64,6 +64,12 @@ class enable_grad(no_grad):
     _enable = True
 
 
+class _recording:
+    """Where a compiled step's recorder (:mod:`deepgrad.ops.replay`) listens; None when nothing records."""
+
+    recorder = None
+
+
 def is_grad_enabled() -> bool:
     """True when operations currently record the graph."""
     return _GradMode.enabled
@@ -354,47 +360,10 @@ class Tensor:
                 "it was computed from has requires_grad=True (or it was computed under no_grad())."
             )
         grad = _seed_gradient(self, grad)
-
-        # Tensors hash by identity (``__eq__`` is elementwise but set and dict lookups of
-        # distinct live objects never reach it), so nodes key the dict directly.
-        # grads[node] = (dL/d(node), owned): ``owned`` marks an array that only this walk
-        # references, so it may be added into in place or become a leaf's .grad without a
-        # copy (copying a fresh 784x256 weight gradient costs more than its bias add).
-        grads = {self: (grad, True)}
-        pop_grad = grads.pop
-        for node in reversed(_topological_order(self)):
-            entry = pop_grad(node, None)
-            if entry is None:
-                continue
-            node_grad = entry[0]
-            backward_fn = node._backward
-            if backward_fn is None:  # a leaf: accumulate into .grad
-                _accumulate_leaf(node, node_grad, entry[1])
-                continue
-            parent_grads = backward_fn(node_grad)
-            parents = node._parents
-            if not retain_graph:
-                node._backward = _graph_freed
-                node._parents = ()
-            for parent, parent_grad in zip(parents, parent_grads):
-                if parent_grad is None or not parent.requires_grad:
-                    continue
-                parent_data = parent.data
-                if (parent_grad.__class__ is parent_data.__class__ and parent_grad.shape == parent_data.shape
-                        and parent_grad.dtype is parent_data.dtype and parent_grad.base is None
-                        and parent_grad is not node_grad and parent_data.ndim
-                        and (len(parent_grads) == 1 or (len(parent_grads) == 2
-                                                        and parent_grads[0] is not parent_grads[1]))):
-                    owned = True  # the usual case, settled inline: a fresh, fitted array for this parent alone
-                else:
-                    parent_grad, owned = _owned_gradient(parent_grad, parent_data, node_grad, parent_grads)
-                previous = grads.get(parent)
-                if previous is None:
-                    grads[parent] = (parent_grad, owned)
-                elif previous[1]:
-                    previous[0].__iadd__(parent_grad)  # ours alone: add in place
-                else:
-                    grads[parent] = (previous[0] + parent_grad, True)
+        order = _topological_order(self)
+        if _recording.recorder is not None:  # a compiled step keeps this graph to walk it again
+            retain_graph = _recording.recorder.backward(self, order) or retain_graph
+        backward_walk(self, grad, order, retain_graph)
 
     # ------------------------------------------------------------------ operators
     def __add__(self, other):
@@ -598,6 +567,54 @@ class Tensor:
         return _nn.logsumexp(self, axis, keepdims)
 
 
+def backward_walk(root, grad, order, retain_graph=False):
+    """The walk of :meth:`Tensor.backward` over ``order`` (from :func:`_topological_order`), seeded with ``grad``.
+
+    A compiled step calls it again on a graph it kept (``retain_graph=True``), so a replayed
+    backward pass adds the same gradients in the same order as the eager one.
+    """
+    # Tensors hash by identity (``__eq__`` is elementwise but set and dict lookups of
+    # distinct live objects never reach it), so nodes key the dict directly.
+    # grads[node] = (dL/d(node), owned): ``owned`` marks an array that only this walk
+    # references, so it may be added into in place or become a leaf's .grad without a
+    # copy (copying a fresh 784x256 weight gradient costs more than its bias add).
+    grads = {root: (grad, True)}
+    pop_grad = grads.pop
+    for node in reversed(order):
+        entry = pop_grad(node, None)
+        if entry is None:
+            continue
+        node_grad = entry[0]
+        backward_fn = node._backward
+        if backward_fn is None:  # a leaf: accumulate into .grad
+            _accumulate_leaf(node, node_grad, entry[1])
+            continue
+        parent_grads = backward_fn(node_grad)
+        parents = node._parents
+        if not retain_graph:
+            node._backward = _graph_freed
+            node._parents = ()
+        for parent, parent_grad in zip(parents, parent_grads):
+            if parent_grad is None or not parent.requires_grad:
+                continue
+            parent_data = parent.data
+            if (parent_grad.__class__ is parent_data.__class__ and parent_grad.shape == parent_data.shape
+                    and parent_grad.dtype is parent_data.dtype and parent_grad.base is None
+                    and parent_grad is not node_grad and parent_data.ndim
+                    and (len(parent_grads) == 1 or (len(parent_grads) == 2
+                                                    and parent_grads[0] is not parent_grads[1]))):
+                owned = True  # the usual case, settled inline: a fresh, fitted array for this parent alone
+            else:
+                parent_grad, owned = _owned_gradient(parent_grad, parent_data, node_grad, parent_grads)
+            previous = grads.get(parent)
+            if previous is None:
+                grads[parent] = (parent_grad, owned)
+            elif previous[1]:
+                previous[0].__iadd__(parent_grad)  # ours alone: add in place
+            else:
+                grads[parent] = (previous[0] + parent_grad, True)
+
+
 def _topological_order(root):
     """Tensors reachable from ``root`` that require grad, parents before children.
 
@@ -712,7 +729,7 @@ def unbroadcast(grad, shape):
 _new_tensor = object.__new__
 
 
-def make_result(data, parents, backward, op):
+def make_result(data, parents, backward, op, kernel=None, args=None):
     """Wrap an op's output array as a Tensor and, when needed, record how to backpropagate.
 
     The graph node is recorded only when grad mode is on and some parent requires
@@ -724,10 +741,19 @@ def make_result(data, parents, backward, op):
     fresh arrays in place and hands them to leaves as their ``.grad``. It must not
     modify ``g`` in place (``g`` may be shared). Shapes may be broadcast versions of
     the parents' shapes; the engine sums them back (:func:`unbroadcast`).
+
+    ``kernel`` and ``args`` let a compiled step replay the op without Tensors: ``kernel(*args,
+    out=array)`` recomputes ``data`` in place from the arrays of ``args`` (the parents when
+    None; Tensors stand for their arrays), or :data:`deepgrad.ops.replay.VIEW` says ``data`` is
+    a view of an input, or a :func:`deepgrad.ops.replay.rebuild` kernel returns ``(data,
+    backward)`` anew (see :mod:`deepgrad.ops.replay`). An op without one makes a compiled step
+    fall back to eager execution.
     """
     if type(data) is not np.ndarray and isinstance(data, np.generic):
         data = np.asarray(data)  # NumPy gives scalars for 0-d results; tensors hold arrays
     out = _new_tensor(Tensor)  # skips __init__'s conversions: ``data`` is already an array
+    if _recording.recorder is not None:
+        _recording.recorder.result(out, data, parents if args is None else args, kernel, op)
     if backward is not None and _GradMode.enabled:
         for parent in parents:
             if parent.requires_grad:

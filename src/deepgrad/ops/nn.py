@@ -6,10 +6,13 @@ finite values and gradients.
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..backend import namespace
 from ..tensor import Tensor, as_tensor, make_result
 from .elementwise import sigmoid_data
 from .reduction import normalize_axis
+from .replay import rebuild
 from .shape import along_axis_index
 
 
@@ -31,7 +34,16 @@ def softmax(x, axis=-1) -> Tensor:
     def backward(g):
         return (out * (g - (g * out).sum(axis=axis, keepdims=True)),)
 
-    return make_result(out, (x,), backward, "softmax")
+    return make_result(out, (x,), backward, "softmax", _softmax_into, (x, axis))
+
+
+def _softmax_into(x, axis, out):
+    shifted = np.exp(x - x.max(axis=axis, keepdims=True))
+    np.divide(shifted, shifted.sum(axis=axis, keepdims=True), out=out)
+
+
+def _log_softmax_into(x, axis, out):
+    np.copyto(out, _log_softmax_data(np, x, axis))
 
 
 def log_softmax(x, axis=-1) -> Tensor:
@@ -46,7 +58,7 @@ def log_softmax(x, axis=-1) -> Tensor:
     def backward(g):
         return (g - xp.exp(out) * g.sum(axis=axis, keepdims=True),)
 
-    return make_result(out, (x,), backward, "log_softmax")
+    return make_result(out, (x,), backward, "log_softmax", _log_softmax_into, (x, axis))
 
 
 def logsumexp(x, axis=None, keepdims=False) -> Tensor:
@@ -79,9 +91,15 @@ def softmax_cross_entropy(logits, labels, axis=-1) -> Tensor:
     log softmax(z)_c = s_c - log S. Backward: dL/dz = (softmax(z) - y) / N.
     """
     logits = as_tensor(logits)
-    xp = namespace(logits.data)
-    z = logits.data
-    target = labels.data if isinstance(labels, Tensor) else xp.asarray(labels)
+    target = labels.data if isinstance(labels, Tensor) else namespace(logits.data).asarray(labels)
+    out, backward = _softmax_cross_entropy_arrays(logits.data, target, axis)
+    return make_result(out, (logits,), backward, "softmax_cross_entropy", _SOFTMAX_CROSS_ENTROPY,
+                       (logits, target, axis))
+
+
+def _softmax_cross_entropy_arrays(z, target, axis):
+    """The loss array and its backward function (see :func:`softmax_cross_entropy`)."""
+    xp = namespace(z)
     ax = axis % z.ndim
     count = z.size // z.shape[ax]
     shifted = z - z.max(axis=ax, keepdims=True)
@@ -122,7 +140,10 @@ def softmax_cross_entropy(logits, labels, axis=-1) -> Tensor:
         grad *= g / count
         return (grad,)
 
-    return make_result(out, (logits,), backward, "softmax_cross_entropy")
+    return out, backward
+
+
+_SOFTMAX_CROSS_ENTROPY = rebuild(_softmax_cross_entropy_arrays)
 
 
 def sigmoid_binary_cross_entropy(logits, labels) -> Tensor:
@@ -133,9 +154,15 @@ def sigmoid_binary_cross_entropy(logits, labels) -> Tensor:
     Backward: dL/dz = (sigma(z) - y) / N.
     """
     logits = as_tensor(logits)
-    xp = namespace(logits.data)
-    z = logits.data
-    y = labels.data if isinstance(labels, Tensor) else xp.asarray(labels)
+    y = labels.data if isinstance(labels, Tensor) else namespace(logits.data).asarray(labels)
+    out, backward = _sigmoid_binary_cross_entropy_arrays(logits.data, y)
+    return make_result(out, (logits,), backward, "sigmoid_binary_cross_entropy", _SIGMOID_BINARY_CROSS_ENTROPY,
+                       (logits, y))
+
+
+def _sigmoid_binary_cross_entropy_arrays(z, y):
+    """The loss array and its backward function (see :func:`sigmoid_binary_cross_entropy`)."""
+    xp = namespace(z)
     y = y.astype(z.dtype, copy=False)
     try:
         y = xp.broadcast_to(y, z.shape)
@@ -151,4 +178,7 @@ def sigmoid_binary_cross_entropy(logits, labels) -> Tensor:
     def backward(g):
         return ((sigmoid_data(z) - y) * (g / count),)
 
-    return make_result(out, (logits,), backward, "sigmoid_binary_cross_entropy")
+    return out, backward
+
+
+_SIGMOID_BINARY_CROSS_ENTROPY = rebuild(_sigmoid_binary_cross_entropy_arrays)

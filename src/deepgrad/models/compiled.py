@@ -1,0 +1,225 @@
+"""Compiled training and inference steps (``compile(jit_compile=...)``): record a step once, replay it.
+
+The first step of each *signature* (the shapes and dtypes of the batch arrays, training or
+inference) runs eagerly under a :class:`~deepgrad.ops.replay.Recorder`, which keeps the
+array kernels of the forward pass and the loss, and the graph of the backward pass. Later
+steps of that signature copy the batch into the recorded input arrays and replay: the
+kernels write into the same arrays (``out=``), the backward walk runs again over the kept
+graph, then the optimizer, constraints and metrics run as in an eager step. The numbers
+are the eager ones, bit for bit (same kernels, same order, same random streams).
+
+A step runs eagerly instead, with its reason kept in :meth:`CompiledSteps.status`, when:
+the setting is off; the model is subclassed (under ``'auto'``) or holds layers defined
+outside deepgrad (their ``call`` may branch on data); an op of the step has no replay kernel
+or reads arrays the recorder cannot refresh (see :mod:`deepgrad.ops.replay`); the arrays are
+not NumPy's; training is data-parallel; a layer's outputs are observed
+(:class:`~deepgrad.diagnostics.GradientMonitor`, activation plots), for as long as they are.
+With ``jit_compile=True`` such a fallback warns once, naming the reason.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from .. import distribution
+from ..ops.replay import Recorder
+from ..tensor import Tensor, backward_walk, no_grad
+
+_BUILT_IN_PREFIX = "deepgrad."
+
+
+def check_setting(jit_compile):
+    """``jit_compile`` as given to compile(): True, False or 'auto'."""
+    if jit_compile in (True, False, "auto"):
+        return jit_compile
+    raise ValueError(f"jit_compile must be True, False or 'auto', got {jit_compile!r}.")
+
+
+class _Program:
+    """One recorded step: input arrays, forward kernels, the kept backward graph, the outputs."""
+
+    def __init__(self, recorder, inputs, outputs, loss, weights, many=False):
+        self.inputs = inputs
+        self.many = many
+        self.steps = recorder.steps
+        self.graph = recorder.graph
+        self.outputs = outputs
+        self.loss = loss
+        self.weights = [(w, w.data) for w in weights]  # a replay reads these arrays: they must stay
+
+    def valid(self) -> bool:
+        return all(w.data is data for w, data in self.weights)
+
+    def forward(self, arrays):
+        for buffer, array in zip(self.inputs, arrays):
+            np.copyto(buffer, array)
+        for step in self.steps:
+            step()
+
+    def backward(self):
+        root, order = self.graph
+        backward_walk(root, np.ones_like(root.data), order, True)
+
+
+class CompiledSteps:
+    """The recorded steps of one compiled model, by signature, and why a step runs eagerly."""
+
+    def __init__(self, model, setting):
+        self.model = model
+        self.setting = check_setting(setting)
+        self.programs = {}
+        self.reasons = {}
+        self._warned = set()
+
+    # ------------------------------------------------------------------ when to replay
+    def _model_reason(self):
+        """Why no step of this model can be replayed now (None when one can)."""
+        model = self.model
+        if self.setting is False:
+            return "jit_compile=False"
+        if distribution.active() is not None:
+            return "data-parallel training runs eagerly"
+        if self.setting == "auto" and model.output_layers() is None:
+            return "a subclassed model's call() may branch on data (pass jit_compile=True to record it anyway)"
+        layers = _all_layers(model)
+        if self.setting == "auto":
+            for layer in layers:
+                if not type(layer).__module__.startswith(_BUILT_IN_PREFIX):
+                    return (f"layer {layer.name!r} ({type(layer).__name__}) is defined outside deepgrad and its call() "
+                            "may branch on data (pass jit_compile=True to record it anyway)")
+        for layer in layers:
+            if layer._output_observer is not None:
+                return f"the outputs of layer {layer.name!r} are observed (GradientMonitor, activation plots)"
+        return None
+
+    def _eager(self, key, reason):
+        self.reasons[key] = reason
+        if self.setting is True and reason not in self._warned:
+            self._warned.add(reason)
+            warnings.warn(f"jit_compile=True: model {self.model.name!r} runs this step eagerly: {reason}.",
+                          stacklevel=4)
+
+    def status(self) -> dict:
+        """``{signature: 'replayed' or the reason it runs eagerly}`` for every step signature seen."""
+        found = {_describe(key): "replayed" for key in self.programs}
+        found.update({_describe(key): reason for key, reason in self.reasons.items()})
+        return found
+
+    # ------------------------------------------------------------------ training
+    def train(self, state, x_batch, y_batch, w_batch, trainable, eager_step):
+        """One training step: replayed when recorded, else recorded (run eagerly once) or run eagerly."""
+        model = self.model
+        key = ("train", id(state), id(model._buffer), len(trainable), _signature(x_batch),
+               _signature(y_batch), None if w_batch is None else _signature([w_batch]))
+        program = self.programs.get(key)
+        reason = self._model_reason()
+        if reason is not None:
+            self._eager(key, reason)
+            return eager_step(model, state, x_batch, y_batch, w_batch, trainable)
+        if program is not None and program.valid():
+            return self._replay_train(program, state, x_batch, y_batch, w_batch, trainable)
+        if key in self.reasons:
+            return eager_step(model, state, x_batch, y_batch, w_batch, trainable)
+        return self._record_train(key, state, x_batch, y_batch, w_batch, trainable, eager_step)
+
+    def _record_train(self, key, state, x_batch, y_batch, w_batch, trainable, eager_step):
+        model = self.model
+        reason = _arrays_reason(list(x_batch) + list(y_batch))
+        if reason is None and trainable and model._buffer is None:
+            reason = "the trainable weights are not in one flat parameter buffer"
+        if reason is not None:
+            self._eager(key, reason)
+            return eager_step(model, state, x_batch, y_batch, w_batch, trainable)
+        recorder = Recorder(_persistent_arrays(model))
+        xs = [recorder.input(a) for a in x_batch]
+        ys = [recorder.input(a) for a in y_batch]
+        ws = None if w_batch is None else recorder.input(w_batch)
+        loss_value, outputs, loss = eager_step(model, state, xs, ys, ws, trainable, recorder=recorder)
+        if recorder.failure is None and trainable and recorder.graph is None:
+            recorder.fail("the loss has no backward pass")
+        if recorder.failure is not None:
+            self._eager(key, recorder.failure)
+        else:
+            inputs = xs + ys + ([] if ws is None else [ws])
+            self.programs[key] = _Program(recorder, inputs, outputs, loss, model.weights)
+            self.reasons.pop(key, None)
+        return loss_value
+
+    def _replay_train(self, program, state, x_batch, y_batch, w_batch, trainable):
+        model = self.model
+        program.forward(list(x_batch) + list(y_batch) + ([] if w_batch is None else [w_batch]))
+        if trainable:
+            model._buffer.zero_grad()
+            program.backward()
+            model.optimizer.step(trainable)
+        for layer in model._step_constraints:
+            layer.apply_constraints()
+        loss_value = float(program.loss.data)
+        state.update(loss_value, len(x_batch[0]), y_batch, program.outputs, w_batch)
+        return loss_value
+
+    # ------------------------------------------------------------------ inference
+    def predict(self, xs):
+        """Outputs of ``model(xs, training=False)`` (a Tensor or a list), replayed when recorded; None: run eagerly."""
+        key = ("predict", _signature(xs))
+        program = self.programs.get(key)
+        if program is not None and program.valid() and self._model_reason() is None:
+            program.forward(xs)
+            outputs = [Tensor(o.data.copy()) for o in program.outputs]  # the buffers belong to the next replay
+            return outputs if program.many else outputs[0]
+        if key in self.reasons or program is not None:
+            return None
+        reason = self._model_reason() or _arrays_reason(xs)
+        if reason is not None:
+            self._eager(key, reason)
+            return None
+        model = self.model
+        recorder = Recorder(_persistent_arrays(model))
+        inputs = [recorder.input(a) for a in xs]
+        with no_grad(), recorder:
+            out = model(Tensor(inputs[0]) if len(inputs) == 1 else [Tensor(a) for a in inputs], training=False)
+        many = isinstance(out, (list, tuple))
+        outs = list(out) if many else [out]
+        if recorder.failure is not None:
+            self._eager(key, recorder.failure)
+        else:
+            self.programs[key] = _Program(recorder, inputs, outs, None, model.weights, many)
+        copies = [Tensor(o.data.copy()) for o in outs]
+        return copies if many else copies[0]
+
+
+def _signature(arrays):
+    return tuple((a.shape, a.dtype.str) for a in arrays)
+
+
+def _describe(key):
+    kind, *rest = key
+    shapes = [s for part in rest if isinstance(part, tuple) for s, _ in part]
+    return f"{kind} {' '.join(str(s) for s in shapes)}"
+
+
+def _arrays_reason(arrays):
+    for a in arrays:
+        if type(a) is not np.ndarray:
+            return f"the batch holds {type(a).__name__} arrays: replay runs on NumPy arrays"
+        if a.dtype.kind in "OSUV":
+            return f"the batch holds {a.dtype} values"
+    return None
+
+
+def _all_layers(model):
+    found, stack = [], list(model._sublayers())
+    while stack:
+        layer = stack.pop()
+        found.append(layer)
+        stack.extend(layer._sublayers())
+    return found
+
+
+def _persistent_arrays(model):
+    arrays = [w.data for w in model.weights]
+    if model._buffer is not None:
+        arrays += [model._buffer.data, model._buffer.grad]
+    return arrays
