@@ -423,27 +423,31 @@ class Tensor:
         self.data[_shape.plain_index(index)] = value.data if isinstance(value, Tensor) else value
 
     # Comparisons return bool tensors that carry no gradient (on the tensor's backend).
-    def _compare(self, other, compare):
+    # ``kernel`` (the ufunc of the comparison) lets a compiled step replay it (see make_result).
+    def _compare(self, other, compare, kernel):
         other_data = other.data if isinstance(other, Tensor) else other
-        return Tensor(compare(self.data, other_data))
+        result = Tensor(compare(self.data, other_data))
+        if _recording.recorder is not None:
+            _recording.recorder.result(result, result.data, (self, other), kernel, kernel.__name__)
+        return result
 
     def __lt__(self, other):
-        return self._compare(other, operator.lt)
+        return self._compare(other, operator.lt, np.less)
 
     def __le__(self, other):
-        return self._compare(other, operator.le)
+        return self._compare(other, operator.le, np.less_equal)
 
     def __gt__(self, other):
-        return self._compare(other, operator.gt)
+        return self._compare(other, operator.gt, np.greater)
 
     def __ge__(self, other):
-        return self._compare(other, operator.ge)
+        return self._compare(other, operator.ge, np.greater_equal)
 
     def __eq__(self, other):
-        return self._compare(other, operator.eq)
+        return self._compare(other, operator.eq, np.equal)
 
     def __ne__(self, other):
-        return self._compare(other, operator.ne)
+        return self._compare(other, operator.ne, np.not_equal)
 
     # ------------------------------------------------------------------ methods mirroring ops
     def exp(self):
@@ -597,15 +601,7 @@ def backward_walk(root, grad, order, retain_graph=False):
         for parent, parent_grad in zip(parents, parent_grads):
             if parent_grad is None or not parent.requires_grad:
                 continue
-            parent_data = parent.data
-            if (parent_grad.__class__ is parent_data.__class__ and parent_grad.shape == parent_data.shape
-                    and parent_grad.dtype is parent_data.dtype and parent_grad.base is None
-                    and parent_grad is not node_grad and parent_data.ndim
-                    and (len(parent_grads) == 1 or (len(parent_grads) == 2
-                                                    and parent_grads[0] is not parent_grads[1]))):
-                owned = True  # the usual case, settled inline: a fresh, fitted array for this parent alone
-            else:
-                parent_grad, owned = _owned_gradient(parent_grad, parent_data, node_grad, parent_grads)
+            parent_grad, owned = _fitted_gradient(parent_grad, parent.data, node_grad, parent_grads)
             previous = grads.get(parent)
             if previous is None:
                 grads[parent] = (parent_grad, owned)
@@ -613,6 +609,52 @@ def backward_walk(root, grad, order, retain_graph=False):
                 previous[0].__iadd__(parent_grad)  # ours alone: add in place
             else:
                 grads[parent] = (previous[0] + parent_grad, True)
+
+
+class RecordedWalk:
+    """:func:`backward_walk` over a kept graph, with the walk's order and each node's parents looked up once.
+
+    Calling it runs the graph's current backward functions (a replay may have replaced
+    some) and adds the gradients exactly as :func:`backward_walk` does, in the same order;
+    what it saves is the dictionary of pending gradients and the topological sort.
+    """
+
+    def __init__(self, root, order):
+        nodes = list(reversed(order))
+        position = {node: i for i, node in enumerate(nodes)}
+        self.root = root
+        self.seed = _seed_gradient(root, None)
+        # (node, None) for a leaf; (node, [(parent position or None, parent), ...]) otherwise
+        self.plan = [(node, None if node._backward is None else
+                      [(position.get(parent) if parent.requires_grad else None, parent) for parent in node._parents])
+                     for node in nodes]
+
+    def __call__(self):
+        plan = self.plan
+        grads = [None] * len(plan)
+        owned = [False] * len(plan)
+        # the seed is never added into (nothing else reaches the root) nor handed to a leaf, so it is kept
+        grads[0], owned[0] = self.seed, True
+        for i, (node, parents) in enumerate(plan):
+            node_grad = grads[i]
+            if node_grad is None:
+                continue
+            grads[i] = None
+            if parents is None:
+                _accumulate_leaf(node, node_grad, owned[i])
+                continue
+            parent_grads = node._backward(node_grad)
+            for (j, parent), parent_grad in zip(parents, parent_grads):
+                if parent_grad is None or j is None:
+                    continue
+                parent_grad, own = _fitted_gradient(parent_grad, parent.data, node_grad, parent_grads)
+                previous = grads[j]
+                if previous is None:
+                    grads[j], owned[j] = parent_grad, own
+                elif owned[j]:
+                    previous.__iadd__(parent_grad)
+                else:
+                    grads[j], owned[j] = previous + parent_grad, True
 
 
 def _topological_order(root):
@@ -659,6 +701,16 @@ def _seed_gradient(root, grad):
             f"backward(): grad has shape {grad.shape} but the tensor has shape {root.shape}."
         )
     return grad
+
+
+def _fitted_gradient(parent_grad, parent_data, node_grad, parent_grads):
+    """:func:`_owned_gradient` with its usual case settled inline: a fresh, fitted array for this parent alone."""
+    if (parent_grad.__class__ is parent_data.__class__ and parent_grad.shape == parent_data.shape
+            and parent_grad.dtype is parent_data.dtype and parent_grad.base is None
+            and parent_grad is not node_grad and parent_data.ndim
+            and (len(parent_grads) == 1 or (len(parent_grads) == 2 and parent_grads[0] is not parent_grads[1]))):
+        return parent_grad, True
+    return _owned_gradient(parent_grad, parent_data, node_grad, parent_grads)
 
 
 def _owned_gradient(grad, parent_data, node_grad, sibling_grads):

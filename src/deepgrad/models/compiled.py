@@ -25,7 +25,7 @@ import numpy as np
 
 from .. import distribution
 from ..ops.replay import Recorder
-from ..tensor import Tensor, backward_walk, no_grad
+from ..tensor import RecordedWalk, Tensor, no_grad
 
 _BUILT_IN_PREFIX = "deepgrad."
 
@@ -44,7 +44,7 @@ class _Program:
         self.inputs = inputs
         self.many = many
         self.steps = recorder.steps
-        self.graph = recorder.graph
+        self.backward = None if recorder.graph is None else RecordedWalk(*recorder.graph)
         self.outputs = outputs
         self.loss = loss
         self.weights = [(w, w.data) for w in weights]  # a replay reads these arrays: they must stay
@@ -58,10 +58,6 @@ class _Program:
         for step in self.steps:
             step()
 
-    def backward(self):
-        root, order = self.graph
-        backward_walk(root, np.ones_like(root.data), order, True)
-
 
 class CompiledSteps:
     """The recorded steps of one compiled model, by signature, and why a step runs eagerly."""
@@ -70,28 +66,36 @@ class CompiledSteps:
         self.model = model
         self.setting = check_setting(setting)
         self.programs = {}
-        self.reasons = {}
+        self.reasons = {}  # why a signature ran eagerly last time, for status()
+        self.failed = set()  # signatures whose recording failed: they stay eager
         self._warned = set()
+        self._layers = None  # (layer count, every layer, why the model cannot be replayed)
 
     # ------------------------------------------------------------------ when to replay
     def _model_reason(self):
         """Why no step of this model can be replayed now (None when one can)."""
-        model = self.model
-        if self.setting is False:
-            return "jit_compile=False"
         if distribution.active() is not None:
             return "data-parallel training runs eagerly"
-        if self.setting == "auto" and model.output_layers() is None:
+        count = len(self.model._sublayers())
+        if self._layers is None or self._layers[0] != count:  # found again when layers are added
+            layers = _all_layers(self.model)
+            self._layers = (count, layers, self._static_reason(layers))
+        _, layers, reason = self._layers
+        if reason is not None:
+            return reason
+        for layer in layers:
+            if layer._output_observer is not None:
+                return f"the outputs of layer {layer.name!r} are observed (GradientMonitor, activation plots)"
+        return None
+
+    def _static_reason(self, layers):
+        if self.setting == "auto" and self.model.output_layers() is None:
             return "a subclassed model's call() may branch on data (pass jit_compile=True to record it anyway)"
-        layers = _all_layers(model)
         if self.setting == "auto":
             for layer in layers:
                 if not type(layer).__module__.startswith(_BUILT_IN_PREFIX):
                     return (f"layer {layer.name!r} ({type(layer).__name__}) is defined outside deepgrad and its call() "
                             "may branch on data (pass jit_compile=True to record it anyway)")
-        for layer in layers:
-            if layer._output_observer is not None:
-                return f"the outputs of layer {layer.name!r} are observed (GradientMonitor, activation plots)"
         return None
 
     def _eager(self, key, reason):
@@ -119,8 +123,10 @@ class CompiledSteps:
             self._eager(key, reason)
             return eager_step(model, state, x_batch, y_batch, w_batch, trainable)
         if program is not None and program.valid():
+            if self.reasons:
+                self.reasons.pop(key, None)
             return self._replay_train(program, state, x_batch, y_batch, w_batch, trainable)
-        if key in self.reasons:
+        if key in self.failed:
             return eager_step(model, state, x_batch, y_batch, w_batch, trainable)
         return self._record_train(key, state, x_batch, y_batch, w_batch, trainable, eager_step)
 
@@ -141,6 +147,7 @@ class CompiledSteps:
             recorder.fail("the loss has no backward pass")
         if recorder.failure is not None:
             self._eager(key, recorder.failure)
+            self.failed.add(key)
         else:
             inputs = xs + ys + ([] if ws is None else [ws])
             self.programs[key] = _Program(recorder, inputs, outputs, loss, model.weights)
@@ -152,7 +159,7 @@ class CompiledSteps:
         program.forward(list(x_batch) + list(y_batch) + ([] if w_batch is None else [w_batch]))
         if trainable:
             model._buffer.zero_grad()
-            program.backward()
+            program.backward()  # the recorded walk: gradients into the buffer's views, as eagerly
             model.optimizer.step(trainable)
         for layer in model._step_constraints:
             layer.apply_constraints()
@@ -165,15 +172,18 @@ class CompiledSteps:
         """Outputs of ``model(xs, training=False)`` (a Tensor or a list), replayed when recorded; None: run eagerly."""
         key = ("predict", _signature(xs))
         program = self.programs.get(key)
-        if program is not None and program.valid() and self._model_reason() is None:
+        reason = self._model_reason()
+        if program is not None and program.valid() and reason is None:
+            if self.reasons:
+                self.reasons.pop(key, None)
             program.forward(xs)
             outputs = [Tensor(o.data.copy()) for o in program.outputs]  # the buffers belong to the next replay
             return outputs if program.many else outputs[0]
-        if key in self.reasons or program is not None:
-            return None
-        reason = self._model_reason() or _arrays_reason(xs)
+        reason = reason or _arrays_reason(xs)
         if reason is not None:
             self._eager(key, reason)
+            return None
+        if key in self.failed:
             return None
         model = self.model
         recorder = Recorder(_persistent_arrays(model))
@@ -184,7 +194,9 @@ class CompiledSteps:
         outs = list(out) if many else [out]
         if recorder.failure is not None:
             self._eager(key, recorder.failure)
+            self.failed.add(key)
         else:
+            self.reasons.pop(key, None)
             self.programs[key] = _Program(recorder, inputs, outs, None, model.weights, many)
         copies = [Tensor(o.data.copy()) for o in outs]
         return copies if many else copies[0]

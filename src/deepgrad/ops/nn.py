@@ -12,7 +12,7 @@ from ..backend import namespace
 from ..tensor import Tensor, as_tensor, make_result
 from .elementwise import sigmoid_data
 from .reduction import normalize_axis
-from .replay import rebuild
+from .replay import rebuild, recording
 from .shape import along_axis_index
 
 
@@ -155,30 +155,53 @@ def sigmoid_binary_cross_entropy(logits, labels) -> Tensor:
     """
     logits = as_tensor(logits)
     y = labels.data if isinstance(labels, Tensor) else namespace(logits.data).asarray(labels)
-    out, backward = _sigmoid_binary_cross_entropy_arrays(logits.data, y)
+    z = logits.data
+    fitted = _fitted_labels(z, y)
+    out = _sigmoid_binary_cross_entropy_data(z, fitted)
+    count = z.size
+
+    def backward(g):
+        return ((sigmoid_data(z) - fitted) * (g / count),)
+
+    if recording() and fitted.base is not None and np.shares_memory(fitted, y):
+        # the labels are used as they come (a view): the backward function reads the step's arrays
+        return make_result(out, (logits,), backward, "sigmoid_binary_cross_entropy", _sigmoid_bce_into,
+                           (logits, fitted))
     return make_result(out, (logits,), backward, "sigmoid_binary_cross_entropy", _SIGMOID_BINARY_CROSS_ENTROPY,
                        (logits, y))
 
 
-def _sigmoid_binary_cross_entropy_arrays(z, y):
-    """The loss array and its backward function (see :func:`sigmoid_binary_cross_entropy`)."""
+def _fitted_labels(z, y):
+    """Labels as the logits' dtype, broadcast to their shape."""
     xp = namespace(z)
     y = y.astype(z.dtype, copy=False)
     try:
-        y = xp.broadcast_to(y, z.shape)
+        return xp.broadcast_to(y, z.shape)
     except ValueError:
         raise ValueError(
             f"sigmoid_binary_cross_entropy: labels of shape {tuple(y.shape)} do not match "
             f"logits of shape {tuple(z.shape)}."
         ) from None
+
+
+def _sigmoid_binary_cross_entropy_data(z, y):
+    xp = namespace(z)
+    return xp.asarray((xp.maximum(z, 0) - z * y + xp.log1p(xp.exp(-xp.abs(z)))).sum() / z.size, dtype=z.dtype)
+
+
+def _sigmoid_bce_into(z, y, out):
+    np.copyto(out, _sigmoid_binary_cross_entropy_data(z, y))
+
+
+def _sigmoid_binary_cross_entropy_arrays(z, y):
+    """The loss array and its backward function (see :func:`sigmoid_binary_cross_entropy`)."""
+    fitted = _fitted_labels(z, y)
     count = z.size
-    out = xp.asarray((xp.maximum(z, 0) - z * y + xp.log1p(xp.exp(-xp.abs(z)))).sum() / count,
-                     dtype=z.dtype)
 
     def backward(g):
-        return ((sigmoid_data(z) - y) * (g / count),)
+        return ((sigmoid_data(z) - fitted) * (g / count),)
 
-    return out, backward
+    return _sigmoid_binary_cross_entropy_data(z, fitted), backward
 
 
 _SIGMOID_BINARY_CROSS_ENTROPY = rebuild(_sigmoid_binary_cross_entropy_arrays)
