@@ -235,3 +235,17 @@ def test_the_recorder_refuses_ops_without_kernels_and_unknown_arrays():
     for step in recorder.steps:
         step()
     np.testing.assert_array_equal(z.data, np.full(3, 12.0, np.float32))
+
+
+def test_a_model_with_recorded_steps_pickles_and_copies_without_them():
+    import copy
+    import pickle
+
+    dg.manual_seed(0)
+    model = Sequential([L.Input((6,)), L.Dense(3, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    model.fit(FLAT, CLASSES, batch_size=8, epochs=1, verbose=0)
+    assert model._compiled_steps.programs
+    for twin in (pickle.loads(pickle.dumps(model)), copy.deepcopy(model)):
+        assert not twin._compiled_steps.programs and twin._compiled_steps.model is twin
+        np.testing.assert_array_equal(twin.predict(FLAT[:4]), model.predict(FLAT[:4]))

@@ -71,6 +71,12 @@ class CompiledSteps:
         self._warned = set()
         self._layers = None  # (layer count, every layer, why the model cannot be replayed)
 
+    def __getstate__(self):
+        # recorded steps are a cache of closures over this process's arrays: a copy records its own
+        state = dict(self.__dict__)
+        state.update(programs={}, reasons={}, failed=set(), _layers=None)
+        return state
+
     # ------------------------------------------------------------------ when to replay
     def _model_reason(self):
         """Why no step of this model can be replayed now (None when one can)."""
