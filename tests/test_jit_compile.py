@@ -249,3 +249,13 @@ def test_a_model_with_recorded_steps_pickles_and_copies_without_them():
     for twin in (pickle.loads(pickle.dumps(model)), copy.deepcopy(model)):
         assert not twin._compiled_steps.programs and twin._compiled_steps.model is twin
         np.testing.assert_array_equal(twin.predict(FLAT[:4]), model.predict(FLAT[:4]))
+
+
+def test_arrays_backed_by_bytes_are_inputs_like_any_other():
+    x = np.frombuffer(bytearray(FLAT.tobytes()), dtype=np.float32).reshape(FLAT.shape)  # its base is a bytearray
+    dg.manual_seed(0)
+    model = Sequential([L.Input((6,)), L.Dense(3, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    model.fit(x, CLASSES, batch_size=8, epochs=1, verbose=0)
+    np.testing.assert_array_equal(model.predict(x[:4]), model.predict(FLAT[:4]))
+    assert "replayed" in model.jit_status().values()

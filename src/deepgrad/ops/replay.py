@@ -101,7 +101,8 @@ def effect(update) -> None:
 
 
 def _root(array):
-    while array.base is not None:
+    """The array owning ``array``'s memory (bases that are not arrays, such as bytes or an mmap, end the chain)."""
+    while isinstance(array.base, np.ndarray):
         array = array.base
     return array
 
