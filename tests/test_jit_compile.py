@@ -15,8 +15,9 @@ import pytest
 import deepgrad as dg
 from deepgrad import layers as L
 from deepgrad import optimizers
-from deepgrad.models import Model, Sequential
+from deepgrad.models import Model, Sequential, compiled
 from deepgrad.ops import replay
+from deepgrad.tensor import RecordedWalk
 
 RNG = np.random.default_rng(0)
 FLAT = RNG.standard_normal((40, 6)).astype(np.float32)
@@ -90,7 +91,18 @@ def _attention_layers():
 @pytest.mark.parametrize("family", sorted(FAMILIES))
 def test_replayed_training_matches_eager_bit_for_bit(family):
     make_layers, x = FAMILIES[family]
-    _assert_same(make_layers, x, CLASSES[:len(x)], metrics=["accuracy"])
+    model = _assert_same(make_layers, x, CLASSES[:len(x)], metrics=["accuracy"])
+    # the backward pass ran as planned kernels (not the walk over the kept graph)
+    assert all(not isinstance(p.backward, RecordedWalk) for p in model._compiled_steps.programs.values()
+               if p.backward is not None)
+
+
+@pytest.mark.parametrize("family", ["dropout_and_noise", "attention", "batch_normalization"])
+def test_the_walk_over_the_kept_graph_matches_eager_too(family, monkeypatch):
+    monkeypatch.setattr(compiled, "plan_backward", lambda *args: None)
+    make_layers, x = FAMILIES[family]
+    model = _assert_same(make_layers, x, CLASSES[:len(x)])
+    assert any(isinstance(p.backward, RecordedWalk) for p in model._compiled_steps.programs.values())
 
 
 FALLBACKS = {

@@ -19,12 +19,13 @@ With ``jit_compile=True`` such a fallback warns once, naming the reason.
 
 from __future__ import annotations
 
+import functools
 import warnings
 
 import numpy as np
 
 from .. import distribution
-from ..ops.replay import Recorder
+from ..ops.replay import Recorder, plan_backward
 from ..tensor import RecordedWalk, Tensor, no_grad
 
 _BUILT_IN_PREFIX = "deepgrad."
@@ -44,7 +45,13 @@ class _Program:
         self.inputs = inputs
         self.many = many
         self.steps = recorder.steps
-        self.backward = None if recorder.graph is None else RecordedWalk(*recorder.graph)
+        self.backward = None
+        if recorder.graph is not None:
+            planned = plan_backward(*recorder.graph, recorder.ops)
+            if planned is None:
+                self.backward = RecordedWalk(*recorder.graph)
+            else:
+                self.backward = functools.partial(_planned_backward, *planned)
         self.outputs = outputs
         self.loss = loss
         self.weights = [(w, w.data) for w in weights]  # a replay reads these arrays: they must stay
@@ -57,6 +64,13 @@ class _Program:
             np.copyto(buffer, array)
         for step in self.steps:
             step()
+
+
+def _planned_backward(steps, leaves):
+    for step in steps:
+        step()
+    for leaf in leaves:  # as the walk does: a reached leaf's gradient is its view of the flat buffer
+        leaf.grad = leaf._grad_view
 
 
 class CompiledSteps:

@@ -46,7 +46,7 @@ import numpy as np
 
 from ..tensor import Tensor, _recording
 
-__all__ = ["view", "rebuild", "drawn", "effect", "recording", "Recorder"]
+__all__ = ["view", "rebuild", "drawn", "effect", "recording", "Recorder", "plan_backward"]
 
 
 class view:
@@ -141,6 +141,7 @@ class Recorder:
         self.failure = None
         self._roots = {}
         self._kept = []
+        self.ops = {}
         for array in persistent:
             self.keep(array)
 
@@ -199,6 +200,7 @@ class Recorder:
                 return
             arrays.append(value)
         self._kept.append(tensor)
+        self.ops[id(tensor)] = op
         if isinstance(kernel, view) and self._known(data):
             return  # a view of a buffer of the step: it sees every replay's values
         fresh = data.base is None or isinstance(kernel, view)  # a view kernel's copy may keep a base
@@ -221,3 +223,164 @@ class Recorder:
             self.fail("the step calls backward() more than once")
         self.graph = (root, order)
         return True
+
+
+# --------------------------------------------------------------------------- the planned backward pass
+#
+# A replay may also run the backward pass as a fixed list of kernels writing into fixed gradient
+# arrays (a leaf's gradient straight into its view of the flat gradient buffer), instead of walking
+# the graph. Each planned op below repeats, with ``out=``, the arithmetic of its backward function in
+# the engine, so the bits stay the eager ones; every other op of the safe list calls its current
+# backward function and copies what it returns. A graph holding any other op is walked as eagerly.
+
+_ALIAS = object()  # a builder's answer "the gradient for this parent is g itself"
+
+
+def _reduce_into(c, target):
+    """``target[...] = unbroadcast(c, target.shape)``: the engine's adjoint of broadcasting, into ``target``."""
+    shape = target.shape
+    extra = c.ndim - len(shape)
+    if extra == 1 and shape and c.shape[1:] == shape:
+        np.sum(c, axis=0, out=target)
+        return
+    axes = tuple(range(extra)) + tuple(extra + i for i, n in enumerate(shape) if n == 1 and c.shape[extra + i] != 1)
+    np.copyto(target, c.sum(axis=axes, keepdims=True).reshape(shape))
+
+
+def _reducer(c, target):
+    """A kernel doing ``_reduce_into(c, target)``: the bias case binds ``np.add.reduce`` (what ``sum`` calls)."""
+    if c.ndim == target.ndim + 1 and target.shape and c.shape[1:] == target.shape:
+        return functools.partial(np.add.reduce, c, 0, out=target)
+    return functools.partial(_reduce_into, c, target)
+
+
+def _pass_through(g, parents, out, targets):
+    steps = []
+    answers = []
+    for parent, target in zip(parents, targets):
+        if target is None:
+            answers.append(None)
+        elif target.shape == g.shape:
+            answers.append(_ALIAS)
+        else:
+            steps.append(_reducer(g, target))
+            answers.append(target)
+    return steps, answers
+
+
+def _matmul_2d(g, parents, out, targets):
+    a, b = parents[0].data, parents[1].data
+    if a.ndim != 2 or b.ndim != 2:
+        return None
+    steps = []
+    if targets[0] is not None:
+        steps.append(functools.partial(np.matmul, g, b.T, out=targets[0]))  # g @ b^T
+    if targets[1] is not None:
+        steps.append(functools.partial(np.matmul, a.T, g, out=targets[1]))  # a^T @ g
+    return steps, list(targets)
+
+
+def _relu_into(g, out, target):
+    np.multiply(g, out > 0, out=target)
+
+
+def _tanh_into(g, out, target):
+    np.multiply(g, 1 - out * out, out=target)
+
+
+def _sigmoid_grad_into(g, out, target):
+    np.multiply(g, out * (1 - out), out=target)
+
+
+def _elementwise(rule):
+    def build(g, parents, out, targets):
+        if targets[0] is None or targets[0].shape != g.shape:
+            return None
+        return [functools.partial(rule, g, out, targets[0])], list(targets)
+
+    return build
+
+
+def _call_backward(node, g, targets):
+    for grad, target in zip(node._backward(g), targets):
+        if target is not None:
+            if grad.shape == target.shape:
+                np.copyto(target, grad)
+            else:
+                _reduce_into(grad, target)
+
+
+_PLANNED = {"add": _pass_through, "matmul": _matmul_2d, "relu": _elementwise(_relu_into),
+            "tanh": _elementwise(_tanh_into), "sigmoid": _elementwise(_sigmoid_grad_into)}
+# ops whose backward function returns an array for every parent that requires a gradient
+_CALLED = {"sub", "mul", "truediv", "neg", "pow", "exp", "log", "log1p", "sqrt", "abs", "softplus", "maximum",
+           "minimum", "where", "clip", "erf", "sum", "mean", "reshape", "transpose", "squeeze", "unsqueeze",
+           "broadcast_to", "concatenate", "stack", "getitem", "softmax", "log_softmax", "masked_softmax",
+           "softmax_cross_entropy", "sigmoid_binary_cross_entropy"}
+
+
+def plan_backward(root, order, ops):
+    """The backward pass of the kept graph ``(root, order)`` as (kernels, leaves reached), or None.
+
+    ``ops`` maps id(tensor) to the op that made it. None when an op is in neither table, a leaf
+    has no gradient view (the flat buffer's) or dtypes differ (the eager walk would cast).
+    """
+    nodes = list(reversed(order))
+    counts = {}
+    for node in nodes:
+        if node._backward is None:
+            if node.grad_view is None or node.grad_view.dtype != node.data.dtype:
+                return None
+            continue
+        if ops.get(id(node)) not in _PLANNED and ops.get(id(node)) not in _CALLED:
+            return None
+        for parent in node._parents:
+            if parent.requires_grad:
+                if parent.data.dtype != root.data.dtype:
+                    return None
+                counts[parent] = counts.get(parent, 0) + 1
+    seed = np.ones_like(root.data)
+    grads = {root: seed}
+    owned = {root: False}
+    steps, leaves = [], []
+    for node in nodes:
+        g = grads.get(node)
+        if g is None:
+            return None  # a node without a gradient: leave such graphs to the walk
+        if node._backward is None:
+            leaves.append(node)
+            continue
+        targets = []
+        for parent in node._parents:
+            if not parent.requires_grad:
+                targets.append(None)
+            elif parent not in grads and counts[parent] == 1 and parent._backward is None:
+                targets.append(parent.grad_view)
+            elif parent not in grads and parent._backward is None:
+                targets.append(parent.grad_view)  # the first of several: the view accumulates them
+            else:
+                targets.append(np.empty(parent.data.shape, parent.data.dtype))
+        built = _PLANNED.get(ops[id(node)], lambda *args: None)(g, node._parents, node.data, targets)
+        if built is None:
+            steps.append(functools.partial(_call_backward, node, g, targets))
+            answers = list(targets)
+        else:
+            kernels, answers = built
+            steps.extend(kernels)
+        for parent, answer in zip(node._parents, answers):
+            if answer is None:
+                continue
+            contribution = g if answer is _ALIAS else answer
+            if parent not in grads:
+                if parent._backward is None and contribution is not parent.grad_view:
+                    steps.append(functools.partial(np.copyto, parent.grad_view, contribution))
+                    contribution = parent.grad_view
+                grads[parent] = contribution
+                owned[parent] = answer is not _ALIAS or parent._backward is None  # a leaf's view is ours
+            elif owned[parent]:
+                steps.append(functools.partial(np.add, grads[parent], contribution, out=grads[parent]))
+            else:  # the first gradient was g of another node: add into a new array, as the walk does
+                total = np.empty(parent.data.shape, parent.data.dtype)
+                steps.append(functools.partial(np.add, grads[parent], contribution, out=total))
+                grads[parent], owned[parent] = total, True
+    return steps, leaves
