@@ -271,3 +271,16 @@ def test_arrays_backed_by_bytes_are_inputs_like_any_other():
     model.fit(x, CLASSES, batch_size=8, epochs=1, verbose=0)
     np.testing.assert_array_equal(model.predict(x[:4]), model.predict(FLAT[:4]))
     assert "replayed" in model.jit_status().values()
+
+
+def test_a_tensor_used_twice_by_one_op_gets_both_gradients():
+    class Twice(L.Layer):  # x - x * x: the same tensor is both parents of two ops
+        def call(self, inputs):
+            return inputs - inputs * inputs
+
+    def make():
+        return [L.Input((6,)), L.Dense(4), Twice(), L.Dense(3, activation="softmax")]
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _assert_same(make, FLAT, CLASSES)

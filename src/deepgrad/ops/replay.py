@@ -257,7 +257,7 @@ def _reducer(c, target):
 def _pass_through(g, parents, out, targets):
     steps = []
     answers = []
-    for parent, target in zip(parents, targets):
+    for target in targets:
         if target is None:
             answers.append(None)
         elif target.shape == g.shape:
@@ -319,68 +319,75 @@ _CALLED = {"sub", "mul", "truediv", "neg", "pow", "exp", "log", "log1p", "sqrt",
            "softmax_cross_entropy", "sigmoid_binary_cross_entropy"}
 
 
+def _plannable(nodes, ops, dtype) -> bool:
+    for node in nodes:
+        if node._backward is None:
+            if node.grad_view is None or node.grad_view.dtype != node.data.dtype:
+                return False
+        elif ops.get(id(node)) not in _PLANNED and ops.get(id(node)) not in _CALLED:
+            return False
+        elif any(p.requires_grad and p.data.dtype != dtype for p in node._parents):
+            return False
+    return True
+
+
+def _target(parent, grads):
+    """Where a contribution to ``parent`` is written: a leaf's first one into its gradient view."""
+    if not parent.requires_grad:
+        return None
+    if parent not in grads and parent._backward is None:
+        return parent.grad_view
+    return np.empty(parent.data.shape, parent.data.dtype)
+
+
+def _accumulate(steps, grads, owned, parent, answer, g):
+    """Add one contribution to ``parent``'s gradient as the walk does (first: keep it; then: add)."""
+    contribution = g if answer is _ALIAS else answer
+    if parent not in grads:
+        if parent._backward is None and contribution is not parent.grad_view:
+            steps.append(functools.partial(np.copyto, parent.grad_view, contribution))
+            contribution = parent.grad_view
+        grads[parent] = contribution
+        owned[parent] = answer is not _ALIAS or parent._backward is None  # a leaf's view is ours
+    elif owned[parent]:
+        steps.append(functools.partial(np.add, grads[parent], contribution, out=grads[parent]))
+    else:  # the first gradient was g of another node: add into a new array, as the walk does
+        total = np.empty(parent.data.shape, parent.data.dtype)
+        steps.append(functools.partial(np.add, grads[parent], contribution, out=total))
+        grads[parent], owned[parent] = total, True
+
+
 def plan_backward(root, order, ops):
     """The backward pass of the kept graph ``(root, order)`` as (kernels, leaves reached), or None.
 
     ``ops`` maps id(tensor) to the op that made it. None when an op is in neither table, a leaf
-    has no gradient view (the flat buffer's) or dtypes differ (the eager walk would cast).
+    has no gradient view (the flat buffer's), dtypes differ (the walk would cast) or a node
+    gets no gradient.
     """
     nodes = list(reversed(order))
-    counts = {}
-    for node in nodes:
-        if node._backward is None:
-            if node.grad_view is None or node.grad_view.dtype != node.data.dtype:
-                return None
-            continue
-        if ops.get(id(node)) not in _PLANNED and ops.get(id(node)) not in _CALLED:
-            return None
-        for parent in node._parents:
-            if parent.requires_grad:
-                if parent.data.dtype != root.data.dtype:
-                    return None
-                counts[parent] = counts.get(parent, 0) + 1
-    seed = np.ones_like(root.data)
-    grads = {root: seed}
-    owned = {root: False}
+    if not _plannable(nodes, ops, root.data.dtype):
+        return None
+    grads, owned = {root: np.ones_like(root.data)}, {root: False}
     steps, leaves = [], []
     for node in nodes:
         g = grads.get(node)
         if g is None:
-            return None  # a node without a gradient: leave such graphs to the walk
+            return None
         if node._backward is None:
             leaves.append(node)
             continue
-        targets = []
-        for parent in node._parents:
-            if not parent.requires_grad:
-                targets.append(None)
-            elif parent not in grads and counts[parent] == 1 and parent._backward is None:
-                targets.append(parent.grad_view)
-            elif parent not in grads and parent._backward is None:
-                targets.append(parent.grad_view)  # the first of several: the view accumulates them
-            else:
-                targets.append(np.empty(parent.data.shape, parent.data.dtype))
+        parents = node._parents
+        # a parent given twice (x * x) gets a second array for its second contribution
+        targets = [_target(parent, parents if any(parent is q for q in parents[:i]) else grads)
+                   for i, parent in enumerate(parents)]
         built = _PLANNED.get(ops[id(node)], lambda *args: None)(g, node._parents, node.data, targets)
         if built is None:
             steps.append(functools.partial(_call_backward, node, g, targets))
-            answers = list(targets)
+            answers = targets
         else:
             kernels, answers = built
             steps.extend(kernels)
         for parent, answer in zip(node._parents, answers):
-            if answer is None:
-                continue
-            contribution = g if answer is _ALIAS else answer
-            if parent not in grads:
-                if parent._backward is None and contribution is not parent.grad_view:
-                    steps.append(functools.partial(np.copyto, parent.grad_view, contribution))
-                    contribution = parent.grad_view
-                grads[parent] = contribution
-                owned[parent] = answer is not _ALIAS or parent._backward is None  # a leaf's view is ours
-            elif owned[parent]:
-                steps.append(functools.partial(np.add, grads[parent], contribution, out=grads[parent]))
-            else:  # the first gradient was g of another node: add into a new array, as the walk does
-                total = np.empty(parent.data.shape, parent.data.dtype)
-                steps.append(functools.partial(np.add, grads[parent], contribution, out=total))
-                grads[parent], owned[parent] = total, True
+            if answer is not None:
+                _accumulate(steps, grads, owned, parent, answer, g)
     return steps, leaves
