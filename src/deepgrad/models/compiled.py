@@ -196,7 +196,8 @@ class CompiledSteps:
         if program is not None and program.valid() and reason is None:
             if self.reasons:
                 self.reasons.pop(key, None)
-            program.forward(xs)
+            with no_grad():
+                program.forward(xs)
             outputs = [Tensor(o.data.copy()) for o in program.outputs]  # the buffers belong to the next replay
             return outputs if program.many else outputs[0]
         reason = reason or _arrays_reason(xs)

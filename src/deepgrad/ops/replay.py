@@ -28,6 +28,10 @@ Kernels an op can declare (``make_result(..., kernel=..., args=...)``):
   anew; the replay copies the output into the recorded array and gives the graph node
   the new backward function (for ops whose backward saves intermediates of the forward).
 
+An op too large to restate as a kernel (a convolution, a recurrence) is decorated with
+:func:`called_again`: a replay calls it again on the step's tensors, takes the new output
+values and gives the graph node the new backward function.
+
 Random draws and side effects written in layer code take part through :func:`drawn`
 (a tensor whose values a replay draws again from the same generator) and
 :func:`effect` (an in-place update, such as moving statistics, run again by each replay).
@@ -46,7 +50,7 @@ import numpy as np
 
 from ..tensor import Tensor, _recording
 
-__all__ = ["view", "rebuild", "drawn", "effect", "recording", "Recorder", "plan_backward"]
+__all__ = ["view", "rebuild", "called_again", "drawn", "effect", "recording", "Recorder", "plan_backward"]
 
 
 class view:
@@ -65,6 +69,46 @@ class rebuild:
 
     def __init__(self, fn):
         self.fn = fn
+
+
+class _Again:
+    __slots__ = ("op", "args", "kwargs")
+
+    def __init__(self, op, args, kwargs):
+        self.op, self.args, self.kwargs = op, args, kwargs
+
+
+def called_again(op):
+    """Decorator of an op that a replay runs by calling it again (with the recorded arguments).
+
+    While a step is recorded, the op runs with the recorder paused (the ops it calls inside are
+    not recorded one by one) and is recorded as one kernel. Its Tensor arguments are those of
+    the recorded step, whose arrays a replay refreshes, so calling it again computes the new
+    values; it must draw no random numbers and read no other changing state.
+    """
+    @functools.wraps(op)
+    def replayable(*args, **kwargs):
+        recorder = _recording.recorder
+        if recorder is None:
+            return op(*args, **kwargs)
+        _recording.recorder = None
+        try:
+            result = op(*args, **kwargs)
+        finally:
+            _recording.recorder = recorder
+        inputs = list(args) + list(kwargs.values())
+        inputs += [t for value in inputs if isinstance(value, (list, tuple)) for t in value]
+        recorder.result(result, result.data, inputs, _Again(op, args, kwargs), op.__name__)
+        return result
+
+    return replayable
+
+
+def _call_again(kernel, target, node):
+    result = kernel.op(*kernel.args, **kernel.kwargs)
+    np.copyto(target, result.data)
+    if node._backward is not None:
+        node._backward = result._backward
 
 
 def recording() -> bool:
@@ -203,7 +247,8 @@ class Recorder:
         self.ops[id(tensor)] = op
         if isinstance(kernel, view) and self._known(data):
             return  # a view of a buffer of the step: it sees every replay's values
-        fresh = data.base is None or isinstance(kernel, view)  # a view kernel's copy may keep a base
+        # a view kernel's copy, and the output of an op called again (a view of its own work array), may keep a base
+        fresh = data.base is None or (isinstance(kernel, (view, _Again)) and not self._known(data))
         if not fresh or not data.flags.writeable:
             self.fail(f"the op {op!r} gave an array that is neither a view of the step's arrays nor a fresh one")
             return
@@ -212,7 +257,9 @@ class Recorder:
             self.steps.append(functools.partial(_recopied, kernel.fn, arrays, data))
             return
         self.keep(data)
-        if isinstance(kernel, rebuild):
+        if isinstance(kernel, _Again):
+            self.steps.append(functools.partial(_call_again, kernel, data, tensor))
+        elif isinstance(kernel, rebuild):
             self.steps.append(functools.partial(_rebuilt, kernel.fn, arrays, data, tensor))
         else:
             self.steps.append(functools.partial(kernel, *arrays, out=data))
