@@ -19,7 +19,7 @@ ratios to PyTorch measured in the same run. Frameworks that are not installed ar
 skipped. Also reported: ``fit`` against a hand-written deepgrad loop (same model,
 same optimizer), the framework's own overhead.
 
-Usage: python benchmarks/fit.py [--repeats N] [--quick]
+Usage: python benchmarks/fit.py [--repeats N] [--quick] [--skip NAME ...]
 """
 
 from __future__ import annotations
@@ -351,8 +351,10 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="W1 on 12,000 samples, W2 on 10 epochs")
     parser.add_argument("--no-memory", action="store_true")
+    parser.add_argument("--skip", nargs="*", default=[], metavar="NAME",
+                        help="frameworks to leave out, e.g. --skip Keras scikit-learn")
     args = parser.parse_args(argv)
-    names = [n for n, (module, _, _) in FRAMEWORKS.items() if _module_spec(module)]
+    names = [n for n, (module, _, _) in FRAMEWORKS.items() if _module_spec(module) and n not in args.skip]
     missing = [n for n in FRAMEWORKS if n not in names]
     memory = {}
     if not args.no_memory:
@@ -405,7 +407,7 @@ def main(argv=None):
         overhead2 = best[("deepgrad fit", "W2")] / best[("deepgrad hand loop", "W2")] - 1
         print(f"\nfit over the hand-written deepgrad loop: W1 {overhead:+.1%}, W2 {overhead2:+.1%}")
     if missing:
-        print(f"not installed (skipped): {', '.join(missing)}")
+        print(f"not installed or --skip (left out): {', '.join(missing)}")
     return 0
 
 
