@@ -287,3 +287,19 @@ def test_a_tensor_used_twice_by_one_op_gets_both_gradients():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         _assert_same(make, FLAT, CLASSES)
+
+
+def test_explain_step_between_fits_leaves_replay_and_eager_equal():
+    models = []
+    for jit in (False, True):
+        dg.manual_seed(0)
+        model = Sequential([L.Input((6,)), L.Dense(8, activation="relu"), L.Dense(3, activation="softmax")])
+        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", jit_compile=jit)
+        model.fit(FLAT, CLASSES, batch_size=8, epochs=1, verbose=0)
+        trace = dg.diagnostics.explain_step(model, FLAT[:4], CLASSES[:4], apply=True)  # eager, by design
+        assert trace is not None
+        model.fit(FLAT, CLASSES, batch_size=8, epochs=1, verbose=0)
+        models.append(model)
+    for a, b in zip(models[0].weights, models[1].weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    assert set(models[1].jit_status().values()) == {"replayed"}
