@@ -118,9 +118,9 @@ class CompiledSteps:
                             "may branch on data (pass jit_compile=True to record it anyway)")
         return None
 
-    def _eager(self, key, reason):
+    def _eager(self, key, reason, warn=True):
         self.reasons[key] = reason
-        if self.setting is True and reason not in self._warned:
+        if warn and self.setting is True and reason not in self._warned:
             self._warned.add(reason)
             warnings.warn(f"jit_compile=True: model {self.model.name!r} runs this step eagerly: {reason}.",
                           stacklevel=4)
@@ -213,7 +213,14 @@ class CompiledSteps:
             out = model(Tensor(inputs[0]) if len(inputs) == 1 else [Tensor(a) for a in inputs], training=False)
         many = isinstance(out, (list, tuple))
         outs = list(out) if many else [out]
-        if recorder.failure is not None:
+        if recorder.failure is None and recorder.called_again:
+            # measured on the MNIST convnet: calling convolutions again and copying their outputs costs
+            # more in inference than the graph bookkeeping it saves (no graph is built there); a choice,
+            # not a failure, so no warning
+            self._eager(key, "its ops are called again (convolution, pooling, recurrence, embedding): "
+                             "replaying them saves nothing in inference", warn=False)
+            self.failed.add(key)
+        elif recorder.failure is not None:
             self._eager(key, recorder.failure)
             self.failed.add(key)
         else:

@@ -186,6 +186,7 @@ class Recorder:
         self._roots = {}
         self._kept = []
         self.ops = {}
+        self.called_again = False  # some op is replayed by calling it again (@called_again)
         for array in persistent:
             self.keep(array)
 
@@ -258,6 +259,7 @@ class Recorder:
             return
         self.keep(data)
         if isinstance(kernel, _Again):
+            self.called_again = True
             self.steps.append(functools.partial(_call_again, kernel, data, tensor))
         elif isinstance(kernel, rebuild):
             self.steps.append(functools.partial(_rebuilt, kernel.fn, arrays, data, tensor))
