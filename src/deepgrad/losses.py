@@ -162,7 +162,7 @@ def huber(y_true, y_pred, delta=1.0) -> Tensor:
     magnitude = _ew.abs(error)
     quadratic = error * error * 0.5
     linear = magnitude * delta - 0.5 * delta * delta
-    return _red.mean(_ew.where(magnitude.data <= delta, quadratic, linear), axis=-1)
+    return _red.mean(_ew.where(magnitude <= delta, quadratic, linear), axis=-1)
 
 
 def log_cosh(y_true, y_pred) -> Tensor:
@@ -187,7 +187,7 @@ def quantile(y_true, y_pred, gamma=0.5) -> Tensor:
         raise ValueError(f"quantile loss needs 0 < gamma < 1, got gamma={gamma}.")
     y_true, y_pred = _pair(y_true, y_pred, "quantile")
     error = y_true - y_pred
-    return _red.mean(_ew.where(error.data >= 0, error * gamma, error * (gamma - 1.0)), axis=-1)
+    return _red.mean(_ew.where(error >= 0, error * gamma, error * (gamma - 1.0)), axis=-1)
 
 
 pinball = quantile

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..backend import namespace
+from ..ops.replay import called_again
 from ..tensor import Tensor, make_result
 from .base import Layer, check_number
 
@@ -30,6 +31,7 @@ def token_ids(inputs, what="Embedding"):
     return data
 
 
+@called_again
 def lookup(table, ids) -> Tensor:
     """Rows of ``table`` (input_dim, output_dim) by integer ``ids`` of any shape: out[..., :] = table[id].
 

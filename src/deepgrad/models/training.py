@@ -15,6 +15,7 @@ the run stands so that :class:`~deepgrad.callbacks.BackupAndRestore` can resume 
 
 from __future__ import annotations
 
+import contextlib
 import math
 import warnings
 
@@ -577,7 +578,22 @@ def positive_int(value, name, default=None):
 
 def train_step(model, state, x_batch, y_batch, w_batch, trainable):
     """One step of gradient descent on a batch; returns the batch loss (a float on the CPU, a
-    device scalar on a GPU: reading it would wait for the step)."""
+    device scalar on a GPU: reading it would wait for the step).
+
+    With ``compile(jit_compile=...)`` on, the step is recorded once per batch signature and
+    replayed afterwards (:mod:`deepgrad.models.compiled`); otherwise it runs eagerly.
+    """
+    steps = model._compiled_steps
+    if steps is not None:
+        return steps.train(state, x_batch, y_batch, w_batch, trainable, _eager_train_step)
+    return _eager_train_step(model, state, x_batch, y_batch, w_batch, trainable)
+
+
+def _eager_train_step(model, state, x_batch, y_batch, w_batch, trainable, recorder=None):
+    """The eager step; with a ``recorder``, also records its forward pass, loss and backward pass.
+
+    Returns the loss value, or with a recorder ``(loss value, outputs, loss tensor)``.
+    """
     buffer = model._buffer
     if buffer is not None:
         buffer.zero_grad()
@@ -587,16 +603,18 @@ def train_step(model, state, x_batch, y_batch, w_batch, trainable):
             w.grad = None
         device = model.device
     inputs = [Tensor(a) for a in batch_on(device, x_batch)]
-    outputs = state.forward(inputs, training=True)
-    loss = state.loss(batch_on(device, y_batch), outputs, batch_on(device, w_batch))
-    if trainable:  # a model without trainable weights only measures its loss (as Keras)
-        loss.backward()
+    with recorder if recorder is not None else contextlib.nullcontext():
+        outputs = state.forward(inputs, training=True)
+        loss = state.loss(batch_on(device, y_batch), outputs, batch_on(device, w_batch))
+        if trainable:  # a model without trainable weights only measures its loss (as Keras)
+            loss.backward()
+    if trainable:
         model.optimizer.step(trainable)
     for layer in model._step_constraints:
         layer.apply_constraints()
     loss_value = float(loss.data) if device == "cpu" else loss.data
     state.update(loss_value, len(x_batch[0]), y_batch, outputs, w_batch)
-    return loss_value
+    return loss_value if recorder is None else (loss_value, outputs, loss)
 
 
 def batch_on(device, arrays):
@@ -1143,13 +1161,21 @@ def predict(model, x, batch_size=None, verbose="auto", steps=None, callbacks=Non
         batch_size = n if single_batch else positive_int(batch_size, "batch_size", 32)
         if n <= batch_size and not callbacks and not verbose and not model._overrides("predict_step"):
             xs = batch_on(model.device, xs)
-            with no_grad():  # small inputs: one forward pass, no data pipeline
-                out = model(Tensor(xs[0]) if len(xs) == 1 else [Tensor(a) for a in xs], training=False)
+            out = _replayed_forward(model, xs)
+            if out is None:
+                with no_grad():  # small inputs: one forward pass, no data pipeline
+                    out = model(Tensor(xs[0]) if len(xs) == 1 else [Tensor(a) for a in xs], training=False)
             if isinstance(out, (list, tuple)):
                 return [backend.to_numpy(o.data) for o in out]
             return out.data if type(out.data) is np.ndarray else backend.to_numpy(out.data)
         iterator = EpochIterator(ArrayAdapter(xs, None, None, batch_size), steps, fresh_passes=True)
     return _predict_pass(model, iterator, callbacks, verbose)
+
+
+def _replayed_forward(model, xs):
+    """``model(xs, training=False)`` replayed from a recorded forward pass, or None when it runs eagerly."""
+    steps = model._compiled_steps
+    return None if steps is None else steps.predict(xs)
 
 
 def _predict_pass(model, iterator, callbacks, verbose):
@@ -1170,7 +1196,9 @@ def _predict_pass(model, iterator, callbacks, verbose):
             if custom:
                 out = model.predict_step(_as_batch(batch, None, None))
             else:
-                out = model(batch[0] if len(batch) == 1 else batch, training=False)
+                out = _replayed_forward(model, [b.data if isinstance(b, Tensor) else b for b in batch])
+                if out is None:
+                    out = model(batch[0] if len(batch) == 1 else batch, training=False)
             outs = out if isinstance(out, (list, tuple)) else [out]
             pieces.append([host_array(o) for o in outs])
             if callback_list is not None:

@@ -53,6 +53,7 @@ import numpy as np
 from ..backend import namespace
 from ..tensor import DeferredGradient, Tensor, as_tensor, dense_gradient, make_result
 from . import kernels
+from .replay import called_again
 from .shape import reshape, transpose
 
 PADDINGS = ("valid", "same", "causal")
@@ -333,6 +334,7 @@ def _relu_grad(g, out, bias):
     return masked.reshape(out.shape), bias_grad if wanted else None
 
 
+@called_again
 def conv(x, kernel, bias=None, strides=1, padding="valid", dilation_rate=1,
          data_format="channels_last", relu=False) -> Tensor:
     """N-d convolution (cross-correlation, as in every framework), channels-last.
@@ -432,6 +434,7 @@ def conv_transpose_length(length, kernel_size, stride, padding, output_padding=N
     return (length - 1) * stride + span - 2 * pad + output_padding
 
 
+@called_again
 def conv_transpose(x, kernel, bias=None, strides=1, padding="valid", output_padding=None, dilation_rate=1,
                    data_format="channels_last") -> Tensor:
     """Transposed convolution: the gradient of :func:`conv` with respect to its input.

@@ -41,6 +41,7 @@ from .convolution import (
 )
 from .reduction import max as reduce_max
 from .reduction import mean
+from .replay import called_again
 
 
 def _pool_geometry(x, pool_size, strides, padding, op):
@@ -89,6 +90,7 @@ def _max_pool_compiled(compiled, padded, pool_size, strides, out_shape, index_dt
     return out.reshape(full), index.reshape(full)
 
 
+@called_again
 def max_pool(x, pool_size, strides=None, padding="valid", data_format="channels_last") -> Tensor:
     """Max pooling: out[n, o, c] = max over the window at o*s of x[n, ., c].
 
@@ -187,6 +189,7 @@ class PooledGradient(DeferredGradient):
         return grad, bias_grad
 
 
+@called_again
 def average_pool(x, pool_size, strides=None, padding="valid", data_format="channels_last") -> Tensor:
     """Average pooling: out[n, o, c] = mean of x[n, ., c] over the real inputs of the window at o*s.
 
