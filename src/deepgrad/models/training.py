@@ -1160,7 +1160,9 @@ def predict(model, x, batch_size=None, verbose="auto", steps=None, callbacks=Non
         n = sample_count(xs)
         batch_size = n if single_batch else positive_int(batch_size, "batch_size", 32)
         if n <= batch_size and not callbacks and not verbose and not model._overrides("predict_step"):
-            xs = batch_on(model.device, xs)
+            # the flat buffer names the device at once; model.device walks every layer's weights
+            device = backend.device_of(model._buffer.data) if model._buffer is not None else model.device
+            xs = batch_on(device, xs)
             out = _replayed_forward(model, xs)
             if out is None:
                 with no_grad():  # small inputs: one forward pass, no data pipeline
