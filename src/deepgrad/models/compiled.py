@@ -180,16 +180,20 @@ class CompiledSteps:
         loss_value, outputs, loss = eager_step(model, state, xs, ys, ws, trainable, recorder=recorder)
         if recorder.failure is None and trainable and recorder.graph is None:
             recorder.fail("the loss has no backward pass")
+        inputs = xs + ys + ([] if ws is None else [ws])
+        self._keep(key, recorder, lambda: _Program(recorder, inputs, outputs, loss, model.weights))
+        return loss_value
+
+    def _keep(self, key, recorder, make_program):
+        """Store the program recorded for ``key``, unless its recording declined or failed (then it runs eagerly)."""
         if self._declines(key, recorder):
-            pass
-        elif recorder.failure is not None:
+            return
+        if recorder.failure is not None:
             self._eager(key, recorder.failure)
             self.failed.add(key)
-        else:
-            inputs = xs + ys + ([] if ws is None else [ws])
-            self.programs[key] = _Program(recorder, inputs, outputs, loss, model.weights)
-            self.reasons.pop(key, None)
-        return loss_value
+            return
+        self.reasons.pop(key, None)
+        self.programs[key] = make_program()
 
     def _replay_train(self, program, state, x_batch, y_batch, w_batch, trainable):
         model = self.model
@@ -230,14 +234,7 @@ class CompiledSteps:
             out = model(Tensor(inputs[0]) if len(inputs) == 1 else [Tensor(a) for a in inputs], training=False)
         many = isinstance(out, (list, tuple))
         outs = list(out) if many else [out]
-        if self._declines(key, recorder):
-            pass
-        elif recorder.failure is not None:
-            self._eager(key, recorder.failure)
-            self.failed.add(key)
-        else:
-            self.reasons.pop(key, None)
-            self.programs[key] = _Program(recorder, inputs, outs, None, model.weights, many)
+        self._keep(key, recorder, lambda: _Program(recorder, inputs, outs, None, model.weights, many))
         copies = [Tensor(o.data.copy()) for o in outs]
         return copies if many else copies[0]
 
