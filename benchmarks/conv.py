@@ -138,9 +138,12 @@ def run_ops(repeats):
     best = {}
     fused = os.environ.get("DEEPGRAD_FUSED", "1")
     runs = (("deepgrad", "1", 0), ("NumPy path", "0", 0), ("torch", fused, 1))
-    for _ in range(repeats):
+    for repeat in range(repeats):
+        # the order turns each repeat: whatever runs right after PyTorch meets its still-spinning
+        # OpenMP threads, and the best of the repeats should not always charge that to the same column
+        turn = runs[repeat % len(runs):] + runs[:repeat % len(runs)]
         for case in cases:
-            for framework, flag, which in runs:
+            for framework, flag, which in turn:
                 os.environ["DEEPGRAD_FUSED"] = flag  # read at each call: compiled loops on, then off
                 start = time.perf_counter()
                 case[1 + which]()
