@@ -23,7 +23,8 @@ effect on deepgrad's runs that follow PyTorch's.
 Data: real MNIST from the data cache (``deepgrad.datasets.mnist.load_data()``, which reads
 ``$DEEPGRAD_DATA``), or ``--synthetic`` random images (accuracy then means nothing).
 
-Usage: python benchmarks/conv.py [--repeats N] [--quick] [--synthetic] [--ops-only | --epoch-only] [--no-memory]
+Usage: python benchmarks/conv.py [--eager] [--repeats N] [--quick] [--synthetic] [--ops-only | --epoch-only]
+       [--no-memory]
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ import sys
 import time
 
 import numpy as np
+
+JIT_COMPILE = "auto"  # deepgrad replays its recorded steps; --eager turns that off
 
 TORCH_THREADS = 2
 BATCH = 128
@@ -250,7 +253,7 @@ class LayerConvnet:
             Conv2D(64, 3, activation="relu"), MaxPooling2D(2), Flatten(), Dropout(0.5),
             Dense(10, activation="softmax"),
         ])
-        self.model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+        self.model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", jit_compile=JIT_COMPILE)
         self.label = "deepgrad (layers, fit)"
 
     def fit_epoch(self, x, y):
@@ -370,7 +373,11 @@ def main(argv=None):
     parser.add_argument("--ops-only", action="store_true", help="only the op microbenchmarks")
     parser.add_argument("--epoch-only", action="store_true", help="only the convnet epoch and predict")
     parser.add_argument("--no-memory", action="store_true")
+    parser.add_argument("--eager", action="store_true",
+                        help="deepgrad with compile(jit_compile=False): no recorded, replayed steps")
     args = parser.parse_args(argv)
+    global JIT_COMPILE
+    JIT_COMPILE = False if args.eager else "auto"
     try:
         import torch  # noqa: F401 - the reference
     except ImportError:

@@ -8,13 +8,18 @@ Workloads (the issue's):
   W3  single-sample ``predict`` latency of the W1 model;
   MEM peak resident memory of a process that runs W1 (each framework in its own process).
 
+``deepgrad fit`` replays its recorded steps (``compile(jit_compile='auto')``, the default);
+``deepgrad eager`` is the same with ``jit_compile=False``. The W1 "matrix-product floor" is
+the time of the epoch's matrix products alone (3 forward, 5 backward per batch, into
+preallocated arrays), measured in the same run.
+
 Every framework runs in this one process, round-robin over the repeats, because this
 machine's speed drifts between minutes; the table shows the best time of each, and
 ratios to PyTorch measured in the same run. Frameworks that are not installed are
 skipped. Also reported: ``fit`` against a hand-written deepgrad loop (same model,
 same optimizer), the framework's own overhead.
 
-Usage: python benchmarks/fit.py [--repeats N] [--quick]
+Usage: python benchmarks/fit.py [--repeats N] [--quick] [--skip NAME ...]
 """
 
 from __future__ import annotations
@@ -43,7 +48,7 @@ def _data_w2(n=1000):
 
 # --------------------------------------------------------------------------- deepgrad
 
-def _deepgrad_model(sizes, out_activation, loss):
+def _deepgrad_model(sizes, out_activation, loss, jit_compile="auto"):
     from deepgrad.layers import Dense
     from deepgrad.models import Sequential
 
@@ -51,15 +56,19 @@ def _deepgrad_model(sizes, out_activation, loss):
     layers += [Dense(n, activation="relu") for n in sizes[2:-1]]
     layers.append(Dense(sizes[-1], activation=out_activation))
     model = Sequential(layers)
-    model.compile(optimizer="adam", loss=loss)
+    model.compile(optimizer="adam", loss=loss, jit_compile=jit_compile)
     return model
 
 
-def deepgrad_fit(x, y, sizes, out_activation, loss, batch_size, epochs):
-    model = _deepgrad_model(sizes, out_activation, loss)
+def deepgrad_fit(x, y, sizes, out_activation, loss, batch_size, epochs, jit_compile="auto"):
+    model = _deepgrad_model(sizes, out_activation, loss, jit_compile)
     start = time.perf_counter()
     model.fit(x, y, batch_size=batch_size, epochs=epochs, verbose=0)
     return time.perf_counter() - start
+
+
+def deepgrad_fit_eager(x, y, sizes, out_activation, loss, batch_size, epochs):
+    return deepgrad_fit(x, y, sizes, out_activation, loss, batch_size, epochs, jit_compile=False)
 
 
 def deepgrad_loop(x, y, sizes, out_activation, loss, batch_size, epochs):
@@ -93,10 +102,43 @@ def deepgrad_loop(x, y, sizes, out_activation, loss, batch_size, epochs):
     return time.perf_counter() - start
 
 
-def deepgrad_predict_latency(repeats=2000):
-    model = _deepgrad_model((784, 256, 128, 10), "softmax", "sparse_categorical_crossentropy")
+def deepgrad_predict_latency(repeats=2000, jit_compile="auto"):
+    model = _deepgrad_model((784, 256, 128, 10), "softmax", "sparse_categorical_crossentropy", jit_compile)
     sample = np.random.default_rng(2).standard_normal((1, 784)).astype(np.float32)
     return _latency(lambda: model.predict(sample), repeats)
+
+
+def deepgrad_predict_latency_eager(repeats=2000):
+    return deepgrad_predict_latency(repeats, jit_compile=False)
+
+
+def matmul_floor(x, sizes, batch_size):
+    """Seconds of one epoch's matrix products alone: per batch a @ W for each layer, then the
+    weight gradients a^T @ g of every layer and the input gradients g @ W^T of all but the first."""
+    rng = np.random.default_rng(0)
+    weights = [rng.standard_normal((i, o)).astype(np.float32) * 0.05 for i, o in zip(sizes[:-1], sizes[1:])]
+    order = rng.permutation(len(x))
+    acts, grads, wgrads, dgrads = {}, {}, [np.empty_like(w) for w in weights], {}
+    elapsed = 0.0
+    for first in range(0, len(x), batch_size):
+        batch = x[order[first:first + batch_size]]
+        n = len(batch)
+        if n not in acts:
+            acts[n] = [np.empty((n, w.shape[1]), np.float32) for w in weights]
+            grads[n] = [np.full((n, w.shape[1]), 0.01, np.float32) for w in weights]
+            dgrads[n] = [np.empty((n, w.shape[0]), np.float32) for w in weights]
+        start = time.perf_counter()
+        h = batch
+        for w, a in zip(weights, acts[n]):
+            np.matmul(h, w, out=a)
+            h = a
+        inputs = [batch] + acts[n][:-1]
+        for k in reversed(range(len(weights))):
+            np.matmul(inputs[k].T, grads[n][k], out=wgrads[k])
+            if k:
+                np.matmul(grads[n][k], weights[k].T, out=dgrads[n][k])
+        elapsed += time.perf_counter() - start
+    return elapsed
 
 
 # --------------------------------------------------------------------------- raw NumPy
@@ -284,6 +326,7 @@ def _module_spec(module):
 
 FRAMEWORKS = {
     "deepgrad fit": ("deepgrad", deepgrad_fit, deepgrad_predict_latency),
+    "deepgrad eager": ("deepgrad", deepgrad_fit_eager, deepgrad_predict_latency_eager),
     "deepgrad hand loop": ("deepgrad", deepgrad_loop, None),
     "raw NumPy": ("numpy", numpy_loop, numpy_predict_latency),
     "PyTorch eager": ("torch", torch_fit, torch_predict_latency),
@@ -308,13 +351,15 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="W1 on 12,000 samples, W2 on 10 epochs")
     parser.add_argument("--no-memory", action="store_true")
+    parser.add_argument("--skip", nargs="*", default=[], metavar="NAME",
+                        help="frameworks to leave out, e.g. --skip Keras scikit-learn")
     args = parser.parse_args(argv)
-    names = [n for n, (module, _, _) in FRAMEWORKS.items() if _module_spec(module)]
+    names = [n for n, (module, _, _) in FRAMEWORKS.items() if _module_spec(module) and n not in args.skip]
     missing = [n for n in FRAMEWORKS if n not in names]
     memory = {}
     if not args.no_memory:
         # first, while this process is small: Linux carries the parent's peak RSS into a child
-        for name in ["deepgrad fit", "raw NumPy", "PyTorch eager"]:
+        for name in ["deepgrad fit", "deepgrad eager", "raw NumPy", "PyTorch eager"]:
             if name in names:
                 memory[name] = _peak_memory(name)
     x1, y1 = _data_w1(12000 if args.quick else 60000)
@@ -322,6 +367,8 @@ def main(argv=None):
     w2_epochs = 10 if args.quick else 50
     w2_steps = w2_epochs * int(np.ceil(len(x2) / 32))
     best = {(n, w): float("inf") for n in names for w in ("W1", "W2")}
+    # first: PyTorch's OpenMP threads keep spinning after its calls and slow the products that follow
+    floor = min(matmul_floor(x1, (784, 256, 128, 10), 128) for _ in range(args.repeats))
     for _ in range(args.repeats):
         for name in names:
             run = FRAMEWORKS[name][1]
@@ -353,12 +400,14 @@ def main(argv=None):
         print(f"{name:<20}{w1:>12.3f}{ratio(w1, ref1)}{w2:>12.1f}{ratio(w2, ref2)}"
               + (f"{lat * 1e6:>11.1f}{ratio(lat, ref3)}" if lat is not None else f"{'-':>11}{'-':>8}")
               + (f"{mem:>9.0f}{ratio(mem, ref4)}" if mem is not None else f"{'-':>9}{'-':>8}"))
+    fit_w1 = best[("deepgrad fit", "W1")]
+    print(f"\nW1 matrix-product floor: {floor:.3f} s; deepgrad fit / floor = {fit_w1 / floor:.2f}")
     if "deepgrad hand loop" in names:
         overhead = best[("deepgrad fit", "W1")] / best[("deepgrad hand loop", "W1")] - 1
         overhead2 = best[("deepgrad fit", "W2")] / best[("deepgrad hand loop", "W2")] - 1
         print(f"\nfit over the hand-written deepgrad loop: W1 {overhead:+.1%}, W2 {overhead2:+.1%}")
     if missing:
-        print(f"not installed (skipped): {', '.join(missing)}")
+        print(f"not installed or --skip (left out): {', '.join(missing)}")
     return 0
 
 

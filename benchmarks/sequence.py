@@ -23,7 +23,7 @@ time-major recurrent ops with compiled step kernels: S1 LSTM 2.80 s (1.34x PyTor
 (0.84x); GRU 2.50 s (0.63x) -> 1.83 s (0.48x); BiLSTM 3.43 s (1.45x) -> 1.94 s (0.81x);
 C1 CNN 14.7-15.3 s (0.64-0.75x); T1 1.0-1.4x.
 
-Usage: python benchmarks/sequence.py [--rounds N] [--quick]
+Usage: python benchmarks/sequence.py [--eager] [--rounds N] [--quick]
 """
 
 from __future__ import annotations
@@ -41,6 +41,8 @@ from deepgrad import datasets, layers, losses, models, optimizers
 
 THREADS = os.cpu_count() or 2
 LENGTH = 50
+
+JIT_COMPILE = "auto"  # deepgrad replays its recorded steps; --eager turns that off
 
 
 # --------------------------------------------------------------------------- data
@@ -84,7 +86,7 @@ def deepgrad_text_model(vocabulary, cell):
                  "BiLSTM": lambda: layers.Bidirectional(layers.LSTM(32))}[cell]()
     model = models.Sequential([layers.Input((LENGTH,), dtype="int64"), layers.Embedding(vocabulary, 64),
                                recurrent, layers.Dense(1)])
-    model.compile(optimizer="adam", loss=losses.BinaryCrossentropy(from_logits=True))
+    model.compile(optimizer="adam", loss=losses.BinaryCrossentropy(from_logits=True), jit_compile=JIT_COMPILE)
     return model
 
 
@@ -109,7 +111,7 @@ def deepgrad_cnn():
                                layers.Conv1D(25, 3, strides=2, padding="same", activation="relu"),
                                layers.Flatten(), layers.Dense(10)])
     model.compile(optimizer=optimizers.Adam(learning_rate=1e-2),
-                  loss=losses.SparseCategoricalCrossentropy(from_logits=True))
+                  loss=losses.SparseCategoricalCrossentropy(from_logits=True), jit_compile=JIT_COMPILE)
     return model
 
 
@@ -207,7 +209,11 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3, help="pieces timed per framework (best is kept)")
     parser.add_argument("--quick", action="store_true", help="an eighth of SST-2, 400 CNN steps")
+    parser.add_argument("--eager", action="store_true",
+                        help="deepgrad with compile(jit_compile=False): no recorded, replayed steps")
     args = parser.parse_args(argv)
+    global JIT_COMPILE
+    JIT_COMPILE = False if args.eager else "auto"
     torch.set_num_threads(THREADS)
     dg.manual_seed(0)
     torch.manual_seed(0)

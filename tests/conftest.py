@@ -33,10 +33,58 @@ def check_grad():
     return check
 
 
+# --------------------------------------------------------------------------- the device the suite runs on
+
+def pytest_addoption(parser):
+    parser.addoption("--device", default=os.environ.get("DEEPGRAD_TEST_DEVICE", "cpu"),
+                     choices=("cpu", "cuda", "fake"),
+                     help="default device of the device-independent tests: cpu (default), cuda (CuPy and a GPU; "
+                          "the tests skip without them) or fake (the CuPy stand-in of tests/fake_cupy.py). "
+                          "Also DEEPGRAD_TEST_DEVICE.")
+
+
+def suite_device(config) -> str:
+    """The device the suite was asked to run on ('cpu', 'cuda' or 'fake')."""
+    return config.getoption("--device")
+
+
+# Modules whose every test holds on any device: they read results through .numpy()/.item() and
+# compare with the CPU's numbers. With --device cuda (or fake) these run with that default device;
+# the other modules check CPU specifics (array types, numba kernels, files) and skip.
+DEVICE_INDEPENDENT = ("test_device.py", "test_gpu_kernels.py", "test_optimizers.py", "test_metrics.py",
+                      "test_saving.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    device = suite_device(config)
+    if device == "cpu":
+        return
+    reason = None
+    if device == "cuda" and not dg.cuda_available():
+        reason = "--device cuda needs CuPy and a CUDA device (pip install cupy-cuda12x)"
+    for item in items:
+        if reason is not None:
+            item.add_marker(pytest.mark.skip(reason=reason))
+        elif item.path.name not in DEVICE_INDEPENDENT:
+            item.add_marker(pytest.mark.skip(reason=f"a CPU-only test (--device {device} runs the "
+                                                    "device-independent modules of tests/conftest.py)"))
+
+
 @pytest.fixture(autouse=True)
-def _cpu_default_device():
-    """Every test starts and ends on the CPU, whatever a failing test left behind."""
-    yield
+def _cpu_default_device(request):
+    """Every test starts on the suite's device (the CPU unless --device says otherwise) and ends on the CPU."""
+    device = suite_device(request.config)
+    if device == "cpu":
+        yield
+    elif device == "fake":
+        import fake_cupy  # noqa: PLC0415 - only for this mode
+
+        with fake_cupy.installed():
+            dg.set_default_device("cuda")
+            yield
+    else:
+        dg.set_default_device("cuda")
+        yield
     dg.set_default_device("cpu")
 
 

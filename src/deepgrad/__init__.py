@@ -17,6 +17,7 @@ The package is also Keras 3's namespace: with ``import deepgrad as keras`` (or
 
 from . import (
                   activations,
+                  allocator,
                   backend,
                   callbacks,
                   constraints,

@@ -173,7 +173,7 @@ def relu(x, negative_slope=0.0, max_value=None, threshold=0.0) -> Tensor:
     if negative_slope != 0 and max_value is None and threshold == 0:
         return leaky_relu(x, negative_slope)
     if threshold != 0:
-        out = _ew.where(x.data > threshold, x, 0.0)
+        out = _ew.where(x > threshold, x, 0.0)
     else:
         out = _ew.relu(x)
     if max_value is not None:
@@ -232,7 +232,7 @@ def leaky_relu(x, negative_slope=0.2) -> Tensor:
     (the course's table uses 0.01: pass ``negative_slope=0.01``).
     """
     x = as_tensor(x)
-    return _ew.where(x.data >= 0, x, x * negative_slope)
+    return _ew.where(x >= 0, x, x * negative_slope)
 
 
 @_derivative_of(leaky_relu)
@@ -248,7 +248,7 @@ def prelu(x, alpha=0.25) -> Tensor:
     holds it) or a number; 0.25 is the customary initial value.
     """
     x = as_tensor(x)
-    return _ew.where(x.data >= 0, x, _ew.mul(x, alpha))
+    return _ew.where(x >= 0, x, _ew.mul(x, alpha))
 
 
 @_derivative_of(prelu)
@@ -273,7 +273,7 @@ def rrelu(x, lower=1.0 / 8.0, upper=1.0 / 3.0, training=False, generator=None) -
     slopes = rng.uniform(lower, upper, size=x.shape).astype(x.dtype)
     if backend.namespace(x.data) is not np:
         slopes = backend.to_device(slopes, x.device)
-    return _ew.where(x.data >= 0, x, x * slopes)
+    return _ew.where(x >= 0, x, x * slopes)
 
 
 @_derivative_of(rrelu)
@@ -289,7 +289,7 @@ def elu(x, alpha=1.0) -> Tensor:
     """
     x = as_tensor(x)
     negative_part = (_ew.exp(_ew.clip(x, None, 0.0)) - 1) * alpha
-    return _ew.where(x.data > 0, x, negative_part)
+    return _ew.where(x > 0, x, negative_part)
 
 
 @_derivative_of(elu)
@@ -530,7 +530,7 @@ def celu(x, alpha=1.0) -> Tensor:
         raise ValueError("celu needs alpha != 0 (it divides x by alpha).")
     x = as_tensor(x)
     negative_part = (_ew.exp(_ew.clip(x, None, 0.0) * (1.0 / alpha)) - 1) * alpha
-    return _ew.where(x.data > 0, x, negative_part)
+    return _ew.where(x > 0, x, negative_part)
 
 
 @_derivative_of(celu)
@@ -585,7 +585,7 @@ def sparse_plus(x) -> Tensor:
     """
     x = as_tensor(x)
     shifted = _ew.clip(x, -1.0, 1.0) + 1
-    return _ew.where(x.data >= 1, x, shifted * shifted * 0.25)
+    return _ew.where(x >= 1, x, shifted * shifted * 0.25)
 
 
 @_derivative_of(sparse_plus)
@@ -616,7 +616,7 @@ def threshold(x, threshold=0.0, default_value=0.0) -> Tensor:
     to 0 (the ReLU), so that the name alone is a usable activation.
     """
     x = as_tensor(x)
-    return _ew.where(x.data > threshold, x, float(default_value))
+    return _ew.where(x > threshold, x, float(default_value))
 
 
 @_derivative_of(threshold)

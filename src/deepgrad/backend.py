@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import os
 
 import numpy as np
 
@@ -65,6 +66,14 @@ def namespace(array):
     return _CUPY.get_array_module(array)
 
 
+def is_host_array(value) -> bool:
+    """True for a NumPy array (a host array), False for a device array or anything else.
+
+    ``isinstance(value, numpy.ndarray)`` is not the test: a device stand-in may subclass it.
+    """
+    return type(value) is np.ndarray or (isinstance(value, np.ndarray) and namespace(value) is np)
+
+
 def parse_device(device) -> str:
     """Normalise a device name: ``'cpu'``, ``'cuda'``, ``'cuda:0'`` or ``'gpu'`` -> ``'cpu'``/``'cuda'``."""
     if device is None:
@@ -86,10 +95,10 @@ def to_device(array, device):
     """Move (or convert) ``array`` to ``device``; returns the same array when it is already there."""
     device = parse_device(device)
     if device == "cpu":
-        if isinstance(array, np.ndarray):
+        if type(array) is np.ndarray:
             return array
         if namespace(array) is not np:
-            return array.get()
+            return _CUPY.asnumpy(array)
         return np.asarray(array)
     cupy = _require_cupy()
     return cupy.asarray(array)
@@ -117,6 +126,70 @@ def xp_for(device):
 def to_numpy(array) -> np.ndarray:
     """A NumPy array with the same values (copied from the GPU when needed)."""
     return to_device(array, "cpu")
+
+
+# --------------------------------------------------------------------------- device kernels
+
+_DEVICE_KERNELS: dict = {}
+
+
+class DeviceKernel:
+    """A CUDA elementwise kernel written beside the CPU form it mirrors (CuPy's ``ElementwiseKernel``).
+
+    ``in_params``/``out_params``/``operation`` are CuPy's: C declarations such as ``"T g, T alpha"``
+    and a CUDA body run once per element ``i`` (``raw`` parameters are indexed by hand). ``cpu`` is
+    the NumPy mirror of ``operation``: it takes the same arguments in the same order (inputs, then
+    outputs, written in place) and is what tests check the kernel's equations and call sites against
+    on machines without a GPU. The kernel compiles on its first launch on a device (CuPy caches the
+    binary on disk) and runs as one launch; calling it on NumPy arrays runs ``cpu``.
+    """
+
+    def __init__(self, name, in_params, out_params, operation, cpu, preamble=""):
+        if name in _DEVICE_KERNELS:
+            raise ValueError(f"a device kernel named {name!r} exists already.")
+        self.name, self.in_params, self.out_params = name, in_params, out_params
+        self.operation, self.cpu, self.preamble = operation, cpu, preamble
+        self._compiled = {}
+        _DEVICE_KERNELS[name] = self
+
+    @staticmethod
+    def _names(params):
+        return [p.split()[-1] for p in params.split(",") if p.strip()]
+
+    @property
+    def inputs(self) -> list:
+        """The names of the input parameters, in call order."""
+        return self._names(self.in_params)
+
+    @property
+    def outputs(self) -> list:
+        """The names of the output parameters (after the inputs in a call)."""
+        return self._names(self.out_params)
+
+    def __call__(self, *args):
+        expected = len(self.inputs) + len(self.outputs)
+        if len(args) != expected:
+            raise TypeError(f"kernel {self.name} takes {expected} arguments ({', '.join(self.inputs + self.outputs)}), "
+                            f"got {len(args)}.")
+        xp = next((namespace(a) for a in args if hasattr(a, "dtype") and hasattr(a, "shape")), np)
+        if xp is np:
+            return self.cpu(*args)
+        kernel = self._compiled.get(xp)
+        if kernel is None:
+            kernel = xp.ElementwiseKernel(self.in_params, self.out_params, self.operation, self.name,
+                                          preamble=self.preamble)
+            self._compiled[xp] = kernel
+        return kernel(*args)
+
+
+def device_kernels() -> dict:
+    """Every :class:`DeviceKernel` defined so far, by name."""
+    return dict(_DEVICE_KERNELS)
+
+
+def fused_enabled() -> bool:
+    """False when the environment variable ``DEEPGRAD_FUSED`` is '0' (every fused kernel off, both devices)."""
+    return os.environ.get("DEEPGRAD_FUSED", "1") != "0"
 
 
 # --------------------------------------------------------------------------- random numbers

@@ -50,12 +50,14 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import time
 import traceback
 import warnings
 
 import numpy as np
 
 _CURRENT = None
+_ABORT_GRACE_SECONDS = 0.5
 _LAUNCH_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MPI_LOCALNRANKS", "SLURM_NTASKS")
 
 
@@ -190,9 +192,14 @@ class DataParallel:
         comm, rank = self.comm, self.rank
 
         def abort_job(kind, error, trace):
-            sys.stderr.write(f"deepgrad: rank {rank} of {self.size} failed; aborting every rank.\n")
-            sys.stderr.write("".join(traceback.format_exception(kind, error, trace)))
+            # The reason goes on the first line and everything in one write: the launcher forwards output
+            # asynchronously and may drop what is still in flight when Abort tears the job down.
+            reason = "".join(traceback.format_exception_only(kind, error)).strip()
+            message = (f"deepgrad: rank {rank} of {self.size} failed ({reason}); aborting every rank.\n"
+                       + "".join(traceback.format_exception(kind, error, trace)))
+            sys.stderr.write(message)
             sys.stderr.flush()
+            time.sleep(_ABORT_GRACE_SECONDS)  # lets the launcher forward the message before the job dies
             comm.Abort(1)
             previous(kind, error, trace)
 

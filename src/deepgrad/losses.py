@@ -162,7 +162,7 @@ def huber(y_true, y_pred, delta=1.0) -> Tensor:
     magnitude = _ew.abs(error)
     quadratic = error * error * 0.5
     linear = magnitude * delta - 0.5 * delta * delta
-    return _red.mean(_ew.where(magnitude.data <= delta, quadratic, linear), axis=-1)
+    return _red.mean(_ew.where(magnitude <= delta, quadratic, linear), axis=-1)
 
 
 def log_cosh(y_true, y_pred) -> Tensor:
@@ -187,7 +187,7 @@ def quantile(y_true, y_pred, gamma=0.5) -> Tensor:
         raise ValueError(f"quantile loss needs 0 < gamma < 1, got gamma={gamma}.")
     y_true, y_pred = _pair(y_true, y_pred, "quantile")
     error = y_true - y_pred
-    return _red.mean(_ew.where(error.data >= 0, error * gamma, error * (gamma - 1.0)), axis=-1)
+    return _red.mean(_ew.where(error >= 0, error * gamma, error * (gamma - 1.0)), axis=-1)
 
 
 pinball = quantile
@@ -316,7 +316,7 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_cl
         valid = ids != ignore_class
         ids = xp.where(valid, ids, 0)
     classes = y_pred.shape[axis]
-    if ids.size and (int(ids.min()) < 0 or int(ids.max()) >= classes):
+    if xp is np and ids.size and (int(ids.min()) < 0 or int(ids.max()) >= classes):  # device: see softmax_cross_entropy
         raise ValueError(f"sparse_categorical_crossentropy: class ids must lie in [0, {classes}), got "
                          f"values from {int(ids.min())} to {int(ids.max())}.")
     # a one-hot mask times log p: a broadcast product in backward instead of a scatter

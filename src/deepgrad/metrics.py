@@ -33,6 +33,7 @@ import warnings
 
 import numpy as np
 
+from . import backend
 from . import losses as _losses
 from .configurable import Registry, each_identifier
 from .ops.elementwise import sigmoid_data
@@ -45,13 +46,11 @@ EPSILON = 1e-7  # Keras' backend.epsilon(): clipping of probabilities, F-score d
 
 def _to_numpy(x) -> np.ndarray:
     """A host NumPy array of ``x`` (CuPy arrays are copied to the host; lists are converted)."""
-    if isinstance(x, np.ndarray):
+    if type(x) is np.ndarray:
         return x
     if isinstance(x, Tensor):
         x = x.data
-    if hasattr(x, "__cuda_array_interface__") and hasattr(x, "get"):
-        return x.get()
-    return np.asarray(x)
+    return backend.to_numpy(x)  # a device array: the one explicit copy to the host
 
 
 def _same_rank(a: np.ndarray, b: np.ndarray):

@@ -64,6 +64,12 @@ class enable_grad(no_grad):
     _enable = True
 
 
+class _recording:
+    """Where a compiled step's recorder (:mod:`deepgrad.ops.replay`) listens; None when nothing records."""
+
+    recorder = None
+
+
 def is_grad_enabled() -> bool:
     """True when operations currently record the graph."""
     return _GradMode.enabled
@@ -109,6 +115,49 @@ def _as_array(data, dtype=None, device=None, copy=False):
     if copy:
         array = array.copy()
     return array
+
+
+class DeferredGradient:
+    """A gradient held in a compact form until a consumer needs the full array.
+
+    A backward rule may return one for a parent when the full gradient is cheap to
+    describe but costly to write out: max pooling's gradient is its pooled gradient
+    scattered to the window maxima, three quarters zeros for 2x2 windows. The walk hands
+    it on as it is only to a backward rule marked ``accepts_deferred = True`` (the fused
+    convolution-ReLU reads the pooled form directly, skipping the dense array and the
+    mask pass); every other rule, a leaf's ``.grad`` and a sum of two gradients get
+    :meth:`materialize`'s dense array. Subclasses register with :func:`deferred_gradient`.
+    """
+
+    __slots__ = ()
+    shape = ()
+    __array_ufunc__ = None  # NumPy defers to __radd__ rather than making an object array
+
+    def materialize(self):
+        """The dense gradient array."""
+        raise NotImplementedError
+
+    def __add__(self, other):  # the sum of two consumers' gradients is dense
+        return self.materialize() + dense_gradient(other)
+
+    def __radd__(self, other):
+        return dense_gradient(other) + self.materialize()
+
+
+_DEFERRED_CLASSES: set = set()
+
+
+def deferred_gradient(cls):
+    """Class decorator: register a :class:`DeferredGradient` subclass with the backward walk."""
+    if not issubclass(cls, DeferredGradient):
+        raise TypeError(f"{cls.__name__} must subclass DeferredGradient.")
+    _DEFERRED_CLASSES.add(cls)
+    return cls
+
+
+def dense_gradient(grad):
+    """``grad`` as an array: a :class:`DeferredGradient` materialized, an array as it is."""
+    return grad.materialize() if grad.__class__ in _DEFERRED_CLASSES else grad
 
 
 def _graph_freed(_grad):
@@ -354,47 +403,10 @@ class Tensor:
                 "it was computed from has requires_grad=True (or it was computed under no_grad())."
             )
         grad = _seed_gradient(self, grad)
-
-        # Tensors hash by identity (``__eq__`` is elementwise but set and dict lookups of
-        # distinct live objects never reach it), so nodes key the dict directly.
-        # grads[node] = (dL/d(node), owned): ``owned`` marks an array that only this walk
-        # references, so it may be added into in place or become a leaf's .grad without a
-        # copy (copying a fresh 784x256 weight gradient costs more than its bias add).
-        grads = {self: (grad, True)}
-        pop_grad = grads.pop
-        for node in reversed(_topological_order(self)):
-            entry = pop_grad(node, None)
-            if entry is None:
-                continue
-            node_grad = entry[0]
-            backward_fn = node._backward
-            if backward_fn is None:  # a leaf: accumulate into .grad
-                _accumulate_leaf(node, node_grad, entry[1])
-                continue
-            parent_grads = backward_fn(node_grad)
-            parents = node._parents
-            if not retain_graph:
-                node._backward = _graph_freed
-                node._parents = ()
-            for parent, parent_grad in zip(parents, parent_grads):
-                if parent_grad is None or not parent.requires_grad:
-                    continue
-                parent_data = parent.data
-                if (parent_grad.__class__ is parent_data.__class__ and parent_grad.shape == parent_data.shape
-                        and parent_grad.dtype is parent_data.dtype and parent_grad.base is None
-                        and parent_grad is not node_grad and parent_data.ndim
-                        and (len(parent_grads) == 1 or (len(parent_grads) == 2
-                                                        and parent_grads[0] is not parent_grads[1]))):
-                    owned = True  # the usual case, settled inline: a fresh, fitted array for this parent alone
-                else:
-                    parent_grad, owned = _owned_gradient(parent_grad, parent_data, node_grad, parent_grads)
-                previous = grads.get(parent)
-                if previous is None:
-                    grads[parent] = (parent_grad, owned)
-                elif previous[1]:
-                    previous[0].__iadd__(parent_grad)  # ours alone: add in place
-                else:
-                    grads[parent] = (previous[0] + parent_grad, True)
+        order = _topological_order(self)
+        if _recording.recorder is not None:  # a compiled step keeps this graph to walk it again
+            retain_graph = _recording.recorder.backward(self, order) or retain_graph
+        backward_walk(self, grad, order, retain_graph)
 
     # ------------------------------------------------------------------ operators
     def __add__(self, other):
@@ -454,27 +466,33 @@ class Tensor:
         self.data[_shape.plain_index(index)] = value.data if isinstance(value, Tensor) else value
 
     # Comparisons return bool tensors that carry no gradient (on the tensor's backend).
-    def _compare(self, other, compare):
+    # ``kernel`` (the ufunc of the comparison) lets a compiled step replay it (see make_result).
+    def _compare(self, other, compare, kernel):
         other_data = other.data if isinstance(other, Tensor) else other
-        return Tensor(compare(self.data, other_data))
+        if type(other_data) is np.ndarray and type(self.data) is not np.ndarray:  # a host array beside a device one
+            other_data = backend.namespace(self.data).asarray(other_data)
+        result = Tensor(compare(self.data, other_data))
+        if _recording.recorder is not None:
+            _recording.recorder.result(result, result.data, (self, other), kernel, kernel.__name__)
+        return result
 
     def __lt__(self, other):
-        return self._compare(other, operator.lt)
+        return self._compare(other, operator.lt, np.less)
 
     def __le__(self, other):
-        return self._compare(other, operator.le)
+        return self._compare(other, operator.le, np.less_equal)
 
     def __gt__(self, other):
-        return self._compare(other, operator.gt)
+        return self._compare(other, operator.gt, np.greater)
 
     def __ge__(self, other):
-        return self._compare(other, operator.ge)
+        return self._compare(other, operator.ge, np.greater_equal)
 
     def __eq__(self, other):
-        return self._compare(other, operator.eq)
+        return self._compare(other, operator.eq, np.equal)
 
     def __ne__(self, other):
-        return self._compare(other, operator.ne)
+        return self._compare(other, operator.ne, np.not_equal)
 
     # ------------------------------------------------------------------ methods mirroring ops
     def exp(self):
@@ -598,6 +616,92 @@ class Tensor:
         return _nn.logsumexp(self, axis, keepdims)
 
 
+def backward_walk(root, grad, order, retain_graph=False):
+    """The walk of :meth:`Tensor.backward` over ``order`` (from :func:`_topological_order`), seeded with ``grad``.
+
+    A compiled step calls it again on a graph it kept (``retain_graph=True``), so a replayed
+    backward pass adds the same gradients in the same order as the eager one.
+    """
+    # Tensors hash by identity (``__eq__`` is elementwise but set and dict lookups of
+    # distinct live objects never reach it), so nodes key the dict directly.
+    # grads[node] = (dL/d(node), owned): ``owned`` marks an array that only this walk
+    # references, so it may be added into in place or become a leaf's .grad without a
+    # copy (copying a fresh 784x256 weight gradient costs more than its bias add).
+    grads = {root: (grad, True)}
+    pop_grad = grads.pop
+    for node in reversed(order):
+        entry = pop_grad(node, None)
+        if entry is None:
+            continue
+        node_grad = entry[0]
+        backward_fn = node._backward
+        if backward_fn is None:  # a leaf: accumulate into .grad
+            _accumulate_leaf(node, node_grad, entry[1])
+            continue
+        parent_grads = backward_fn(node_grad)
+        parents = node._parents
+        if not retain_graph:
+            node._backward = _graph_freed
+            node._parents = ()
+        for parent, parent_grad in zip(parents, parent_grads):
+            if parent_grad is None or not parent.requires_grad:
+                continue
+            parent_grad, owned = _fitted_gradient(parent_grad, parent, node_grad, parent_grads)
+            previous = grads.get(parent)
+            if previous is None:
+                grads[parent] = (parent_grad, owned)
+            elif previous[1] and parent_grad.__class__ not in _DEFERRED_CLASSES:
+                previous[0].__iadd__(parent_grad)  # ours alone: add in place
+            else:
+                grads[parent] = (previous[0] + parent_grad, True)
+
+
+class RecordedWalk:
+    """:func:`backward_walk` over a kept graph, with the walk's order and each node's parents looked up once.
+
+    Calling it runs the graph's current backward functions (a replay may have replaced
+    some) and adds the gradients exactly as :func:`backward_walk` does, in the same order;
+    what it saves is the dictionary of pending gradients and the topological sort.
+    """
+
+    def __init__(self, root, order):
+        nodes = list(reversed(order))
+        position = {node: i for i, node in enumerate(nodes)}
+        self.root = root
+        self.seed = _seed_gradient(root, None)
+        # (node, None) for a leaf; (node, [(parent position or None, parent), ...]) otherwise
+        self.plan = [(node, None if node._backward is None else
+                      [(position.get(parent) if parent.requires_grad else None, parent) for parent in node._parents])
+                     for node in nodes]
+
+    def __call__(self):
+        plan = self.plan
+        grads = [None] * len(plan)
+        owned = [False] * len(plan)
+        # the seed is never added into (nothing else reaches the root) nor handed to a leaf, so it is kept
+        grads[0], owned[0] = self.seed, True
+        for i, (node, parents) in enumerate(plan):
+            node_grad = grads[i]
+            if node_grad is None:
+                continue
+            grads[i] = None
+            if parents is None:
+                _accumulate_leaf(node, node_grad, owned[i])
+                continue
+            parent_grads = node._backward(node_grad)
+            for (j, parent), parent_grad in zip(parents, parent_grads):
+                if parent_grad is None or j is None:
+                    continue
+                parent_grad, own = _fitted_gradient(parent_grad, parent, node_grad, parent_grads)
+                previous = grads[j]
+                if previous is None:
+                    grads[j], owned[j] = parent_grad, own
+                elif owned[j] and parent_grad.__class__ not in _DEFERRED_CLASSES:
+                    previous.__iadd__(parent_grad)
+                else:
+                    grads[j], owned[j] = previous + parent_grad, True
+
+
 def _topological_order(root):
     """Tensors reachable from ``root`` that require grad, parents before children.
 
@@ -644,16 +748,36 @@ def _seed_gradient(root, grad):
     return grad
 
 
-def _owned_gradient(grad, parent_data, node_grad, sibling_grads):
+def _fitted_gradient(parent_grad, parent, node_grad, parent_grads):
+    """:func:`_owned_gradient` with its usual case settled inline: a fresh, fitted array for this parent alone."""
+    parent_data = parent.data
+    if (parent_grad.__class__ is parent_data.__class__ and parent_grad.shape == parent_data.shape
+            and parent_grad.dtype is parent_data.dtype and parent_grad.base is None
+            and parent_grad is not node_grad and parent_data.ndim
+            and (len(parent_grads) == 1 or (len(parent_grads) == 2 and parent_grads[0] is not parent_grads[1]))):
+        return parent_grad, True
+    return _owned_gradient(parent_grad, parent, node_grad, parent_grads)
+
+
+def _owned_gradient(grad, parent, node_grad, sibling_grads):
     """A backward rule's gradient for one parent, fitted to it, and whether the walk owns it.
 
-    ``grad`` is what the rule returned for a parent holding ``parent_data``; ``node_grad``
+    ``grad`` is what the rule returned for ``parent``; ``node_grad``
     the gradient the rule received and ``sibling_grads`` everything it returned. The result
     has the parent's shape and dtype. It is *owned* when no other node or leaf can see the
     array, so the walk may add into it in place or hand it to a leaf as ``.grad`` without a
     copy: true for arrays made here (unbroadcast, cast, 0-d) and for a fresh array returned
     for this parent alone (see :func:`make_result`); false for ``node_grad`` itself or a view.
+
+    A :class:`DeferredGradient` stays deferred only for a parent whose backward rule
+    accepts it; it is then not owned (a second gradient for the same parent adds to it by
+    materializing it). For any other parent it is materialized here.
     """
+    parent_data = parent.data
+    if grad.__class__ in _DEFERRED_CLASSES:
+        if getattr(parent._backward, "accepts_deferred", False):
+            return grad, False
+        grad = grad.materialize()
     if grad.shape != parent_data.shape:
         grad = unbroadcast(grad, parent_data.shape)
         owned = True
@@ -712,7 +836,7 @@ def unbroadcast(grad, shape):
 _new_tensor = object.__new__
 
 
-def make_result(data, parents, backward, op):
+def make_result(data, parents, backward, op, kernel=None, args=None):
     """Wrap an op's output array as a Tensor and, when needed, record how to backpropagate.
 
     The graph node is recorded only when grad mode is on and some parent requires
@@ -724,10 +848,19 @@ def make_result(data, parents, backward, op):
     fresh arrays in place and hands them to leaves as their ``.grad``. It must not
     modify ``g`` in place (``g`` may be shared). Shapes may be broadcast versions of
     the parents' shapes; the engine sums them back (:func:`unbroadcast`).
+
+    ``kernel`` and ``args`` let a compiled step replay the op without Tensors: ``kernel(*args,
+    out=array)`` recomputes ``data`` in place from the arrays of ``args`` (the parents when
+    None; Tensors stand for their arrays), or :data:`deepgrad.ops.replay.VIEW` says ``data`` is
+    a view of an input, or a :func:`deepgrad.ops.replay.rebuild` kernel returns ``(data,
+    backward)`` anew (see :mod:`deepgrad.ops.replay`). An op without one makes a compiled step
+    fall back to eager execution.
     """
     if type(data) is not np.ndarray and isinstance(data, np.generic):
         data = np.asarray(data)  # NumPy gives scalars for 0-d results; tensors hold arrays
     out = _new_tensor(Tensor)  # skips __init__'s conversions: ``data`` is already an array
+    if _recording.recorder is not None:
+        _recording.recorder.result(out, data, parents if args is None else args, kernel, op)
     if backward is not None and _GradMode.enabled:
         for parent in parents:
             if parent.requires_grad:

@@ -17,6 +17,7 @@ import math
 
 import numpy as np
 
+from .. import backend
 from ..ops.attention import masked_softmax
 from ..tensor import Tensor
 from .base import check_number, combine_masks
@@ -27,7 +28,8 @@ def _array(mask):
     """A mask (Tensor, array, list or None) as a boolean NumPy/CuPy array, or None."""
     if mask is None:
         return None
-    data = mask.data if isinstance(mask, Tensor) else np.asarray(mask)
+    data = mask.data if isinstance(mask, Tensor) else mask
+    data = data if backend.namespace(data) is not np else np.asarray(data)  # a device mask stays there
     return data.astype(bool, copy=False)
 
 

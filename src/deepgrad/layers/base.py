@@ -399,6 +399,26 @@ class Layer(metaclass=_LayerType):
                 )
             w.data[...] = backend.to_device(value.astype(w.data.dtype, copy=False), w.device)
 
+    @property
+    def device(self) -> str:
+        """The device of the layer's weights (the default device while it has none)."""
+        weights = self.weights
+        return weights[0].device if weights else backend.get_default_device()
+
+    def to(self, device):
+        """Move every weight to ``device`` (``'cpu'`` or ``'cuda'``) in place; returns the layer.
+
+        Each weight keeps its identity (references held elsewhere stay valid) and loses its
+        gradient. Weights a layer builds later are created on the default device.
+        """
+        device = backend.parse_device(device)
+        for weight in self.weights:
+            if weight.device != device:
+                weight.data = backend.to_device(weight.data, device)
+                weight.grad = None
+                weight.grad_view = None
+        return self
+
     def count_params(self) -> int:
         """Number of scalars in all weights."""
         return int(sum(w.size for w in self.weights))
@@ -695,7 +715,7 @@ def _to_tensors(inputs):
         return inputs
     if isinstance(inputs, (list, tuple)):
         return type(inputs)(_to_tensors(t) for t in inputs)
-    array = np.asarray(inputs)
+    array = np.asarray(inputs) if backend.namespace(inputs) is np else inputs  # a device array stays there
     if array.dtype == np.float64:
         array = array.astype(DEFAULT_FLOAT)
     return Tensor(array)

@@ -8,8 +8,8 @@ import numpy as np
 
 from .. import backend, distribution
 from ..ops.convolution import check_data_format
+from ..ops.replay import drawn
 from ..ops.sampling import gaussian_sample
-from ..tensor import Tensor
 from .base import KerasTensor, Layer, _serialize, check_number, is_string_dtype, normalize_shape
 
 
@@ -301,10 +301,15 @@ class Dropout(_RandomLayer):
         if not training or self.rate == 0:
             return inputs
         keep = 1.0 - self.rate
-        # one uniform draw and one comparison per unit; the scale is folded into the mask
-        mask = (self._uniform(self._mask_shape(inputs.shape), inputs.data) < keep).astype(inputs.dtype)
-        mask *= 1.0 / keep
-        return inputs * Tensor(mask)
+        shape, like = self._mask_shape(inputs.shape), inputs.data
+
+        def draw():
+            # one uniform draw and one comparison per unit; the scale is folded into the mask
+            mask = (self._uniform(shape, like) < keep).astype(like.dtype)
+            mask *= 1.0 / keep
+            return mask
+
+        return inputs * drawn(draw)
 
     def get_config(self):
         config = super().get_config()
@@ -393,10 +398,17 @@ class AlphaDropout(_RandomLayer):
         rate, alpha_p = self.rate, self._ALPHA_PRIME
         shape = inputs.shape if self.noise_shape is None else tuple(
             s if n is None else n for s, n in zip(inputs.shape, self.noise_shape))
-        keep = (self._uniform(shape, inputs.data) >= rate).astype(inputs.dtype)
         a = ((1 - rate) * (1 + rate * alpha_p ** 2)) ** -0.5
         b = -a * alpha_p * rate
-        return inputs * Tensor(a * keep) + Tensor((a * alpha_p * (1 - keep) + b).astype(inputs.dtype))
+        like = inputs.data
+
+        def draw():  # the factor and the offset of each unit, from one uniform draw
+            keep = (self._uniform(shape, like) >= rate).astype(like.dtype)
+            xp = backend.namespace(like)
+            return xp.stack([a * keep, (a * alpha_p * (1 - keep) + b).astype(like.dtype)])
+
+        factor_offset = drawn(draw)
+        return inputs * factor_offset[0] + factor_offset[1]
 
     def get_config(self):
         config = super().get_config()
@@ -414,8 +426,12 @@ class GaussianNoise(_RandomLayer):
     def call(self, inputs, training=False):
         if not training or self.stddev == 0:
             return inputs
-        noise = self._normal(inputs.shape, inputs.data) * np.float32(self.stddev)
-        return inputs + Tensor(noise.astype(inputs.dtype, copy=False))
+        shape, like, stddev = inputs.shape, inputs.data, np.float32(self.stddev)
+
+        def draw():
+            return (self._normal(shape, like) * stddev).astype(like.dtype, copy=False)
+
+        return inputs + drawn(draw)
 
     def get_config(self):
         config = super().get_config()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..backend import namespace
+from ..ops.replay import called_again
 from ..tensor import Tensor, make_result
 from .base import Layer, check_number
 
@@ -12,15 +13,16 @@ from .base import Layer, check_number
 def token_ids(inputs, what="Embedding"):
     """Integer token ids from a tensor, array or (padded) list; ragged lists get a pointer to pad_sequences."""
     data = inputs.data if isinstance(inputs, Tensor) else inputs
+    xp = namespace(data)
     try:
-        data = np.asarray(data)
+        data = np.asarray(data) if xp is np else data  # a device array stays there
     except ValueError:
         data = None
     if data is None or data.dtype == object:
         raise ValueError(f"{what}: the token id sequences have different lengths. Pad them to one length "
                          "first with deepgrad.utils.pad_sequences (Keras' keras.utils.pad_sequences).")
     if data.dtype.kind == "f":
-        if data.size and not (data == np.round(data)).all():
+        if data.size and not bool((data == xp.round(data)).all()):
             raise ValueError(f"{what} expects integer token ids, got non-integer values.")
         data = data.astype(np.int64)
     elif data.dtype.kind not in "iu":
@@ -29,6 +31,7 @@ def token_ids(inputs, what="Embedding"):
     return data
 
 
+@called_again
 def lookup(table, ids) -> Tensor:
     """Rows of ``table`` (input_dim, output_dim) by integer ``ids`` of any shape: out[..., :] = table[id].
 
@@ -88,7 +91,9 @@ class Embedding(Layer):
 
     def call(self, inputs):
         ids = token_ids(inputs)
-        if ids.size and (ids.min() < 0 or ids.max() >= self.input_dim):
+        # the range check reads the ids: on a device it would wait for the GPU at every step, so device ids
+        # are the caller's to check (as TensorFlow's GPU lookup, CuPy wraps a stray id instead of failing)
+        if namespace(ids) is np and ids.size and (ids.min() < 0 or ids.max() >= self.input_dim):
             bad = int(ids.max()) if ids.max() >= self.input_dim else int(ids.min())
             raise ValueError(f"Embedding layer {self.name!r}: token id {bad} is outside [0, input_dim) = "
                              f"[0, {self.input_dim}). Raise input_dim to the vocabulary size (plus the "

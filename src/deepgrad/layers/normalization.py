@@ -7,6 +7,7 @@ import math
 import numpy as np
 
 from .. import backend, distribution
+from ..ops.replay import drawn, effect
 from ..tensor import Tensor, make_result
 from .base import Layer, check_axes, check_number
 
@@ -151,15 +152,21 @@ class BatchNormalization(Layer):
             if self.renorm:
                 normalized = self._renormalized(normalized, batch_mean, batch_var)
             else:
-                self.moving_mean.data *= m
-                self.moving_mean.data += (1 - m) * batch_mean
-                self.moving_variance.data *= m
-                self.moving_variance.data += (1 - m) * batch_var
+                moving_mean, moving_variance = self.moving_mean.data, self.moving_variance.data
+
+                def update():  # a compiled step runs it again after each replayed forward pass
+                    moving_mean.__imul__(m)
+                    moving_mean.__iadd__((1 - m) * batch_mean)
+                    moving_variance.__imul__(m)
+                    moving_variance.__iadd__((1 - m) * batch_var)
+
+                effect(update)
         else:
             xp = backend.namespace(inputs.data)
             shape = (1,) + self._broadcast
-            inv_std = (1.0 / xp.sqrt(self.moving_variance.data + self.epsilon)).reshape(shape)
-            normalized = (inputs - Tensor(self.moving_mean.data.reshape(shape))) * Tensor(inv_std)
+            moving_variance, epsilon = self.moving_variance.data, self.epsilon
+            inv_std = drawn(lambda: (1.0 / xp.sqrt(moving_variance + epsilon)).reshape(shape))
+            normalized = (inputs - Tensor(self.moving_mean.data.reshape(shape))) * inv_std
         if self.scale:
             normalized = normalized * self._shaped(self.gamma)
         if self.center:

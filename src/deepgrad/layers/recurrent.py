@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..backend import namespace
 from ..ops import recurrent as rnn_ops
 from ..ops.shape import broadcast_to, concatenate, getitem, unsqueeze
 from ..tensor import Tensor, as_tensor, no_grad
@@ -106,7 +107,7 @@ class _RNN(_RandomLayer):
 
     def _dropout_mask(self, rate, shape, like):
         keep = 1.0 - rate
-        return (self._uniform(shape, like) < keep).astype(like.dtype) / np.asarray(keep, like.dtype)
+        return (self._uniform(shape, like) < keep).astype(like.dtype) / like.dtype.type(keep)
 
     def call(self, inputs, training=False, mask=None, initial_state=None):
         inputs = as_tensor(inputs)
@@ -121,7 +122,7 @@ class _RNN(_RandomLayer):
         if training and self.recurrent_dropout > 0:
             recurrent_mask = self._dropout_mask(self.recurrent_dropout, (x.shape[0], self.units), x.data)
         if mask is not None:
-            mask = np.asarray(mask.data if isinstance(mask, Tensor) else mask).astype(bool)
+            mask = namespace(x.data).asarray(mask.data if isinstance(mask, Tensor) else mask).astype(bool)
         result = self._run(x, states, mask, recurrent_mask)
         sequence, finals = self._split(result)
         if self.stateful:

@@ -62,6 +62,7 @@ class Model(Layer):
         self._compiled_state = None
         self._buffer = None
         self._step_constraints = []
+        self._compiled_steps = None
         self._initial_epoch_override = None
         # JSON-able facts saved with the model (e.g. the preprocessing a command-line model needs)
         self.metadata = {}
@@ -210,12 +211,19 @@ class Model(Layer):
         ``optimizer`` is a name ('rmsprop', 'adam', 'sgd', ...) or an optimizer object;
         ``loss`` a name, a function ``loss(y_true, y_pred)`` or a Loss object (one per
         output for multi-output models: list or dict by output name); ``metrics`` a
-        list of names ('accuracy', 'mae', ...) or Metric objects. ``run_eagerly``,
-        ``jit_compile`` and ``steps_per_execution`` are accepted for compatibility;
-        deepgrad always runs eagerly.
+        list of names ('accuracy', 'mae', ...) or Metric objects. ``run_eagerly`` and
+        ``steps_per_execution`` are accepted for compatibility.
+
+        ``jit_compile`` (True, False or 'auto', the default) records the training step and
+        the inference forward pass once per batch shape and replays them into the same arrays
+        afterwards, with the eager numbers bit for bit (see :mod:`deepgrad.models.compiled`
+        and docs/jit_compile.md). Under 'auto', Sequential and functional models of deepgrad's
+        layers are replayed, other models run eagerly; ``run_eagerly=True`` turns it off.
+        :meth:`jit_status` says, per batch shape, whether a step is replayed or why not.
         """
         from .. import losses, optimizers  # noqa: PLC0415
         from .. import metrics as metric_identifiers  # noqa: PLC0415
+        from .compiled import CompiledSteps, check_setting  # noqa: PLC0415
 
         self.optimizer = optimizers.get(optimizer)
         losses.check(loss)  # unknown names fail here, not at the first batch
@@ -229,6 +237,14 @@ class Model(Layer):
         self._loss_tracker = metric_identifiers.Mean(name="loss") if loss is not None else None
         self.compiled = True
         self._compiled_state = None  # resolved on first use, once output shapes are known
+        setting = False if run_eagerly else check_setting(jit_compile)
+        self._compiled_steps = CompiledSteps(self, setting) if setting is not False else None
+
+    def jit_status(self) -> dict:
+        """``{step and batch shapes: 'replayed' or why it runs eagerly}`` (see ``compile(jit_compile=...)``)."""
+        if self._compiled_steps is None:
+            return {}
+        return self._compiled_steps.status()
 
     @property
     def metrics_names(self) -> list:
@@ -365,6 +381,24 @@ class Model(Layer):
             self._compiled_state = _training.CompiledState(self, self._loss_spec, self._loss_weights,
                                                            self._metric_spec, y_arrays)
         return self._compiled_state
+
+    def to(self, device):
+        """Move the model's weights to ``device`` (``'cpu'`` or ``'cuda'``) in place; returns the model.
+
+        As in PyTorch, move a model before its optimizer holds state (before the first step):
+        ``ValueError`` otherwise. ``fit``, ``evaluate`` and ``predict`` then move each batch to
+        the model's device once and return NumPy arrays.
+        """
+        device = backend.parse_device(device)
+        if device == self.device:
+            return self
+        if self.optimizer is not None and getattr(self.optimizer, "_variables", None):
+            raise ValueError(f"model {self.name!r} is moved to {device!r} after its optimizer built state on "
+                             f"{self.device!r}; move the model before training (or compile it again).")
+        if self._buffer is not None:
+            self._buffer.release()
+            self._buffer = None
+        return super().to(device)
 
     # ------------------------------------------------------------------ parameter buffer
     def _parameter_buffer(self):

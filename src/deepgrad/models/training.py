@@ -15,6 +15,7 @@ the run stands so that :class:`~deepgrad.callbacks.BackupAndRestore` can resume 
 
 from __future__ import annotations
 
+import contextlib
 import math
 import warnings
 
@@ -308,7 +309,8 @@ class CompiledState:
 
     # ---- metrics
     def update(self, loss_value, count, y_batch, outputs, sample_weight):
-        self.loss_sum += loss_value * count
+        # a device loss stays a device scalar: the sum is read (one copy) when the logs are
+        self.loss_sum = self.loss_sum + loss_value * count
         self.loss_count += count
         if any(self.metrics):
             self.update_metrics(y_batch, self.predictions(outputs), sample_weight)
@@ -339,7 +341,7 @@ class CompiledState:
 
     def results(self):
         """Logs with Keras key names: 'loss' then each metric's name."""
-        logs = {"loss": self.loss_sum / max(self.loss_count, 1)}
+        logs = {"loss": float(self.loss_sum) / max(self.loss_count, 1)}
         for name, metric in zip(self.metric_names(), [m for ml in self.metrics for m in ml]):
             value = metric.result()
             # per-class metrics (F1Score(average=None), several thresholds) stay arrays, as in Keras
@@ -433,7 +435,8 @@ def model_output_shapes(model):
 
         expected = model.input_shape_built
         expected_list = expected if isinstance(expected, list) else [expected]
-        dummy = [_dummy_inputs(s, model.dtype) for s in expected_list]
+        device = model.device
+        dummy = [_dummy_inputs(s, model.dtype).to(device) for s in expected_list]
         with no_grad():
             out = model(dummy if len(dummy) > 1 else dummy[0], training=False)
         outs = out if isinstance(out, (list, tuple)) else [out]
@@ -574,31 +577,58 @@ def positive_int(value, name, default=None):
 
 
 def train_step(model, state, x_batch, y_batch, w_batch, trainable):
-    """One step of gradient descent on a batch; returns the batch loss (a float)."""
+    """One step of gradient descent on a batch; returns the batch loss (a float on the CPU, a
+    device scalar on a GPU: reading it would wait for the step).
+
+    With ``compile(jit_compile=...)`` on, the step is recorded once per batch signature and
+    replayed afterwards (:mod:`deepgrad.models.compiled`); otherwise it runs eagerly.
+    """
+    steps = model._compiled_steps
+    if steps is not None:
+        return steps.train(state, x_batch, y_batch, w_batch, trainable, _eager_train_step)
+    return _eager_train_step(model, state, x_batch, y_batch, w_batch, trainable)
+
+
+def _eager_train_step(model, state, x_batch, y_batch, w_batch, trainable, recorder=None):
+    """The eager step; with a ``recorder``, also records its forward pass, loss and backward pass.
+
+    Returns the loss value, or with a recorder ``(loss value, outputs, loss tensor)``.
+    """
     buffer = model._buffer
     if buffer is not None:
         buffer.zero_grad()
+        device = backend.device_of(buffer.data)
     else:
         for w in trainable:
             w.grad = None
-    inputs = [Tensor(a) for a in x_batch]
-    outputs = state.forward(inputs, training=True)
-    loss = state.loss(y_batch, outputs, w_batch)
-    if trainable:  # a model without trainable weights only measures its loss (as Keras)
-        loss.backward()
+        device = model.device
+    inputs = [Tensor(a) for a in batch_on(device, x_batch)]
+    with recorder if recorder is not None else contextlib.nullcontext():
+        outputs = state.forward(inputs, training=True)
+        loss = state.loss(batch_on(device, y_batch), outputs, batch_on(device, w_batch))
+        if trainable:  # a model without trainable weights only measures its loss (as Keras)
+            loss.backward()
+    if trainable:
         model.optimizer.step(trainable)
     for layer in model._step_constraints:
         layer.apply_constraints()
-    loss_value = float(loss.data)
+    loss_value = float(loss.data) if device == "cpu" else loss.data
     state.update(loss_value, len(x_batch[0]), y_batch, outputs, w_batch)
-    return loss_value
+    return loss_value if recorder is None else (loss_value, outputs, loss)
+
+
+def batch_on(device, arrays):
+    """A batch (a list of host arrays, or None) on ``device``: one copy per array, none on the CPU."""
+    if arrays is None or device == "cpu":
+        return arrays
+    return [backend.to_device(a, device) for a in arrays]
 
 
 def host_array(value):
     """A NumPy array of ``value`` (a Tensor, a CuPy or NumPy array, a number)."""
     if isinstance(value, Tensor):
         value = value.data
-    return backend.to_numpy(value) if not isinstance(value, np.ndarray) else value
+    return value if type(value) is np.ndarray else backend.to_numpy(value)
 
 
 def as_output_list(outputs) -> list:
@@ -997,10 +1027,12 @@ def _evaluation_pass(state, iterator, callback_list=None):
     """Loss and metrics over one epoch of ``iterator`` with no graph recorded."""
     state.reset()
     with no_grad():
+        device = state.model.device
         for step, (x_batch, y_batch, w_batch) in iterator.epoch():
-            outputs = state.forward([Tensor(a) for a in x_batch], training=False)
-            loss = state.loss(y_batch, outputs, w_batch)
-            state.update(float(loss.data), len(x_batch[0]), y_batch, outputs, w_batch)
+            outputs = state.forward([Tensor(a) for a in batch_on(device, x_batch)], training=False)
+            loss = state.loss(batch_on(device, y_batch), outputs, batch_on(device, w_batch))
+            state.update(float(loss.data) if device == "cpu" else loss.data, len(x_batch[0]), y_batch, outputs,
+                         w_batch)
             _finish_shard()
             if callback_list is not None:
                 callback_list.on_test_batch_end(step, global_results(state))
@@ -1128,13 +1160,24 @@ def predict(model, x, batch_size=None, verbose="auto", steps=None, callbacks=Non
         n = sample_count(xs)
         batch_size = n if single_batch else positive_int(batch_size, "batch_size", 32)
         if n <= batch_size and not callbacks and not verbose and not model._overrides("predict_step"):
-            with no_grad():  # small inputs: one forward pass, no data pipeline
-                out = model(Tensor(xs[0]) if len(xs) == 1 else [Tensor(a) for a in xs], training=False)
+            # the flat buffer names the device at once; model.device walks every layer's weights
+            device = backend.device_of(model._buffer.data) if model._buffer is not None else model.device
+            xs = batch_on(device, xs)
+            out = _replayed_forward(model, xs)
+            if out is None:
+                with no_grad():  # small inputs: one forward pass, no data pipeline
+                    out = model(Tensor(xs[0]) if len(xs) == 1 else [Tensor(a) for a in xs], training=False)
             if isinstance(out, (list, tuple)):
                 return [backend.to_numpy(o.data) for o in out]
             return out.data if type(out.data) is np.ndarray else backend.to_numpy(out.data)
         iterator = EpochIterator(ArrayAdapter(xs, None, None, batch_size), steps, fresh_passes=True)
     return _predict_pass(model, iterator, callbacks, verbose)
+
+
+def _replayed_forward(model, xs):
+    """``model(xs, training=False)`` replayed from a recorded forward pass, or None when it runs eagerly."""
+    steps = model._compiled_steps
+    return None if steps is None else steps.predict(xs)
 
 
 def _predict_pass(model, iterator, callbacks, verbose):
@@ -1148,12 +1191,16 @@ def _predict_pass(model, iterator, callbacks, verbose):
         callback_list.on_predict_begin()
     pieces = []
     custom = model._overrides("predict_step")
+    device = model.device
     with no_grad():
         for step, (batch, _, _) in iterator.epoch():
+            batch = batch_on(device, batch)
             if custom:
                 out = model.predict_step(_as_batch(batch, None, None))
             else:
-                out = model(batch[0] if len(batch) == 1 else batch, training=False)
+                out = _replayed_forward(model, [b.data if isinstance(b, Tensor) else b for b in batch])
+                if out is None:
+                    out = model(batch[0] if len(batch) == 1 else batch, training=False)
             outs = out if isinstance(out, (list, tuple)) else [out]
             pieces.append([host_array(o) for o in outs])
             if callback_list is not None:

@@ -8,6 +8,8 @@ the mask) and two saved arrays; here it is one node that keeps only its output.
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..backend import namespace
 from ..tensor import Tensor, as_tensor, make_result
 
@@ -28,23 +30,33 @@ def masked_softmax(x, mask=None, axis=-1) -> Tensor:
     """
     x = as_tensor(x)
     xp = namespace(x.data)
-    data = x.data
+    keep = None
     if mask is not None:
         keep = mask.data if isinstance(mask, Tensor) else xp.asarray(mask)
+    out = _masked_softmax_data(xp, x.data, keep, axis)
+
+    def backward(g):
+        return (out * (g - (g * out).sum(axis=axis, keepdims=True)),)
+
+    return make_result(out, (x,), backward, "masked_softmax", _masked_softmax_into, (x, keep, axis))
+
+
+def _masked_softmax_data(xp, data, keep, axis):
+    if keep is not None:
         keep = keep.astype(bool, copy=False)
         try:
             data = xp.where(keep, data, data.dtype.type(_large_negative(data.dtype)))
         except ValueError:
             raise ValueError(
                 f"masked_softmax: a mask of shape {tuple(keep.shape)} does not broadcast to scores of "
-                f"shape {tuple(x.shape)}."
+                f"shape {tuple(data.shape)}."
             ) from None
     out = xp.exp(data - data.max(axis=axis, keepdims=True))
     out /= out.sum(axis=axis, keepdims=True)
-    if mask is not None:
+    if keep is not None:
         out *= keep
+    return out
 
-    def backward(g):
-        return (out * (g - (g * out).sum(axis=axis, keepdims=True)),)
 
-    return make_result(out, (x,), backward, "masked_softmax")
+def _masked_softmax_into(x, keep, axis, out):
+    np.copyto(out, _masked_softmax_data(np, x, keep, axis))

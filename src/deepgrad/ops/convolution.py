@@ -51,8 +51,9 @@ import math
 import numpy as np
 
 from ..backend import namespace
-from ..tensor import Tensor, as_tensor, make_result
+from ..tensor import DeferredGradient, Tensor, as_tensor, dense_gradient, make_result
 from . import kernels
+from .replay import called_again
 from .shape import reshape, transpose
 
 PADDINGS = ("valid", "same", "causal")
@@ -333,6 +334,7 @@ def _relu_grad(g, out, bias):
     return masked.reshape(out.shape), bias_grad if wanted else None
 
 
+@called_again
 def conv(x, kernel, bias=None, strides=1, padding="valid", dilation_rate=1,
          data_format="channels_last", relu=False) -> Tensor:
     """N-d convolution (cross-correlation, as in every framework), channels-last.
@@ -381,7 +383,12 @@ def conv(x, kernel, bias=None, strides=1, padding="valid", dilation_rate=1,
     def backward(g):
         grad_x = grad_w = None
         if relu:
-            g, grad_bias = _relu_grad(g, out, bias)
+            fused = g.through_relu() if isinstance(g, DeferredGradient) else None
+            if fused is not None:
+                g, grad_bias = fused
+                grad_bias = grad_bias if bias is not None and bias.requires_grad else None
+            else:
+                g, grad_bias = _relu_grad(dense_gradient(g), out, bias)
         else:
             grad_bias = _bias_grad(g, bias)
         if x.requires_grad:
@@ -390,6 +397,7 @@ def conv(x, kernel, bias=None, strides=1, padding="valid", dilation_rate=1,
             grad_w = geometry.kernel_grad(cols, g, kernel_data.shape)
         return grad_x, grad_w, grad_bias
 
+    backward.accepts_deferred = relu  # a max pooling's gradient goes through the ReLU in one pass
     parents = (x, kernel) if bias is None else (x, kernel, bias)
     return make_result(out, parents, backward, "conv")
 
@@ -426,6 +434,7 @@ def conv_transpose_length(length, kernel_size, stride, padding, output_padding=N
     return (length - 1) * stride + span - 2 * pad + output_padding
 
 
+@called_again
 def conv_transpose(x, kernel, bias=None, strides=1, padding="valid", output_padding=None, dilation_rate=1,
                    data_format="channels_last") -> Tensor:
     """Transposed convolution: the gradient of :func:`conv` with respect to its input.

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import operator
 
+import numpy as np
+
 from ..backend import namespace
 from ..tensor import Tensor, as_tensor, make_result
 
@@ -69,26 +71,26 @@ def _sub_backward(g):
     return g, -g
 
 
-def _additive(op, forward, a, b, backward_scalar_right, backward_scalar_left, backward_both):
+def _additive(op, forward, a, b, backward_scalar_right, backward_scalar_left, backward_both, kernel):
     """a + b or a - b: a Python scalar operand is no parent, and both gradients need no inputs."""
     if isinstance(a, Tensor) and isinstance(b, Tensor):  # the common case first
-        return make_result(_apply(forward, op, a.data, b.data), (a, b), backward_both, op)
+        return make_result(_apply(forward, op, a.data, b.data), (a, b), backward_both, op, kernel)
     if is_scalar(b) and isinstance(a, Tensor):
-        return make_result(_apply(forward, op, a.data, b), (a,), backward_scalar_right, op)
+        return make_result(_apply(forward, op, a.data, b), (a,), backward_scalar_right, op, kernel, (a, b))
     if is_scalar(a) and isinstance(b, Tensor):
-        return make_result(_apply(forward, op, a, b.data), (b,), backward_scalar_left, op)
+        return make_result(_apply(forward, op, a, b.data), (b,), backward_scalar_left, op, kernel, (a, b))
     a, b = _operands(a, b)
-    return make_result(_apply(forward, op, a.data, b.data), (a, b), backward_both, op)
+    return make_result(_apply(forward, op, a.data, b.data), (a, b), backward_both, op, kernel)
 
 
 def add(a, b) -> Tensor:
     """a + b.   d/da = 1, d/db = 1."""
-    return _additive("add", operator.add, a, b, _pass_one, _pass_one, _pass_both)
+    return _additive("add", operator.add, a, b, _pass_one, _pass_one, _pass_both, np.add)
 
 
 def sub(a, b) -> Tensor:
     """a - b.   d/da = 1, d/db = -1."""
-    return _additive("sub", operator.sub, a, b, _pass_one, _negate, _sub_backward)
+    return _additive("sub", operator.sub, a, b, _pass_one, _negate, _sub_backward, np.subtract)
 
 
 def mul(a, b) -> Tensor:
@@ -99,7 +101,7 @@ def mul(a, b) -> Tensor:
         def backward_scalar(g):
             return (g * b,)
 
-        return make_result(_apply(operator.mul, "mul", a.data, b), (a,), backward_scalar, "mul")
+        return make_result(_apply(operator.mul, "mul", a.data, b), (a,), backward_scalar, "mul", np.multiply, (a, b))
     a, b = _operands(a, b)
     a_data, b_data = a.data, b.data
 
@@ -107,7 +109,7 @@ def mul(a, b) -> Tensor:
         return (g * b_data if a.requires_grad else None,
                 g * a_data if b.requires_grad else None)
 
-    return make_result(_apply(operator.mul, "mul", a_data, b_data), (a, b), backward, "mul")
+    return make_result(_apply(operator.mul, "mul", a_data, b_data), (a, b), backward, "mul", np.multiply)
 
 
 def truediv(a, b) -> Tensor:
@@ -117,7 +119,7 @@ def truediv(a, b) -> Tensor:
             return (g / b,)
 
         return make_result(_apply(operator.truediv, "truediv", a.data, b), (a,),
-                           backward_by_scalar, "truediv")
+                           backward_by_scalar, "truediv", np.true_divide, (a, b))
     if is_scalar(a) and isinstance(b, Tensor):
         b_data = b.data
         out = _apply(operator.truediv, "truediv", a, b_data)
@@ -125,7 +127,7 @@ def truediv(a, b) -> Tensor:
         def backward_of_scalar(g):
             return (-g * out / b_data,)
 
-        return make_result(out, (b,), backward_of_scalar, "truediv")
+        return make_result(out, (b,), backward_of_scalar, "truediv", np.true_divide, (a, b))
     a, b = _operands(a, b)
     b_data = b.data
     out = _apply(operator.truediv, "truediv", a.data, b_data)
@@ -135,13 +137,13 @@ def truediv(a, b) -> Tensor:
         grad_b = -g * out / b_data if b.requires_grad else None
         return grad_a, grad_b
 
-    return make_result(out, (a, b), backward, "truediv")
+    return make_result(out, (a, b), backward, "truediv", np.true_divide)
 
 
 def neg(x) -> Tensor:
     """-x.   d/dx = -1."""
     x = as_tensor(x)
-    return make_result(-x.data, (x,), _negate, "neg")
+    return make_result(-x.data, (x,), _negate, "neg", np.negative)
 
 
 class _quiet:
@@ -176,7 +178,7 @@ def pow(x, exponent) -> Tensor:
                 return (g * (2 * x_data),)
             return (g * (p * x_data ** (p - 1)),)
 
-        return make_result(out, (x,), backward_scalar, "pow")
+        return make_result(out, (x,), backward_scalar, "pow", _pow_into, (x, p))
 
     x, e = _operands(x, exponent)
     x_data, e_data = x.data, e.data
@@ -192,7 +194,11 @@ def pow(x, exponent) -> Tensor:
             grad_e = g * out * log_x
         return grad_x, grad_e
 
-    return make_result(out, (x, e), backward, "pow")
+    return make_result(out, (x, e), backward, "pow", _pow_into)
+
+
+def _pow_into(x, p, out):
+    np.copyto(out, x ** p)  # ``**`` takes NumPy's shortcuts (x**2 = square, x**0.5 = sqrt): keep them
 
 
 def exp(x) -> Tensor:
@@ -203,7 +209,7 @@ def exp(x) -> Tensor:
     def backward(g):
         return (g * out,)
 
-    return make_result(out, (x,), backward, "exp")
+    return make_result(out, (x,), backward, "exp", np.exp)
 
 
 def log(x) -> Tensor:
@@ -214,7 +220,7 @@ def log(x) -> Tensor:
     def backward(g):
         return (g / v,)
 
-    return make_result(namespace(v).log(v), (x,), backward, "log")
+    return make_result(namespace(v).log(v), (x,), backward, "log", np.log)
 
 
 def log1p(x) -> Tensor:
@@ -225,7 +231,7 @@ def log1p(x) -> Tensor:
     def backward(g):
         return (g / (1 + v),)
 
-    return make_result(namespace(v).log1p(v), (x,), backward, "log1p")
+    return make_result(namespace(v).log1p(v), (x,), backward, "log1p", np.log1p)
 
 
 def sqrt(x) -> Tensor:
@@ -236,7 +242,7 @@ def sqrt(x) -> Tensor:
     def backward(g):
         return (g / (2 * out),)
 
-    return make_result(out, (x,), backward, "sqrt")
+    return make_result(out, (x,), backward, "sqrt", np.sqrt)
 
 
 def abs(x) -> Tensor:
@@ -248,7 +254,7 @@ def abs(x) -> Tensor:
     def backward(g):
         return (g * xp.sign(v),)
 
-    return make_result(xp.abs(v), (x,), backward, "abs")
+    return make_result(xp.abs(v), (x,), backward, "abs", np.absolute)
 
 
 def sign(x) -> Tensor:
@@ -258,7 +264,7 @@ def sign(x) -> Tensor:
     def backward(g):
         return (namespace(g).zeros_like(g),)
 
-    return make_result(namespace(x.data).sign(x.data), (x,), backward, "sign")
+    return make_result(namespace(x.data).sign(x.data), (x,), backward, "sign", np.sign)
 
 
 def tanh(x) -> Tensor:
@@ -269,7 +275,7 @@ def tanh(x) -> Tensor:
     def backward(g):
         return (g * (1 - out * out),)
 
-    return make_result(out, (x,), backward, "tanh")
+    return make_result(out, (x,), backward, "tanh", np.tanh)
 
 
 def sigmoid_data(v):
@@ -284,6 +290,12 @@ def sigmoid_data(v):
         return 1 / (1 + xp.exp(-v))
 
 
+def _sigmoid_into(v, out):
+    """sigmoid_data(v) written into ``out`` (the same operations, so the same bits)."""
+    with np.errstate(all="ignore"):
+        np.true_divide(1, 1 + np.exp(-v), out=out)
+
+
 def sigmoid(x) -> Tensor:
     """sigma(x) = 1/(1 + e^-x), range (0, 1), stable for large |x|.   d/dx = sigma(x)(1 - sigma(x))."""
     x = as_tensor(x)
@@ -292,7 +304,7 @@ def sigmoid(x) -> Tensor:
     def backward(g):
         return (g * (out * (1 - out)),)
 
-    return make_result(out, (x,), backward, "sigmoid")
+    return make_result(out, (x,), backward, "sigmoid", _sigmoid_into)
 
 
 def relu(x) -> Tensor:
@@ -305,7 +317,7 @@ def relu(x) -> Tensor:
         # over a random mask is ~10x slower on the CPU)
         return (g * (out > 0),)
 
-    return make_result(out, (x,), backward, "relu")
+    return make_result(out, (x,), backward, "relu", np.maximum, (x, 0))
 
 
 def softplus(x) -> Tensor:
@@ -318,24 +330,28 @@ def softplus(x) -> Tensor:
     def backward(g):
         return (g * sigmoid_data(v),)
 
-    return make_result(out, (x,), backward, "softplus")
+    return make_result(out, (x,), backward, "softplus", _softplus_into)
+
+
+def _softplus_into(v, out):
+    np.add(np.maximum(v, 0), np.log1p(np.exp(-np.abs(v))), out=out)
 
 
 def maximum(a, b) -> Tensor:
     """Elementwise max(a, b). The gradient goes to the larger input (split evenly on ties)."""
     a, b = _operands(a, b)
     out = _apply(namespace(a.data).maximum, "maximum", a.data, b.data)
-    return _select_backward(a, b, out, "maximum", greater=True)
+    return _select_backward(a, b, out, "maximum", greater=True, kernel=np.maximum)
 
 
 def minimum(a, b) -> Tensor:
     """Elementwise min(a, b). The gradient goes to the smaller input (split evenly on ties)."""
     a, b = _operands(a, b)
     out = _apply(namespace(a.data).minimum, "minimum", a.data, b.data)
-    return _select_backward(a, b, out, "minimum", greater=False)
+    return _select_backward(a, b, out, "minimum", greater=False, kernel=np.minimum)
 
 
-def _select_backward(a, b, out, op, greater):
+def _select_backward(a, b, out, op, greater, kernel):
     a_data, b_data = a.data, b.data
 
     def backward(g):
@@ -345,7 +361,7 @@ def _select_backward(a, b, out, op, greater):
         grad_b = g * (1 - share_a) if b.requires_grad else None
         return grad_a, grad_b
 
-    return make_result(out, (a, b), backward, op)
+    return make_result(out, (a, b), backward, op, kernel)
 
 
 def where(condition, a, b) -> Tensor:
@@ -367,7 +383,15 @@ def where(condition, a, b) -> Tensor:
         return (g * condition if a.requires_grad else None,
                 g * ~condition if b.requires_grad else None)
 
-    return make_result(out, (a, b), backward, "where")
+    return make_result(out, (a, b), backward, "where", _where_into, (condition, a, b))
+
+
+def _where_into(condition, a, b, out):
+    np.copyto(out, np.where(condition, a, b))
+
+
+def _clip_into(x, low, high, out):
+    np.copyto(out, np.clip(x, low, high))
 
 
 def clip(x, min=None, max=None) -> Tensor:
@@ -388,4 +412,4 @@ def clip(x, min=None, max=None) -> Tensor:
             inside = (x_data >= min) & (x_data <= max)
         return (g * inside,)
 
-    return make_result(out, (x,), backward, "clip")
+    return make_result(out, (x,), backward, "clip", _clip_into, (x, min, max))

@@ -10,6 +10,9 @@ per-run overhead dominates. Compiled, each is one pass in memory order:
                  backward dx[n, o s + k(index), c] += g[n, o, c]
     bias + ReLU  z = max(z + b, 0) in place on a convolution's fresh product; backward
                  dz = g [z > 0] and db = sum_m dz in one pass (the convolution's ``relu=True``)
+    pooled ReLU  dz[n, o k + j, c] = g[n, o, c] [j = index, pooled > 0], written once for every
+                 element of non-overlapping windows, and db from the pooled arrays (a max pooling's
+                 gradient taken through the ReLU of the convolution before it: ``PooledGradient``)
 
 Every kernel works on rank-3 spatial layouts; 1-d and 2-d inputs get singleton axes
 (kernel 1, stride 1), which is a free reshape. They run on C-contiguous NumPy arrays of one
@@ -25,6 +28,8 @@ from __future__ import annotations
 import os
 
 import numpy as np
+
+from ..backend import DeviceKernel, namespace
 
 _KERNELS = None
 MIN_CHANNELS = 8  # col2im: with shorter rows, NumPy's slice additions were as fast (1 channel: faster)
@@ -110,6 +115,29 @@ def _max_pool_grad(g, index, grad, k1_, k2_, k3_, s1, s2, s3):
                                 k += 1
 
 
+def _pooled_relu_grad(g, index, pooled, grad, bias_grad, k1_, k2_, k3_):
+    # Non-overlapping windows (strides = pool size) over x = max(z, 0): every element of the
+    # windows in grad (N, P1, P2, P3, C) is written once: g at the window's maximum when it is
+    # positive (the ReLU passes it), else 0; bias_grad (C,) += the passed g.
+    n_, o1_, o2_, o3_, c_ = g.shape
+    for n in range(n_):
+        for o1 in range(o1_):
+            for o2 in range(o2_):
+                for o3 in range(o3_):
+                    k = 0
+                    for k1 in range(k1_):
+                        for k2 in range(k2_):
+                            for k3 in range(k3_):
+                                p1, p2, p3 = o1 * k1_ + k1, o2 * k2_ + k2, o3 * k3_ + k3
+                                for c in range(c_):
+                                    hit = index[n, o1, o2, o3, c] == k and pooled[n, o1, o2, o3, c] > 0
+                                    grad[n, p1, p2, p3, c] = g[n, o1, o2, o3, c] if hit else 0
+                                k += 1
+                    for c in range(c_):
+                        if pooled[n, o1, o2, o3, c] > 0:
+                            bias_grad[c] += g[n, o1, o2, o3, c]
+
+
 def _bias_relu(z, bias):
     # in place on a fresh (M, F) product: z = max(z + bias, 0)
     m_, f_ = z.shape
@@ -137,7 +165,8 @@ def _compile() -> dict:
     compiled = jit(numba)
     return {"col2im": compiled(_col2im), "max_pool": compiled(_max_pool),
             "max_pool_grad": compiled(_max_pool_grad), "bias_relu": compiled(_bias_relu),
-            "relu_grad_bias": compiled(_relu_grad_bias)}
+            "relu_grad_bias": compiled(_relu_grad_bias),
+            "pooled_relu_grad": compiled(_pooled_relu_grad)}
 
 
 def _kernels() -> dict:
@@ -156,8 +185,10 @@ def kernel(name, *arrays):
     if os.environ.get("DEEPGRAD_FUSED", "1") == "0":
         return None
     first = arrays[0]
+    if namespace(first) is not np:  # device arrays: the CUDA form, where there is one
+        return DEVICE_FORMS.get(name)
     for a in arrays:
-        if not isinstance(a, np.ndarray) or not a.flags.c_contiguous:
+        if type(a) is not np.ndarray or not a.flags.c_contiguous:  # a device array (of any class) never
             return None
         if a.dtype.kind == "f" and a.dtype != first.dtype:
             return None
@@ -169,3 +200,38 @@ def kernel(name, *arrays):
 def rank3(values, fill=1):
     """A per-axis tuple of one to three entries padded with ``fill`` to three (singleton spatial axes)."""
     return tuple(values) + (fill,) * (3 - len(values))
+
+
+# --------------------------------------------------------------------------- the same kernels on a GPU
+# CUDA forms with the compiled kernels' signatures, so the call sites dispatch through ``kernel`` alone.
+# Each body is the loop body above for one element; the NumPy mirrors are the reference on the CPU.
+
+
+def _bias_relu_mirror(bias, features, z):
+    z += bias
+    np.maximum(z, 0, out=z)
+
+
+def _relu_grad_bias_mirror(g, out, features, grad, bias_grad):
+    np.multiply(g, out > 0, out=grad)
+    bias_grad += grad.reshape(-1, features).sum(axis=0)
+
+
+CUDA_BIAS_RELU = DeviceKernel(
+    "deepgrad_bias_relu", "raw T bias, int64 features", "T z",
+    "T v = z + bias[i % features]; z = v > 0 ? v : (T)0;", _bias_relu_mirror)
+CUDA_RELU_GRAD_BIAS = DeviceKernel(
+    "deepgrad_relu_grad_bias", "T g, T out, int64 features", "T grad, raw T bias_grad",
+    "T v = out > 0 ? g : (T)0; grad = v; atomicAdd(&bias_grad[i % features], v);", _relu_grad_bias_mirror)
+
+
+def _device_bias_relu(z, bias):
+    CUDA_BIAS_RELU(bias, z.shape[-1], z)
+
+
+def _device_relu_grad_bias(g, out, grad, bias_grad):
+    # the column sums are added atomically: their order, and so the last bits, vary from run to run
+    CUDA_RELU_GRAD_BIAS(g, out, g.shape[-1], grad, bias_grad)
+
+
+DEVICE_FORMS = {"bias_relu": _device_bias_relu, "relu_grad_bias": _device_relu_grad_bias}

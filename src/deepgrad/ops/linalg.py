@@ -6,6 +6,8 @@ dL/da = g @ b^T and dL/db = a^T @ g, with broadcast batch axes summed back.
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..backend import namespace
 from ..tensor import Tensor, as_tensor, make_result
 
@@ -43,12 +45,12 @@ def matmul(a, b) -> Tensor:
             return (g @ b_data.T if a.requires_grad else None,
                     a_data.T @ g if b.requires_grad else None)
 
-        return make_result(out, (a, b), backward, "matmul")
+        return make_result(out, (a, b), backward, "matmul", np.matmul)
 
     def backward_general(g):
         return _matmul_backward_general(g, a_data, b_data, a.requires_grad, b.requires_grad)
 
-    return make_result(out, (a, b), backward_general, "matmul")
+    return make_result(out, (a, b), backward_general, "matmul", np.matmul)
 
 
 def _matmul_backward_general(g, a_data, b_data, grad_a_wanted, grad_b_wanted):

@@ -8,7 +8,9 @@ operation on every sample, position and channel at once, M*C elements for M = N 
 output positions:
 
     max      out = max_j slice_j, keeping the first offset that reaches it (an index of
-             M*C bytes); backward: dx[slice_j] += g where index == j
+             M*C bytes); backward: dx[slice_j] += g where index == j, handed on as a
+             :class:`PooledGradient` (a ReLU convolution before the pooling takes it through its
+             ReLU in one pass; any other consumer gets the dense dx)
     average  out = sum_j slice_j / count; backward: dx[slice_j] += g / count
 
 That is K*M*C reads and no copy of the windows (im2col would copy K*M*C elements to
@@ -23,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..backend import namespace
-from ..tensor import Tensor, as_tensor, make_result
+from ..tensor import DeferredGradient, Tensor, as_tensor, deferred_gradient, make_result
 from . import kernels
 from .convolution import (
     as_tuple,
@@ -39,6 +41,7 @@ from .convolution import (
 )
 from .reduction import max as reduce_max
 from .reduction import mean
+from .replay import called_again
 
 
 def _pool_geometry(x, pool_size, strides, padding, op):
@@ -87,6 +90,7 @@ def _max_pool_compiled(compiled, padded, pool_size, strides, out_shape, index_dt
     return out.reshape(full), index.reshape(full)
 
 
+@called_again
 def max_pool(x, pool_size, strides=None, padding="valid", data_format="channels_last") -> Tensor:
     """Max pooling: out[n, o, c] = max over the window at o*s of x[n, ., c].
 
@@ -109,23 +113,83 @@ def max_pool(x, pool_size, strides=None, padding="valid", data_format="channels_
     padded_shape = padded.shape
 
     def backward(g):
-        grad = xp.zeros(padded_shape, dtype=g.dtype)
-        g = xp.ascontiguousarray(g)  # a broadcast g (from a sum) is one small copy away from the compiled loop
+        return (PooledGradient(g, index, out, pool_size, strides, pads, padded_shape),)
+
+    return make_result(out, (x,), backward, "max_pool")
+
+
+@deferred_gradient
+class PooledGradient(DeferredGradient):
+    """The gradient of a max pooling's input, kept as the pooled gradient and its window maxima.
+
+    dx[n, o s + j, c] = g[n, o, c] at the offset j = index[n, o, c] of each window's first
+    maximum, 0 elsewhere (:meth:`materialize`). A ReLU just before the pooling (a
+    convolution with ``relu=True``) takes it through :meth:`through_relu` in one pass:
+    the ReLU's derivative at a window's maximum is [pooled > 0], so the masked gradient
+    and its per-channel sums (the bias gradient) come from the small pooled arrays.
+    """
+
+    __slots__ = ("g", "index", "pooled", "pool_size", "strides", "pads", "padded_shape")
+
+    def __init__(self, g, index, pooled, pool_size, strides, pads, padded_shape):
+        self.g, self.index, self.pooled = g, index, pooled
+        self.pool_size, self.strides, self.pads, self.padded_shape = pool_size, strides, pads, padded_shape
+
+    @property
+    def shape(self):
+        cropped = tuple(n - lo - hi for n, (lo, hi) in zip(self.padded_shape[1:-1], self.pads))
+        return (self.padded_shape[0],) + cropped + (self.padded_shape[-1],)
+
+    def materialize(self):
+        xp = namespace(self.g)
+        grad = xp.zeros(self.padded_shape, dtype=self.g.dtype)
+        g = xp.ascontiguousarray(self.g)  # a broadcast g (from a sum) is one small copy away from the compiled loop
+        out_shape = g.shape[1:-1]
         compiled = kernels.kernel("max_pool_grad", g, grad)
         if compiled is not None:
             rank3 = kernels.rank3
             n, channels = g.shape[0], g.shape[-1]
             shape = (n,) + rank3(out_shape) + (channels,)
-            target = grad.reshape((n,) + rank3(padded_shape[1:-1]) + (channels,))
-            compiled(g.reshape(shape), index.reshape(shape), target, *rank3(pool_size), *rank3(strides))
-            return (crop_spatial(grad, pads),)
-        for k, (_, window) in enumerate(offset_slices(pool_size, strides, (1,) * len(pool_size), out_shape)):
-            grad[(slice(None),) + window] += xp.where(index == k, g, 0)
-        return (crop_spatial(grad, pads),)
+            target = grad.reshape((n,) + rank3(self.padded_shape[1:-1]) + (channels,))
+            compiled(g.reshape(shape), self.index.reshape(shape), target, *rank3(self.pool_size),
+                     *rank3(self.strides))
+            return crop_spatial(grad, self.pads)
+        windows = offset_slices(self.pool_size, self.strides, (1,) * len(self.pool_size), out_shape)
+        for k, (_, window) in enumerate(windows):
+            grad[(slice(None),) + window] += xp.where(self.index == k, g, 0)
+        return crop_spatial(grad, self.pads)
 
-    return make_result(out, (x,), backward, "max_pool")
+    def through_relu(self):
+        """(dx [x > 0], its sums over every axis but the channels) for x = max(z, 0) pooled here, or None.
+
+        One compiled pass that writes every element of dx once (no zeros pass, no mask pass);
+        it applies to windows that do not overlap (strides equal to the pool size) without
+        padding. None where it does not apply: the caller then masks :meth:`materialize`'s array.
+        """
+        if self.strides != self.pool_size or any(lo or hi for lo, hi in self.pads):
+            return None
+        xp = namespace(self.g)
+        g = xp.ascontiguousarray(self.g)
+        grad = xp.empty(self.padded_shape, dtype=g.dtype)
+        compiled = kernels.kernel("pooled_relu_grad", g, self.pooled, grad)
+        if compiled is None:
+            return None
+        rank3 = kernels.rank3
+        n, channels = g.shape[0], g.shape[-1]
+        out_shape = g.shape[1:-1]
+        covered = tuple(o * k for o, k in zip(out_shape, self.pool_size))
+        for axis, (length, size) in enumerate(zip(covered, self.padded_shape[1:-1])):
+            if length < size:  # the rows (columns) that no window reads get no gradient
+                grad[(slice(None),) * (axis + 1) + (slice(length, None),)] = 0
+        bias_grad = xp.zeros(channels, dtype=g.dtype)
+        shape = (n,) + rank3(out_shape) + (channels,)
+        compiled(g.reshape(shape), self.index.reshape(shape), self.pooled.reshape(shape),
+                 grad.reshape((n,) + rank3(self.padded_shape[1:-1]) + (channels,)), bias_grad,
+                 *rank3(self.pool_size))
+        return grad, bias_grad
 
 
+@called_again
 def average_pool(x, pool_size, strides=None, padding="valid", data_format="channels_last") -> Tensor:
     """Average pooling: out[n, o, c] = mean of x[n, ., c] over the real inputs of the window at o*s.
 

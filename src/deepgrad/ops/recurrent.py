@@ -41,6 +41,7 @@ from ..backend import namespace
 from ..tensor import Tensor, as_tensor, make_result
 from .elementwise import sigmoid_data
 from .recurrent_fused import step_functions
+from .replay import called_again
 
 
 def _relu(v):
@@ -187,6 +188,7 @@ def _time_major_gradients(x_steps, kernel, da, h_prev, go_backwards, want):
     return dx, dw, du, db
 
 
+@called_again
 def simple_rnn(x, kernel, recurrent_kernel, bias=None, initial_state=None, mask=None, go_backwards=False,
                activation="tanh", recurrent_dropout_mask=None, trace_key=None) -> Tensor:
     """A fully connected recurrence, all steps in one op: states (batch, time, units).
@@ -255,6 +257,7 @@ def simple_rnn(x, kernel, recurrent_kernel, bias=None, initial_state=None, mask=
     return make_result(hs, tuple(parents), grads, "simple_rnn")
 
 
+@called_again
 def lstm(x, kernel, recurrent_kernel, bias=None, initial_state=None, mask=None, go_backwards=False,
          activation="tanh", recurrent_activation="sigmoid", recurrent_dropout_mask=None, trace_key=None) -> Tensor:
     """Long short-term memory, all steps in one op: (batch, time, 2 units) = [h_t | c_t] per step.
@@ -349,6 +352,7 @@ def _check_gru_bias(bias, n, reset_after):
         raise ValueError(f"GRU: bias must have shape {expected} with reset_after={reset_after}, got {bias.shape}.")
 
 
+@called_again
 def gru(x, kernel, recurrent_kernel, bias=None, initial_state=None, mask=None, go_backwards=False,
         activation="tanh", recurrent_activation="sigmoid", reset_after=True,
         recurrent_dropout_mask=None, trace_key=None) -> Tensor:

@@ -245,7 +245,7 @@ def step_functions(cell, activations, sample):
     arrays like ``sample`` when enabled, the NumPy equations everything else.
     """
     activation, recurrent_activation, pairs = activations
-    if (activation == "tanh" and recurrent_activation == "sigmoid" and isinstance(sample, np.ndarray)
+    if (activation == "tanh" and recurrent_activation == "sigmoid" and type(sample) is np.ndarray
             and sample.dtype in (np.float32, np.float64) and enabled()):
         return _COMPILED[cell](_kernels(), pairs, sample.shape[-1] // (4 if cell == "lstm" else 3), sample.dtype)
     return _NUMPY[cell](*pairs)

@@ -6,6 +6,8 @@ back over the input's shape.
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..backend import namespace
 from ..tensor import Tensor, as_tensor, make_result
 
@@ -48,7 +50,15 @@ def sum(x, axis=None, keepdims=False) -> Tensor:
     def backward(g):
         return (namespace(g).broadcast_to(_expand(g, axes, keepdims, shape), shape),)
 
-    return make_result(out, (x,), backward, "sum")
+    return make_result(out, (x,), backward, "sum", _sum_into, (x, axes, keepdims))
+
+
+def _sum_into(x, axes, keepdims, out):
+    np.sum(x, axis=axes, keepdims=keepdims, out=out)
+
+
+def _mean_into(x, axes, keepdims, out):
+    np.mean(x, axis=axes, keepdims=keepdims, out=out)
 
 
 def mean(x, axis=None, keepdims=False) -> Tensor:
@@ -62,7 +72,7 @@ def mean(x, axis=None, keepdims=False) -> Tensor:
     def backward(g):
         return (namespace(g).broadcast_to(_expand(g, axes, keepdims, shape) / count, shape),)
 
-    return make_result(out, (x,), backward, "mean")
+    return make_result(out, (x,), backward, "mean", _mean_into, (x, axes, keepdims))
 
 
 def _extreme(x, axis, keepdims, op):

@@ -7,6 +7,10 @@ import numpy as np
 from ..backend import namespace
 from ..tensor import Tensor, as_tensor, make_result
 from .reduction import normalize_axis
+from .replay import view
+
+_RESHAPE, _TRANSPOSE, _BROADCAST = view(np.reshape), view(np.transpose), view(np.broadcast_to)
+_SQUEEZE, _EXPAND, _INDEX = view(np.squeeze), view(np.expand_dims), view(lambda x, index: x[index])
 
 
 def _shape_args(shape):
@@ -31,7 +35,7 @@ def reshape(x, *shape) -> Tensor:
     def backward(g):
         return (g.reshape(source),)
 
-    return make_result(out, (x,), backward, "reshape")
+    return make_result(out, (x,), backward, "reshape", _RESHAPE, (x, shape))
 
 
 def transpose(x, *dims, axes=None) -> Tensor:
@@ -52,7 +56,7 @@ def transpose(x, *dims, axes=None) -> Tensor:
     def backward(g):
         return (g.transpose(inverse),)
 
-    return make_result(out, (x,), backward, "transpose")
+    return make_result(out, (x,), backward, "transpose", _TRANSPOSE, (x, axes))
 
 
 permute = transpose
@@ -70,7 +74,7 @@ def broadcast_to(x, shape) -> Tensor:
     def backward(g):
         return (g,)  # the engine's unbroadcast sums g back to x's shape
 
-    return make_result(out, (x,), backward, "broadcast_to")
+    return make_result(out, (x,), backward, "broadcast_to", _BROADCAST, (x, shape))
 
 
 def squeeze(x, axis=None) -> Tensor:
@@ -86,7 +90,7 @@ def squeeze(x, axis=None) -> Tensor:
     def backward(g):
         return (g.reshape(source),)
 
-    return make_result(out, (x,), backward, "squeeze")
+    return make_result(out, (x,), backward, "squeeze", _SQUEEZE, (x, axis))
 
 
 def unsqueeze(x, axis) -> Tensor:
@@ -98,7 +102,7 @@ def unsqueeze(x, axis) -> Tensor:
     def backward(g):
         return (g.reshape(source),)
 
-    return make_result(out, (x,), backward, "unsqueeze")
+    return make_result(out, (x,), backward, "unsqueeze", _EXPAND, (x, axis))
 
 
 expand_dims = unsqueeze
@@ -118,12 +122,20 @@ def concatenate(tensors, axis=0) -> Tensor:
             f"axis {axis}. ({err})"
         ) from None
     ax = axis % out.ndim
-    bounds = np.cumsum([t.shape[ax] for t in tensors])[:-1]
+    bounds = [int(b) for b in np.cumsum([t.shape[ax] for t in tensors])[:-1]]  # ints: CuPy splits at a list
 
     def backward(g):
         return tuple(xp.split(g, bounds, axis=ax))
 
-    return make_result(out, tuple(tensors), backward, "concatenate")
+    return make_result(out, tuple(tensors), backward, "concatenate", _concatenate_into, (ax, *tensors))
+
+
+def _concatenate_into(axis, *arrays, out):
+    np.concatenate(arrays, axis=axis, out=out)
+
+
+def _stack_into(axis, *arrays, out):
+    np.stack(arrays, axis=axis, out=out)
 
 
 def stack(tensors, axis=0) -> Tensor:
@@ -141,7 +153,7 @@ def stack(tensors, axis=0) -> Tensor:
     def backward(g):
         return tuple(xp.take(g, i, axis=ax) for i in range(len(tensors)))
 
-    return make_result(out, tuple(tensors), backward, "stack")
+    return make_result(out, tuple(tensors), backward, "stack", _stack_into, (ax, *tensors))
 
 
 def split(x, indices_or_sections, axis=0) -> list:
@@ -178,6 +190,18 @@ def plain_index(index):
     return index
 
 
+def index_on(index, data):
+    """``index`` with its host index arrays moved to ``data``'s device (none move on the CPU)."""
+    xp = namespace(data)
+    if xp is np:
+        return index
+
+    def move(part):
+        return xp.asarray(part) if isinstance(part, np.ndarray) and namespace(part) is np else part
+
+    return tuple(move(p) for p in index) if isinstance(index, tuple) else move(index)
+
+
 def _is_basic(index) -> bool:
     parts = index if isinstance(index, tuple) else (index,)
     return all(p is None or p is Ellipsis or isinstance(p, (int, slice, np.integer)) for p in parts)
@@ -190,7 +214,7 @@ def getitem(x, index) -> Tensor:
     repeated indices accumulate (np.add.at).
     """
     x = as_tensor(x)
-    index = plain_index(index)
+    index = index_on(plain_index(index), x.data)
     try:
         out = x.data[index]
     except IndexError as err:
@@ -207,7 +231,8 @@ def getitem(x, index) -> Tensor:
             xp.add.at(grad, index, g)
         return (grad,)
 
-    return make_result(out, (x,), backward, "getitem")
+    # fancy indices are arrays a replay could not refresh: only basic indexing is replayed
+    return make_result(out, (x,), backward, "getitem", _INDEX if basic else None, (x, index))
 
 
 def pad(x, pad_width, constant_values=0) -> Tensor:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from ..backend import namespace
 from ..tensor import Tensor, as_tensor, make_result
 
@@ -46,11 +48,19 @@ def erf(x) -> Tensor:
     x = as_tensor(x)
     xp = namespace(x.data)
     x_data = x.data
-    tail = _erfc_of_magnitude(xp, x_data)
-    # sign(x) (1 - erfc(|x|)): exactly odd, and accurate near 0 in float32
-    out = xp.where(x_data >= 0, 1.0 - tail, tail - 1.0).astype(x_data.dtype, copy=False)
+    out = _erf_data(xp, x_data)
 
     def backward(g):
         return (g * (_TWO_OVER_SQRT_PI * xp.exp(-x_data * x_data)),)
 
-    return make_result(out, (x,), backward, "erf")
+    return make_result(out, (x,), backward, "erf", _erf_into)
+
+
+def _erf_data(xp, v):
+    tail = _erfc_of_magnitude(xp, v)
+    # sign(x) (1 - erfc(|x|)): exactly odd, and accurate near 0 in float32
+    return xp.where(v >= 0, 1.0 - tail, tail - 1.0).astype(v.dtype, copy=False)
+
+
+def _erf_into(v, out):
+    np.copyto(out, _erf_data(np, v))

@@ -81,12 +81,10 @@ class Adam(Optimizer):
 
     def _fused_update(self, group, gradient, alpha) -> bool:
         """The same equations in one compiled pass (see :mod:`.fused`); False when unavailable."""
-        kernel = fused.kernel("adam")
-        if kernel is None:
+        found = fused.for_arrays("adam", group.value, gradient, group.slots["momentum"], group.slots["velocity"])
+        if found is None:
             return False
-        arrays = fused.flat_arrays(group.value, gradient, group.slots["momentum"], group.slots["velocity"])
-        if arrays is None:
-            return False
+        kernel, arrays = found
         cast = arrays[0].dtype.type
         kernel(*arrays, cast(1.0 - self.beta_1), cast(1.0 - self.beta_2), cast(self.epsilon), cast(alpha))
         return True

@@ -24,6 +24,7 @@ import os
 
 import numpy as np
 
+from .. import backend
 from ..ops.kernels import jit as _jit
 
 MIN_SIZE = 16_384  # below this, the call overhead costs more than the passes it saves
@@ -80,10 +81,10 @@ def _kernels() -> dict:
 def flat_arrays(*arrays):
     """The arrays as 1-D views when all are C-contiguous NumPy arrays of one dtype and size, else None."""
     first = arrays[0]
-    if not isinstance(first, np.ndarray) or first.size < MIN_SIZE:
+    if type(first) is not np.ndarray or first.size < MIN_SIZE:  # host arrays only (a device array never)
         return None
     for a in arrays:
-        if not isinstance(a, np.ndarray) or not a.flags.c_contiguous or a.dtype != first.dtype \
+        if type(a) is not np.ndarray or not a.flags.c_contiguous or a.dtype != first.dtype \
                 or a.size != first.size:
             return None
     return [a.reshape(-1) for a in arrays]
@@ -94,3 +95,85 @@ def kernel(name):
     if os.environ.get("DEEPGRAD_FUSED", "1") == "0":
         return None
     return _kernels().get(name)
+
+
+# --------------------------------------------------------------------------- the same updates on a GPU
+# One CUDA launch per update over the flat buffer, each the loop body above; the NumPy mirrors state
+# the same equations over whole arrays (what tests compare with the kernels above on the CPU).
+
+
+def _sgd_mirror(g, learning_rate, w):
+    w -= learning_rate * g
+
+
+def _sgd_momentum_mirror(g, learning_rate, momentum, nesterov, w, m):
+    step = learning_rate * g
+    m *= momentum
+    m -= step
+    if nesterov:
+        w += momentum * m - step
+    else:
+        w += m
+
+
+def _adam_mirror(g, one_minus_beta_1, one_minus_beta_2, epsilon, alpha, w, m, v):
+    m += (g - m) * one_minus_beta_1
+    v += (g * g - v) * one_minus_beta_2
+    w -= alpha * m / (np.sqrt(v) + epsilon)
+
+
+CUDA_SGD = backend.DeviceKernel(
+    "deepgrad_sgd", "T g, T learning_rate", "T w",
+    "w -= learning_rate * g;", _sgd_mirror)
+CUDA_SGD_MOMENTUM = backend.DeviceKernel(
+    "deepgrad_sgd_momentum", "T g, T learning_rate, T momentum, bool nesterov", "T w, T m",
+    """
+    T step = learning_rate * g;
+    T mi = momentum * m - step;
+    m = mi;
+    w += nesterov ? momentum * mi - step : mi;
+    """, _sgd_momentum_mirror)
+CUDA_ADAM = backend.DeviceKernel(
+    "deepgrad_adam", "T g, T one_minus_beta_1, T one_minus_beta_2, T epsilon, T alpha", "T w, T m, T v",
+    """
+    T mi = m + (g - m) * one_minus_beta_1;
+    T vi = v + (g * g - v) * one_minus_beta_2;
+    m = mi;
+    v = vi;
+    w -= alpha * mi / (sqrt(vi) + epsilon);
+    """, _adam_mirror)
+
+
+def _device_sgd(w, g, learning_rate):
+    CUDA_SGD(g, learning_rate, w)
+
+
+def _device_sgd_momentum(w, g, m, learning_rate, momentum, nesterov):
+    CUDA_SGD_MOMENTUM(g, learning_rate, momentum, bool(nesterov), w, m)
+
+
+def _device_adam(w, g, m, v, one_minus_beta_1, one_minus_beta_2, epsilon, alpha):
+    CUDA_ADAM(g, one_minus_beta_1, one_minus_beta_2, epsilon, alpha, w, m, v)
+
+
+_DEVICE = {"sgd": _device_sgd, "sgd_momentum": _device_sgd_momentum, "adam": _device_adam}
+
+
+def for_arrays(name, *arrays):
+    """``(kernel, flat arrays)`` for update ``name`` over ``arrays`` (w, g, slots...), or None.
+
+    The one dispatch of the fused updates: contiguous NumPy arrays get the compiled CPU loop
+    (:func:`kernel` and :func:`flat_arrays`), device arrays the CUDA kernel of the same
+    signature, one launch whatever their size; anything else, or ``DEEPGRAD_FUSED=0``, None.
+    """
+    if not backend.fused_enabled():
+        return None
+    first = arrays[0]
+    if backend.namespace(first) is np:
+        compiled, flat = kernel(name), flat_arrays(*arrays)
+        return None if compiled is None or flat is None else (compiled, flat)
+    for a in arrays:
+        if backend.namespace(a) is not backend.namespace(first) or not a.flags.c_contiguous \
+                or a.dtype != first.dtype or a.size != first.size:
+            return None
+    return _DEVICE[name], [a.reshape(-1) for a in arrays]

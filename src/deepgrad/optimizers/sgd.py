@@ -73,12 +73,10 @@ class SGD(Optimizer):
     def _fused_update(self, group, gradient, learning_rate) -> bool:
         """The same equations in one compiled pass (see :mod:`.fused`); False when unavailable."""
         name = "sgd_momentum" if self.momentum != 0 else "sgd"
-        kernel = fused.kernel(name)
-        if kernel is None:
+        found = fused.for_arrays(name, group.value, gradient, *group.slots.values())
+        if found is None:
             return False
-        arrays = fused.flat_arrays(group.value, gradient, *group.slots.values())
-        if arrays is None:
-            return False
+        kernel, arrays = found
         cast = arrays[0].dtype.type
         if self.momentum != 0:
             kernel(*arrays, cast(learning_rate), cast(self.momentum), self.nesterov)
