@@ -22,7 +22,7 @@
 # on the training sentences (Wang & Manning 2012), whose logit is added to the deep
 # branch's. Everything is learned from the training split alone: no pretrained vectors,
 # no outside model. Each is trained with early stopping on the dev split and compared on
-# the test split. Run `python examples/sentiment_sst2.py` (several minutes on a CPU), or with
+# the test split. Run `python examples/sentiment_sst2.py` (about 8 minutes on a CPU), or with
 # `--quick` (or the environment variable `DEEPGRAD_EXAMPLE_QUICK=1`) for a few seconds on a
 # small slice. The data is read from `$DEEPGRAD_DATA` (or downloaded once, checked by SHA-256).
 
@@ -159,7 +159,8 @@ def classifier(text, deep_features, features):
 # `mask_zero=True` makes the padding invisible: the LSTM keeps its state over padded steps.
 # The sentence is summed up by the maximum of each feature over all the time steps of both
 # directions (`return_sequences=True`, then `GlobalMaxPooling1D`) rather than by the last
-# state: on the dev split this kept 80.3% on average over three seeds against 79.4%.
+# state: on the dev split (without the wide branch) this kept 80.3% on average over three
+# seeds against 79.4%.
 
 # %%
 def bidirectional_lstm(features, units=64, dim=64):
@@ -300,6 +301,24 @@ for key, (title, build) in builders.items():
 # deviation over the seeds. The dev figures are slightly optimistic (each chose its epoch).
 # The row "mean of the three" averages the probabilities of each architecture's best-dev
 # run (an ensemble: no new training, nothing tuned on the test split).
+#
+# A full run (`python examples/sentiment_sst2.py`, 8 minutes on two shared CPU cores; about
+# 35 s per run, 1.1-1.2 M parameters per model) printed:
+#
+# | model (accuracy in %) | best epochs | dev, seeds 0/1/2 | test, seeds 0/1/2 | dev, mean ± sd | test, mean ± sd |
+# |---|---:|---:|---:|---:|---:|
+# | 1-D CNN (Kim 2014) | 2/2/2 | 82.22 / 81.19 / 82.57 | 82.04 / 81.77 / 82.32 | 82.00 ± 0.58 | **82.04 ± 0.22** |
+# | Transformer encoder | 2/1/2 | 80.16 / 79.93 / 79.24 | 81.27 / 82.15 / 82.43 | 79.78 ± 0.39 | 81.95 ± 0.49 |
+# | bidirectional LSTM | 1/2/1 | 80.73 / 81.77 / 81.88 | 81.16 / 82.81 / 81.49 | 81.46 ± 0.52 | 81.82 ± 0.71 |
+# | mean of the three | - | - | - | 81.19 | 82.65 |
+#
+# The dev split chooses the CNN (82.0% mean dev accuracy); its test accuracy is
+# **82.0% ± 0.2%** over the three seeds (each seed 81.8-82.3%), and 82.8% ± 0.3% after the
+# retraining on train + dev below. Without the wide branch the same three architectures
+# gave 80.1% (CNN), 80.2% (Transformer) and 80.7% (LSTM) mean test accuracy: counting
+# n-gram statistics on the training sentences is worth about 1.5 points here, likely because
+# 6,920 sentences are too few for the deep branch to learn rare but telling words and
+# word pairs on its own.
 
 # %%
 def mean_probability(x):
@@ -337,7 +356,8 @@ print(f"\nbest architecture (best mean dev accuracy): {chosen['title']}: "
 # and the log-count ratios are counted again on the 7,792 sentences and each seed trains
 # for exactly that many epochs, with no early stopping. The dev accuracy of these models
 # is measured on their own training data and means nothing; their test accuracy is the
-# figure of this standard last step.
+# figure of this standard last step. In the full run: the CNN for 2 epochs, test
+# 82.54% / 83.14% / 82.65%, **82.78% ± 0.26%** (train + dev).
 
 # %%
 final_epochs = int(np.median([r["epochs"] for r in chosen["runs"]]))
