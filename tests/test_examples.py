@@ -29,6 +29,8 @@ def test_sentiment_sst2_example_quick(shared_data, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     for row in ("| bidirectional LSTM |", "| 1-D CNN (Kim 2014) |", "| Transformer encoder |", "| mean of the three |"):
         assert row in result.stdout
+    assert "log-count ratio of 'good': +" in result.stdout  # the wide branch's naive-Bayes ratios
+    assert "trained on train + dev for 1 epoch(s): test" in result.stdout
     assert result.stdout.count("P(positive) = ") == 4
     assert (out / "sst2_best.deepgrad").stat().st_size > 0
     assert (out / "sst2_attention.png").stat().st_size > 5000

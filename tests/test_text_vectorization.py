@@ -164,3 +164,30 @@ def test_string_tensor_to_a_model_without_text_vectorization_names_it():
         model.predict(np.array(["a sentence", "another"]))
     with pytest.raises(TypeError, match="TextVectorization"):
         model.fit(np.array([["a"], ["b"]]), np.zeros(2), verbose=0)
+
+
+def test_log_count_ratios_are_the_smoothed_naive_bayes_log_odds_per_feature():
+    from deepgrad.layers.text import log_count_ratios
+
+    layer = TextVectorization(output_mode="multi_hot")
+    texts = np.array(["good fun", "good film", "dull film", "dull dull plot"])
+    labels = np.array([1, 1, 0, 0])
+    layer.adapt(texts)
+    r = log_count_ratios(layer, texts, labels, alpha=1.0, batch_size=3)  # two batches, summed
+    vocabulary = layer.get_vocabulary()
+    # rows containing each word, plus alpha = 1 for each of the 6 features:
+    # positives good 2, fun 1, film 1 -> p sums to 4 + 6; negatives dull 2 (multi_hot: once per row), film 1,
+    # plot 1 -> q sums to 4 + 6
+    p = {"[UNK]": 1, "good": 3, "fun": 2, "film": 2, "dull": 1, "plot": 1}
+    q = {"[UNK]": 1, "good": 1, "fun": 1, "film": 2, "dull": 3, "plot": 2}
+    np.testing.assert_allclose(r, [np.log((p[t] / 10) / (q[t] / 10)) for t in vocabulary])
+    # naive Bayes with equal priors classifies the training texts from these ratios
+    np.testing.assert_array_equal(layer(texts).numpy() @ r > 0, labels == 1)
+    with pytest.raises(ValueError, match="output_mode='multi_hot'"):
+        log_count_ratios(TextVectorization(), texts, labels)
+    with pytest.raises(ValueError, match="one label per text"):
+        log_count_ratios(layer, texts, [0, 1])
+    with pytest.raises(ValueError, match="binary"):
+        log_count_ratios(layer, texts, [0, 1, 2, 0])
+    with pytest.raises(ValueError, match="alpha must be > 0"):
+        log_count_ratios(layer, texts, labels, alpha=0)

@@ -311,6 +311,43 @@ class TextVectorization(Layer):
         return config
 
 
+def log_count_ratios(vectorizer, texts, labels, alpha=1.0, batch_size=512):
+    """Naive-Bayes log-count ratios of a bag-of-words vocabulary (Wang & Manning 2012, NBSVM).
+
+    ``vectorizer`` is an adapted :class:`TextVectorization` with ``output_mode`` 'multi_hot'
+    (Wang & Manning's binarized features) or 'count'; ``texts`` the training strings and
+    ``labels`` their binary labels. With p = alpha + the sum of the bags of the texts
+    labelled 1 and q = alpha + the sum of those labelled 0,
+
+        r = log((p / ||p||_1) / (q / ||q||_1)),
+
+    one ratio per vocabulary entry (index i = ``vectorizer.get_vocabulary()[i]``): how much
+    more often the token occurs in positive than in negative texts, smoothed by ``alpha``.
+    ``bag @ r`` plus the log prior ratio is the multinomial naive-Bayes log-odds of a text.
+    The texts are vectorized ``batch_size`` at a time (the bags of a whole corpus of n-grams
+    would not fit in memory). Compute it from training data only.
+    """
+    if not isinstance(vectorizer, TextVectorization) or vectorizer.output_mode not in ("multi_hot", "count"):
+        raise ValueError("log_count_ratios: vectorizer must be a TextVectorization with output_mode='multi_hot' or "
+                         "'count' (adapted on the training texts).")
+    texts = np.asarray(texts)
+    labels = np.asarray(labels.data if isinstance(labels, Tensor) else labels).reshape(-1)
+    if len(texts) != len(labels):
+        raise ValueError(f"log_count_ratios: {len(texts)} texts but {len(labels)} labels; give one label per text.")
+    if not set(np.unique(labels).tolist()) <= {0, 1}:
+        raise ValueError("log_count_ratios: labels must be binary (0 or 1).")
+    if not alpha > 0:
+        raise ValueError(f"log_count_ratios: alpha must be > 0 (it keeps unseen features finite), got alpha={alpha!r}.")
+    p = np.full(vectorizer._depth(), float(alpha))
+    q = p.copy()
+    for start in range(0, len(texts), batch_size):
+        bags = np.asarray(vectorizer(texts[start:start + batch_size]).data, dtype=np.float64)
+        positive = labels[start:start + batch_size] == 1
+        p += bags[positive].sum(axis=0)
+        q += bags[~positive].sum(axis=0)
+    return np.log(p / p.sum()) - np.log(q / q.sum())
+
+
 def _function_name(value):
     return getattr(value, "__name__", None) if callable(value) else value
 
