@@ -17,7 +17,7 @@ from pathlib import Path
 
 TESTS = Path(__file__).resolve().parents[1]
 MODULES = ["test_activations.py", "test_losses.py", "test_model_equivalence.py", "test_ops_convolution.py",
-           "test_ops_pooling.py", "test_ops_spatial.py", "test_optimizers.py",
+           "test_ops_pooling.py", "test_ops_spatial.py", "test_ops_winograd.py", "test_optimizers.py",
            "test_regularizers.py", "test_schedules.py", "test_torch_equivalence.py"]
 
 if __name__ == "__main__":
