@@ -21,11 +21,12 @@ CASES = {  # input (N, H, W, C), filters, padding: ragged tile rows and columns,
 
 @pytest.fixture
 def algorithm(monkeypatch):
-    """Run the next convolutions by 'winograd' or 'im2col'."""
+    """Run the next convolutions by 'winograd' (also where training would choose im2col) or 'im2col'."""
 
     def use(name):
         monkeypatch.setenv("DEEPGRAD_FUSED", "1")
         monkeypatch.setenv("DEEPGRAD_WINOGRAD", "1" if name == "winograd" else "0")
+        monkeypatch.setattr(winograd, "TRAINING_TILE_RATIO", float("inf"))
 
     return use
 
@@ -113,23 +114,55 @@ def test_it_applies_to_3x3_stride_1_single_group_convolutions_only(monkeypatch):
     monkeypatch.delenv("DEEPGRAD_WINOGRAD", raising=False)
     x = np.zeros((1, 8, 8, 8), np.float32)
     w = np.zeros((3, 3, 8, 4), np.float32)
-    applies = winograd.applies
-    assert applies(x, w, (3, 3), (1, 1), (1, 1), 1)
-    assert not applies(x, w, (5, 5), (1, 1), (1, 1), 1)  # other kernel sizes
-    assert not applies(x, w, (3, 3), (2, 2), (1, 1), 1)  # strides
-    assert not applies(x, w, (3, 3), (1, 1), (2, 2), 1)  # dilation
-    assert not applies(x, w, (3, 3), (1, 1), (1, 1), 2)  # groups
-    assert not applies(x[..., :4], w, (3, 3), (1, 1), (1, 1), 1)  # fewer than MIN_CHANNELS channels
-    assert not applies(x, w.astype(np.float64), (3, 3), (1, 1), (1, 1), 1)  # mixed dtypes
-    assert not applies(x.astype(np.float16), w.astype(np.float16), (3, 3), (1, 1), (1, 1), 1)
+
+    def applies(x=x, w=w, kernel_size=(3, 3), strides=(1, 1), dilation=(1, 1), groups=1):
+        return winograd.applies(x, w, kernel_size, strides, dilation, groups, (6, 6))
+
+    assert applies()
+    assert not applies(kernel_size=(5, 5))
+    assert not applies(strides=(2, 2))
+    assert not applies(dilation=(2, 2))
+    assert not applies(groups=2)
+    assert not applies(x=x[..., :4])  # fewer than MIN_CHANNELS channels
+    assert not applies(w=w.astype(np.float64))  # mixed dtypes
+    assert not applies(x=x.astype(np.float16), w=w.astype(np.float16))
     monkeypatch.setenv("DEEPGRAD_WINOGRAD", "0")
-    assert not applies(x, w, (3, 3), (1, 1), (1, 1), 1)
+    assert not applies()
     monkeypatch.setenv("DEEPGRAD_WINOGRAD", "1")
     monkeypatch.setenv("DEEPGRAD_FUSED", "0")
-    assert not applies(x, w, (3, 3), (1, 1), (1, 1), 1)
+    assert not applies()
     monkeypatch.setenv("DEEPGRAD_FUSED", "1")
     monkeypatch.setattr(winograd, "_KERNELS", {})  # numba missing
-    assert not applies(x, w, (3, 3), (1, 1), (1, 1), 1)
+    assert not applies()
+
+
+def test_tile_ratio_counts_the_tile_arrays_against_the_im2col_matrix():
+    # 16x16 -> 64 'same' from 64 channels: whole tiles, 2.25 (64 + 64) against 9 * 64
+    assert winograd.tile_ratio((16, 16), 64, 64) == pytest.approx(2.25 * 128 / (9 * 64))
+    # 11x11 outputs fill 3x3 tiles of 4x4 = 12x12: 144/121 times more
+    assert winograd.tile_ratio((11, 11), 32, 64) == pytest.approx(144 / 121 * 96 / 128)
+
+
+def test_training_takes_winograd_only_where_its_arrays_are_smaller(monkeypatch):
+    """The MNIST convnet's second layer (tile ratio 0.89) trains by im2col and predicts by Winograd;
+    a 64-channel 'same' layer (0.5) does both by Winograd."""
+    monkeypatch.setenv("DEEPGRAD_FUSED", "1")
+    monkeypatch.delenv("DEEPGRAD_WINOGRAD", raising=False)
+    used = []
+    monkeypatch.setattr(winograd.Winograd, "input_transform",
+                        lambda self, x, f=winograd.Winograd.input_transform: used.append(x.shape) or f(self, x))
+    rng = np.random.default_rng(0)
+    for x_shape, filters, padding, winograd_in_training in (((2, 13, 13, 32), 64, "valid", False),
+                                                             ((2, 16, 16, 64), 64, "same", True)):
+        x = rng.standard_normal(x_shape).astype(np.float32)
+        w = dg.tensor(rng.standard_normal((3, 3, x_shape[-1], filters)).astype(np.float32), requires_grad=True)
+        used.clear()
+        conv(x, w, padding=padding)
+        assert bool(used) == winograd_in_training
+        used.clear()
+        with dg.no_grad():
+            conv(x, w, padding=padding)
+        assert used == [x_shape]
 
 
 def test_conv_runs_the_winograd_loops_when_it_applies(monkeypatch, algorithm):

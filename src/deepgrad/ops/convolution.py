@@ -58,7 +58,7 @@ import math
 import numpy as np
 
 from ..backend import namespace
-from ..tensor import DeferredGradient, Tensor, as_tensor, dense_gradient, make_result
+from ..tensor import DeferredGradient, Tensor, as_tensor, dense_gradient, is_grad_enabled, make_result
 from . import kernels, winograd
 from .replay import called_again
 from .shape import reshape, transpose
@@ -417,7 +417,8 @@ def conv(x, kernel, bias=None, strides=1, padding="valid", dilation_rate=1,
     dilation_rate = as_tuple(dilation_rate, rank, "conv: dilation_rate")
     pads, out_shape = conv_padding(x.shape[1:-1], kernel_size, strides, dilation_rate, padding, "conv")
     geometry = _Geometry(kernel_size, strides, dilation_rate, out_shape, groups)
-    if winograd.applies(x.data, kernel.data, kernel_size, strides, dilation_rate, groups):
+    training = is_grad_enabled() and (x.requires_grad or kernel.requires_grad)
+    if winograd.applies(x.data, kernel.data, kernel_size, strides, dilation_rate, groups, out_shape, training):
         return _winograd_conv(x, kernel, bias, pads, out_shape, relu)
     padded = pad_spatial(x.data, pads)
     out, cols = geometry.forward(padded, kernel.data)

@@ -56,6 +56,11 @@ from . import kernels
 
 TILE = 4  # outputs per tile side (m); a tile reads a (m + 2) x (m + 2) = 6 x 6 patch
 MIN_CHANNELS = 8
+# A training step goes through memory about as often for both algorithms, so the one with the smaller
+# arrays wins: measured (fit, best of 4 interleaved, batch 64-128) Winograd/im2col step time against
+# tile_ratio: 0.57 at 0.50 (16x16x64->64 'same'), 0.69 at 0.50 (32x32x32->32 'same'), 0.94 at 0.65
+# (14x14x32->32 'same'), 1.09 at 0.89 (13x13x32->64 'valid', the MNIST convnet's second layer).
+TRAINING_TILE_RATIO = 0.75
 
 # Lavin & Gray's F(4, 3) at the points 0, 1, -1, 2, -2, infinity (rows of B^T and A^T, columns of G
 # follow the points in that order)
@@ -221,17 +226,36 @@ def _kernels() -> dict:
     return _KERNELS
 
 
-def applies(x, kernel, kernel_size, strides, dilation_rate, groups) -> bool:
+def applies(x, kernel, kernel_size, strides, dilation_rate, groups, out_shape, training=False) -> bool:
     """Whether :func:`deepgrad.ops.convolution.conv` of the arrays ``x`` (N, H, W, C) and ``kernel``
-    runs as Winograd F(4x4, 3x3) here: a 3x3 kernel, stride 1, no dilation, one group, at least
-    :data:`MIN_CHANNELS` input channels, NumPy arrays of one floating dtype, numba installed, and
-    neither ``DEEPGRAD_FUSED`` nor ``DEEPGRAD_WINOGRAD`` set to '0'."""
-    return (kernel_size == (3, 3) and strides == (1, 1) and dilation_rate == (1, 1) and groups == 1
+    runs as Winograd F(4x4, 3x3) here.
+
+    It can when the kernel is 3x3, at stride 1, without dilation, in one group, on at least
+    :data:`MIN_CHANNELS` input channels, on NumPy arrays of one floating dtype, with numba
+    installed and neither ``DEEPGRAD_FUSED`` nor ``DEEPGRAD_WINOGRAD`` set to '0'. It does for
+    inference whenever it can, and for a step that will run the backward (``training``) when
+    :func:`tile_ratio` is at most :data:`TRAINING_TILE_RATIO`.
+    """
+    if not (kernel_size == (3, 3) and strides == (1, 1) and dilation_rate == (1, 1) and groups == 1
             and x.ndim == 4 and x.shape[-1] >= MIN_CHANNELS
             and type(x) is np.ndarray and type(kernel) is np.ndarray
             and x.dtype == kernel.dtype and x.dtype in (np.float32, np.float64)
-            and os.environ.get("DEEPGRAD_WINOGRAD", "1") != "0" and os.environ.get("DEEPGRAD_FUSED", "1") != "0"
-            and bool(_kernels()))
+            and os.environ.get("DEEPGRAD_WINOGRAD", "1") != "0" and os.environ.get("DEEPGRAD_FUSED", "1") != "0"):
+        return False
+    if training and tile_ratio(out_shape, x.shape[-1], kernel.shape[-1]) > TRAINING_TILE_RATIO:
+        return False
+    return bool(_kernels())
+
+
+def tile_ratio(out_shape, channels, features) -> float:
+    """The numbers in Winograd's tile arrays per number in the im2col matrix of the same convolution.
+
+    Per output pixel, im2col writes 9 C numbers; the tiles hold 36/16 = 2.25 (C + F) numbers for
+    the input and product tiles, times the padding of the output to whole 4x4 tiles
+    (``waste`` = ceil(H'/4) ceil(W'/4) 16 / (H' W')): ratio = waste (C + F) / (4 C).
+    """
+    waste = math.prod(-(-o // TILE) * TILE for o in out_shape) / math.prod(out_shape)
+    return waste * (channels + features) / (4 * channels)
 
 
 def _constant(matrix, dtype):
