@@ -36,10 +36,12 @@ How it is computed: im2col and one matrix product.
 
 Winograd instead of im2col: a 3x3 kernel at stride 1, without dilation or groups, on at
 least 8 input channels runs by Winograd's minimal filtering F(4x4, 3x3) when numba is
-installed (:mod:`deepgrad.ops.winograd`): 2.25x fewer multiplications, and tile arrays
-a quarter of the im2col matrix's size. Measured forward + backward (``benchmarks/conv.py
---ops-only``): 16x16x64 -> 64 'same' at batch 64, 32.7 ms against im2col's 60.5 ms;
-13x13x32 -> 64 at batch 128, within the noise of im2col's time.
+installed (:mod:`deepgrad.ops.winograd`): 2.25x fewer multiplications. Inference takes it
+wherever it applies; a step that will run the backward only where its tile arrays are
+smaller than the im2col matrix by a margin (``winograd.tile_ratio``), since a training
+step's time follows the arrays it writes and reads. Measured forward + backward
+(``benchmarks/conv.py --ops-only``): 16x16x64 -> 64 'same' at batch 64, 32.7 ms against
+im2col's 60.5 ms.
 
 Groups split the C input and F output channels into G blocks convolved separately:
 the same products, batched over G ((G, M, K*C/G) @ (G, K*C/G, F/G)). A depthwise
