@@ -41,6 +41,21 @@ def test_the_constants_compute_a_1d_correlation():
                                    rtol=1e-13, atol=1e-13)
 
 
+@pytest.mark.parametrize("line, matrix", [(winograd._input_line, winograd.B_T),
+                                          (winograd._output_line, winograd.A_T),
+                                          (winograd._output_grad_line, winograd.A_T.T),
+                                          (winograd._input_grad_line, winograd.B_T.T)])
+def test_each_written_out_transform_is_its_matrix(line, matrix):
+    """The compiled loops' 1-d transforms (formulas) are the products by B^T, A^T, A and B."""
+    rng = np.random.default_rng(1)
+    v = np.zeros(6)
+    v[:matrix.shape[1]] = rng.standard_normal(matrix.shape[1])
+    constants = winograd._constants(1.0)
+    got = np.array(line(*v, *constants))
+    np.testing.assert_allclose(got[:matrix.shape[0]], matrix @ v[:matrix.shape[1]], rtol=1e-14, atol=1e-14)
+    assert not got[matrix.shape[0]:].any()  # a 4-long output is padded with zeros
+
+
 def _run(case, dtype, relu=False, pool=False, seed=3):
     x_shape, filters, padding = CASES[case]
     rng = np.random.default_rng(seed)

@@ -28,13 +28,15 @@ Backward is the same algebra transposed (every map above is linear):
     dV[xi]      = dM[xi] @ U[xi]^T                  36 products (T, F) @ (F, C)
     dx          += B dV[t, c] B^T                   added into the 6x6 patch of tile t
 
-The transforms run as two compiled loops (numba, :mod:`deepgrad.ops.kernels`): one reads
-a x a patches of an image at a stride of 4 and writes L X L^T for each (the input
-transform with L = B^T, the output-gradient transform with L = A), the other reads tiles
-and writes or adds L X L^T into an image (the output transform with L = A^T, adding the
-bias and the ReLU on the way, and the input-gradient transform with L = B). Zero padding
-('same') and the ragged last row and column of tiles are the loops' bounds checks, so the
-input is never padded or copied.
+The transforms run as compiled loops (numba), two loop forms each compiled for two
+transforms: one reads a x a patches of an image at a stride of 4 and writes L X L^T for
+each (the input transform with L = B^T, the output-gradient transform with L = A), the
+other reads tiles and writes or adds L X L^T into an image (the output transform with
+L = A^T, adding the bias and the ReLU on the way, and the input-gradient transform with
+L = B). The matrices are written out as formulas on one row or column (``_input_line``
+and its siblings; the tests check them against the arrays below). Zero padding ('same')
+and the ragged last row and column of tiles are the loops' bounds checks, so the input
+is never padded or copied.
 
 Precision: the transforms multiply by up to 8 and divide by 24, so float32 results differ
 from im2col's by a few units in the 6th significant digit (the convolution tests compare
