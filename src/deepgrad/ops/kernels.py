@@ -179,27 +179,22 @@ def _kernels() -> dict:
 def kernel(name, *arrays):
     """The compiled kernel ``name`` when it applies to ``arrays``, else None (use the NumPy form).
 
-    It applies when :func:`usable` says so for the arrays and numba is installed.
+    It applies when ``DEEPGRAD_FUSED`` is not '0', numba is installed, and the arrays are
+    C-contiguous NumPy arrays of the first one's floating dtype (index arrays excepted).
     """
     if os.environ.get("DEEPGRAD_FUSED", "1") == "0":
         return None
-    if namespace(arrays[0]) is not np:  # device arrays: the CUDA form, where there is one
-        return DEVICE_FORMS.get(name)
-    return _kernels().get(name) if usable(*arrays) else None
-
-
-def usable(*arrays) -> bool:
-    """Whether compiled CPU loops may run on ``arrays``: ``DEEPGRAD_FUSED`` is not '0' and the
-    arrays are C-contiguous NumPy arrays of the first one's floating dtype (index arrays excepted)."""
-    if os.environ.get("DEEPGRAD_FUSED", "1") == "0":
-        return False
     first = arrays[0]
+    if namespace(first) is not np:  # device arrays: the CUDA form, where there is one
+        return DEVICE_FORMS.get(name)
     for a in arrays:
         if type(a) is not np.ndarray or not a.flags.c_contiguous:  # a device array (of any class) never
-            return False
+            return None
         if a.dtype.kind == "f" and a.dtype != first.dtype:
-            return False
-    return first.dtype in (np.float32, np.float64)
+            return None
+    if first.dtype not in (np.float32, np.float64):
+        return None
+    return _kernels().get(name)
 
 
 def rank3(values, fill=1):
